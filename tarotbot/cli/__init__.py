@@ -1,0 +1,71 @@
+"""The ``python -m tarotbot`` command group.
+
+Each module listed in :data:`COMMAND_MODULES` exports ``COMMANDS``, a list of
+click commands, so commands live next to the domain they drive. Every option
+can also be given as an environment variable (``TAROTBOT_<COMMAND>_<OPTION>``,
+or the variable named in the option's help).
+
+Expected failures (:class:`~tarotbot.exceptions.TarotBotError`) end the
+command with one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from tarotbot import __version__
+from tarotbot.exceptions import TarotBotError
+
+COMMAND_MODULES = (
+    "tarotbot.cli.database",
+    "tarotbot.cli.tarot",
+    "tarotbot.cli.emulator",
+)
+
+
+@click.group(context_settings={"auto_envvar_prefix": "TAROTBOT", "help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tarotbot")
+def cli() -> None:
+    """TarotBot: tarot readings on Telegram.
+
+    Run `python -m tarotbot COMMAND --help` for the options of each command.
+    """
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn expected failures into one line."""
+    _register()
+    try:
+        cli.main(args=argv, prog_name="python -m tarotbot", standalone_mode=False)
+    except TarotBotError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Plain one-line logs on stderr (the PaaS collects them)."""
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,3 @@
+"""CLI command ``emulator``: the local Telegram Bot API server."""
+
+COMMANDS: list = []

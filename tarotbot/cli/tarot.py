@@ -1,0 +1,3 @@
+"""CLI commands over the pure tarot package: ``cards`` and ``draw``."""
+
+COMMANDS: list = []

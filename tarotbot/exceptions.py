@@ -1,0 +1,66 @@
+"""Every exception the application raises on purpose, named for the condition.
+
+The CLI turns :class:`TarotBotError` subclasses into a one-line message and a
+non-zero exit code; anything else is a bug and keeps its traceback.
+"""
+
+
+class TarotBotError(Exception):
+    """Base class: an expected failure with a message fit for a person."""
+
+    exit_code = 1
+
+
+class ConfigError(TarotBotError):
+    """An environment variable is missing, malformed or points nowhere."""
+
+    exit_code = 2
+
+    def __init__(self, variable: str, problem: str):
+        self.variable = variable
+        self.problem = problem
+        super().__init__(f"{variable}: {problem}")
+
+
+class DatabaseUnavailable(TarotBotError):
+    """The database cannot be reached or refused the connection."""
+
+    exit_code = 3
+
+
+class MigrationError(TarotBotError):
+    """A migration script is missing, malformed or failed to apply."""
+
+
+class InsufficientCredits(TarotBotError):
+    """A debit asked for more credits than the user holds; nothing was written."""
+
+    def __init__(self, user_id: int, balance: int, needed: int):
+        self.user_id = user_id
+        self.balance = balance
+        self.needed = needed
+        super().__init__(f"user {user_id} holds {balance} credits, needs {needed}")
+
+
+class ConflictDetected(TarotBotError):
+    """A version-checked update kept losing to concurrent writers."""
+
+
+class DuplicatePayment(TarotBotError):
+    """An idempotency key was replayed with a different user, type or amount."""
+
+
+class UnknownUser(TarotBotError):
+    """No user row exists for the given id."""
+
+
+class UnknownSpread(TarotBotError):
+    """A spread name that is not one of the nine."""
+
+
+class InvalidSeed(TarotBotError):
+    """A draw seed that is not the expected hex string."""
+
+
+class AuditFailed(TarotBotError):
+    """The ledger audit found at least one violation."""

@@ -1,0 +1,128 @@
+"""Peewee models for the specification's four tables.
+
+The tables themselves are created by the numbered scripts in ``migrations/``
+(they carry the CHECKs and partial indexes peewee cannot express); these
+models only read and write them. Every timestamp is an aware UTC datetime.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from tarotbot.db import database
+
+SUBSCRIPTION_TIERS = ("basic", "premium", "professional")
+TRANSACTION_TYPES = ("purchase", "reading", "refund", "bonus")
+TRANSACTION_STATUSES = ("pending", "completed", "failed", "refunded")
+SPREAD_TYPES = (
+    "single",
+    "three",
+    "celtic",
+    "relationship",
+    "career",
+    "week_ahead",
+    "monthly_guidance",
+    "yearly_path",
+    "life_path",
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class TimestampTZField(peewee.Field):
+    """``TIMESTAMP WITH TIME ZONE``; always hands out aware UTC datetimes.
+
+    PostgreSQL returns aware values itself. SQLite stores ISO-8601 text, which
+    is parsed back here; a naive value (SQLite's CURRENT_TIMESTAMP) is UTC.
+    """
+
+    field_type = "TIMESTAMPTZ"
+
+    def db_value(self, value):
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.astimezone(dt.timezone.utc)
+            if not isinstance(self.model._meta.database.obj, peewee.PostgresqlDatabase):
+                return value.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+        return value
+
+    def python_value(self, value):
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                return value.replace(tzinfo=dt.timezone.utc)
+            return value.astimezone(dt.timezone.utc)
+        return value
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    id = peewee.BigAutoField()
+    telegram_id = peewee.BigIntegerField(unique=True)
+    username = peewee.CharField(max_length=255, null=True)
+    created_at = TimestampTZField(default=utcnow)
+    last_active_at = TimestampTZField(null=True)
+    is_active = peewee.BooleanField(default=True)
+    subscription_tier = peewee.CharField(max_length=50, default="basic")
+    subscription_expires_at = TimestampTZField(null=True)
+
+    class Meta:
+        table_name = "users"
+
+
+class Credit(BaseModel):
+    id = peewee.BigAutoField()
+    user = peewee.ForeignKeyField(User, column_name="user_id", backref="credit_rows")
+    balance = peewee.IntegerField(default=0)
+    last_updated_at = TimestampTZField(default=utcnow)
+    version = peewee.IntegerField(default=1)
+
+    class Meta:
+        table_name = "credits"
+
+
+class Transaction(BaseModel):
+    id = peewee.BigAutoField()
+    user = peewee.ForeignKeyField(User, column_name="user_id", backref="transactions")
+    type = peewee.CharField(max_length=50)
+    amount = peewee.IntegerField()
+    credits_before = peewee.IntegerField()
+    credits_after = peewee.IntegerField()
+    status = peewee.CharField(max_length=50, default="pending")
+    payment_reference = peewee.CharField(max_length=255, null=True)
+    created_at = TimestampTZField(default=utcnow)
+    completed_at = TimestampTZField(null=True)
+    error_message = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "transactions"
+
+
+class Reading(BaseModel):
+    id = peewee.BigAutoField()
+    user = peewee.ForeignKeyField(User, column_name="user_id", backref="readings")
+    spread_type = peewee.CharField(max_length=50)
+    question = peewee.TextField(null=True)
+    cards = peewee.JSONField()
+    interpretation = peewee.TextField()
+    created_at = TimestampTZField(default=utcnow)
+    transaction = peewee.ForeignKeyField(
+        Transaction, column_name="transaction_id", null=True, backref="readings"
+    )
+
+    class Meta:
+        table_name = "readings"
+
+
+MODELS = (User, Credit, Transaction, Reading)
