@@ -30,7 +30,7 @@ SPREAD_TYPES = (
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class TimestampTZField(peewee.Field):
@@ -45,8 +45,8 @@ class TimestampTZField(peewee.Field):
     def db_value(self, value):
         if isinstance(value, dt.datetime):
             if value.tzinfo is None:
-                value = value.replace(tzinfo=dt.timezone.utc)
-            value = value.astimezone(dt.timezone.utc)
+                value = value.replace(tzinfo=dt.UTC)
+            value = value.astimezone(dt.UTC)
             if not isinstance(self.model._meta.database.obj, peewee.PostgresqlDatabase):
                 return value.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
         return value
@@ -56,8 +56,8 @@ class TimestampTZField(peewee.Field):
             value = dt.datetime.fromisoformat(value)
         if isinstance(value, dt.datetime):
             if value.tzinfo is None:
-                return value.replace(tzinfo=dt.timezone.utc)
-            return value.astimezone(dt.timezone.utc)
+                return value.replace(tzinfo=dt.UTC)
+            return value.astimezone(dt.UTC)
         return value
 
 

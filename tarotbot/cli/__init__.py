@@ -27,7 +27,9 @@ COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"auto_envvar_prefix": "TAROTBOT", "help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"auto_envvar_prefix": "TAROTBOT", "help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="tarotbot")
 def cli() -> None:
     """TarotBot: tarot readings on Telegram.
