@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tarotbot.cli.database",
     "tarotbot.cli.tarot",
     "tarotbot.cli.emulator",
+    "tarotbot.cli.runtime",
 )
 
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up .venv and run every test against the local PostgreSQL and Redis.
+# Each run creates its own throwaway database and claims a free Redis DB index.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "PostgreSQL is not running on 127.0.0.1:5432; start it with: pg_ctlcluster --skip-systemctl-redirect 15 main start" >&2
+  exit 2
+fi
+if ! .venv/bin/python -c 'import redis; redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()' 2>/dev/null; then
+  echo 'Redis is not running on 127.0.0.1:6379; start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no' >&2
+  exit 2
+fi
+.venv/bin/ruff check --output-format concise .
+.venv/bin/ruff format --check --quiet .
+export TZ=UTC
+exec .venv/bin/python -m pytest "$@"
