@@ -76,6 +76,9 @@ class User(BaseModel):
     is_active = peewee.BooleanField(default=True)
     subscription_tier = peewee.CharField(max_length=50, default="basic")
     subscription_expires_at = TimestampTZField(null=True)
+    # Added by migration 0004: preferences the session cache is rebuilt from.
+    reads_reversals = peewee.BooleanField(default=True)
+    first_name = peewee.CharField(max_length=255, null=True)
 
     class Meta:
         table_name = "users"

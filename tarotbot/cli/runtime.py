@@ -64,3 +64,105 @@ def worker(queues: str, worker_class: str, burst: bool, name: str | None) -> Non
 
 
 COMMANDS = [worker]
+
+
+#: Periodic jobs: (fixed id, function, interval in seconds). Fixed ids make a
+#: restarted scheduler replace its jobs instead of adding copies.
+PERIODIC_JOBS = (
+    ("periodic-expire-stale-purchases", "jobs.maintenance.expire_stale_purchases", 300),
+    ("periodic-expire-subscriptions", "jobs.maintenance.expire_subscriptions", 600),
+)
+
+
+@click.command()
+@click.option(
+    "--interval",
+    default=5,
+    show_default=True,
+    envvar="TAROTBOT_SCHEDULER_INTERVAL",
+    help="Seconds between scheduler polls. Env: TAROTBOT_SCHEDULER_INTERVAL.",
+)
+@click.option("--register-only", is_flag=True, help="Register the periodic jobs and exit.")
+def scheduler(interval: int, register_only: bool) -> None:
+    """Run rq-scheduler with the periodic jobs (run it with TZ=UTC)."""
+    import datetime as dt
+
+    from rq_scheduler import Scheduler
+
+    from tarotbot.queue import QUEUE_MAINTENANCE
+
+    settings = open_database()
+    setup_logging(settings.log_level)
+    conn = get_redis()
+    if conn is None:
+        raise ConfigError("REDIS_URL", "is required by the scheduler (redis://host:port/db)")
+    check_redis(conn)
+    sched = Scheduler(queue_name=QUEUE_MAINTENANCE, connection=conn, interval=interval)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # rq-scheduler wants naive UTC
+    for job_id_, func, every in PERIODIC_JOBS:
+        if job_id_ in sched:
+            sched.cancel(job_id_)
+        sched.schedule(
+            scheduled_time=now,
+            func=func,
+            interval=every,
+            repeat=None,
+            id=job_id_,
+            result_ttl=every * 3,  # longer than the interval, or the repeat silently stops
+            queue_name=QUEUE_MAINTENANCE,
+        )
+        log.info("registered %s every %ds", func, every)
+    if not register_only:
+        sched.run()
+
+
+COMMANDS.append(scheduler)
+
+
+@click.command()
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    envvar="TAROTBOT_BOT_WORKERS",
+    help="In-process worker threads when REDIS_URL is unset (embedded mode). "
+    "Env: TAROTBOT_BOT_WORKERS.",
+)
+def bot(workers: int) -> None:
+    """Run the long-polling bot (needs TELEGRAM_BOT_TOKEN).
+
+    With REDIS_URL set, jobs go to Redis for `worker` processes; without it
+    (embedded mode) they run on worker threads inside this process.
+    """
+    from tarotbot import schema
+    from tarotbot.app import App, InProcessWorkers, set_app
+    from tarotbot.telegram.bot import TarotBot
+
+    settings = open_database()
+    setup_logging(settings.log_level)
+    if settings.telegram_bot_token is None:
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN",
+            "is not set; run `python -m tarotbot demo` for the local demo chat",
+        )
+    app = App.from_settings(settings)
+    set_app(app)
+    check_redis(None if app.embedded else app.redis)
+    background = None
+    if app.embedded:
+        from tarotbot.db import connection
+
+        with connection():
+            schema.migrate()
+        background = InProcessWorkers(app, threads=workers).start()
+        log.info(
+            "embedded mode: %d in-process worker thread(s), %s", workers, settings.database_label
+        )
+    try:
+        TarotBot(app).run()
+    finally:
+        if background:
+            background.stop()
+
+
+COMMANDS.append(bot)

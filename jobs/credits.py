@@ -1,0 +1,89 @@
+"""RQ entry points for accounts and money: registration, payments, preferences."""
+
+from __future__ import annotations
+
+import logging
+
+from jobs import job_context
+from tarotbot import ledger, users
+from tarotbot.app import get_app
+from tarotbot.exceptions import UnknownUser
+from tarotbot.packs import InvalidPayload, check_payment
+from tarotbot.sessions import SessionCache
+from tarotbot.telegram import keyboards, replies, texts
+
+log = logging.getLogger("tarotbot.jobs.credits")
+
+
+@job_context
+def register_user(
+    telegram_id: int, chat_id: int, username: str | None, first_name: str | None, key: str
+) -> dict:
+    """/start: create the account, grant the welcome bonus once, say hello."""
+    app = get_app()
+    registration = users.register(telegram_id, username, first_name, app.settings.welcome_bonus)
+    SessionCache(app.redis).store_user(registration.user)
+    name = first_name or username or "friend"
+    if registration.bonus:
+        message = texts.render(
+            texts.WELCOME, name=name, bonus=registration.bonus, balance=registration.balance
+        )
+    else:
+        message = texts.render(texts.WELCOME_BACK, name=name, balance=registration.balance)
+    app.sender.deliver(key, chat_id, [replies.text(chat_id, message, keyboards.main_menu())])
+    return {"user_id": registration.user.id, "bonus": registration.bonus}
+
+
+@job_context
+def record_payment(
+    telegram_id: int,
+    chat_id: int,
+    charge_id: str,
+    payload: str,
+    currency: str,
+    total_amount: int,
+) -> dict:
+    """A successful Stars payment: credit the pack exactly once per charge id."""
+    app = get_app()
+    pack = check_payment(
+        payload, currency, total_amount, telegram_id
+    )  # checked at pre-checkout too
+    user = users.by_telegram_id(telegram_id)
+    entry = ledger.credit_purchase(
+        user.id, pack.credits, payment_reference=charge_id, key=f"charge-{charge_id}"
+    )
+    balance = ledger.balance(user.id)
+    message = texts.render(texts.PAYMENT_THANKS, credits=pack.credits, balance=balance)
+    app.sender.deliver(
+        f"paid-{charge_id}", chat_id, [replies.text(chat_id, message, keyboards.main_menu())]
+    )
+    return {"transaction_id": entry.transaction_id, "replayed": entry.replayed}
+
+
+def payment_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """A payment that cannot be credited is an operator matter: log it loudly."""
+    if exc_type in (InvalidPayload, UnknownUser) or not job.retries_left:
+        log.error("payment job %s could not be credited: %s", job.id, exc_type.__name__)
+
+
+@job_context
+def set_reversals(telegram_id: int, chat_id: int, enabled: bool, message_id: int, key: str) -> dict:
+    """/settings: store the reversal preference and refresh the session."""
+    app = get_app()
+    user = users.set_reversals(telegram_id, enabled)
+    SessionCache(app.redis).store_user(user)
+    label = "on" if enabled else "off"
+    app.sender.deliver(
+        key,
+        chat_id,
+        [
+            replies.edit_text(
+                chat_id,
+                message_id,
+                texts.render(texts.SETTINGS, reversals=label),
+                keyboards.settings_menu(enabled),
+            ),
+            replies.text(chat_id, texts.render(texts.SETTINGS_SAVED, reversals=label)),
+        ],
+    )
+    return {"reversals": enabled}

@@ -1,0 +1,143 @@
+"""RQ entry points for readings: perform one, show history, open a past one."""
+
+from __future__ import annotations
+
+import logging
+
+from tarotbot.cache import ReadingCache
+from tarotbot.tarot.render import render_spread
+from tarotbot.telegram.sender import store_photo
+
+from jobs import job_context
+from tarotbot import history, users
+from tarotbot.app import get_app
+from tarotbot.exceptions import InsufficientCredits, UnknownUser
+from tarotbot.readings import ReadingOutcome, perform_reading, reopen
+from tarotbot.tarot.spreads import get_spread
+from tarotbot.telegram import keyboards, replies, texts
+
+log = logging.getLogger("tarotbot.jobs.readings")
+
+#: Seconds between attempts of a failed reading job (RQ Retry intervals).
+RETRY_INTERVALS = (1, 5, 15)
+
+
+@job_context
+def run_reading(
+    telegram_id: int, chat_id: int, spread: str, question: str | None, key: str
+) -> dict:
+    """Charge, draw, interpret, store, then send the picture and the text."""
+    app = get_app()
+    try:
+        user = users.by_telegram_id(telegram_id)
+    except UnknownUser:
+        app.sender.deliver(f"{key}-nouser", chat_id, [replies.text(chat_id, texts.NOT_REGISTERED)])
+        return {"status": "unknown-user"}
+    try:
+        outcome = perform_reading(user, spread, question, key, app.settings)
+    except InsufficientCredits as short:
+        the_spread = get_spread(spread)
+        message = texts.render(
+            texts.NOT_ENOUGH_CREDITS,
+            title=the_spread.title,
+            cost=short.needed,
+            balance=short.balance,
+        )
+        app.sender.deliver(
+            f"{key}-short",
+            chat_id,
+            [replies.text(chat_id, message, keyboards.not_enough_credits())],
+        )
+        return {"status": "insufficient-credits"}
+    send_reading(outcome, chat_id, bundle_id=key)
+    ReadingCache(app.redis).put(outcome.reading)
+    return {"status": "replayed" if outcome.replayed else "done", "reading_id": outcome.reading.id}
+
+
+def send_reading(outcome: ReadingOutcome, chat_id: int, bundle_id: str) -> None:
+    """Picture with the summary caption, the interpretation, then a footer with buttons."""
+    app = get_app()
+    photo_key = f"photo:{bundle_id}"
+    store_photo(app.redis, photo_key, render_spread(outcome.draw))
+    footer = texts.render(
+        texts.READING_FOOTER, cost=outcome.cost, balance=outcome.balance, seed=outcome.draw.seed
+    )
+    items = [replies.photo(chat_id, photo_key, outcome.caption)]
+    items += [replies.text(chat_id, message) for message in outcome.messages]
+    items.append(replies.text(chat_id, footer, keyboards.after_reading()))
+    app.sender.deliver(bundle_id, chat_id, items)
+
+
+def reading_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: after the last attempt, tell the person kindly.
+
+    Nothing needs refunding: the debit and the reading commit together, so a
+    job that never stored a reading never charged for it.
+    """
+    if job.retries_left:  # another attempt is coming
+        return
+    telegram_id, chat_id = job.args[0], job.args[1]
+    log.error(
+        "reading job %s for user %s failed for good: %s", job.id, telegram_id, exc_type.__name__
+    )
+    get_app().sender.deliver(
+        f"{job.id}-failed", chat_id, [replies.text(chat_id, texts.READING_FAILED)]
+    )
+
+
+@job_context
+def show_history(
+    telegram_id: int,
+    chat_id: int,
+    cursor: str | None,
+    direction: str,
+    edit_message_id: int | None,
+    key: str,
+) -> dict:
+    """A page of the person's readings with Newer/Older buttons (keyset pagination)."""
+    app = get_app()
+    try:
+        user = users.by_telegram_id(telegram_id)
+    except UnknownUser:
+        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.NOT_REGISTERED)])
+        return {"status": "unknown-user"}
+    try:
+        page = history.history_page(user.id, cursor=cursor, direction=direction, limit=5)
+    except ValueError:
+        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.STALE_BUTTON)])
+        return {"status": "bad-cursor"}
+    if not page.items:
+        app.sender.deliver(
+            key, chat_id, [replies.text(chat_id, texts.HISTORY_EMPTY, keyboards.main_menu())]
+        )
+        return {"status": "empty"}
+    labels = []
+    for item in page.items:
+        title = get_spread(item.spread_type).title
+        when = item.created_at.strftime("%d %b %Y")
+        question = f" · {item.question[:24]}" if item.question else ""
+        labels.append((item.reading_id, f"{when} · {title}{question}"))
+    markup = keyboards.history_menu(labels, page.older_cursor, page.newer_cursor)
+    if edit_message_id:
+        item = replies.edit_text(chat_id, edit_message_id, texts.HISTORY_HEADER, markup)
+    else:
+        item = replies.text(chat_id, texts.HISTORY_HEADER, markup)
+    app.sender.deliver(key, chat_id, [item])
+    return {"status": "shown", "count": len(page.items)}
+
+
+@job_context
+def open_reading(telegram_id: int, chat_id: int, reading_id: int, key: str) -> dict:
+    """Show a past reading again, picture included; only to its owner."""
+    app = get_app()
+    try:
+        user = users.by_telegram_id(telegram_id)
+    except UnknownUser:
+        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.NOT_REGISTERED)])
+        return {"status": "unknown-user"}
+    reading = history.reading_for_user(user.id, reading_id)
+    if reading is None:
+        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.READING_NOT_FOUND)])
+        return {"status": "not-found"}
+    send_reading(reopen(reading), chat_id, bundle_id=key)
+    return {"status": "shown", "reading_id": reading.id}

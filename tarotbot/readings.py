@@ -1,0 +1,110 @@
+"""The reading service: debit, draw, interpret and store, all or nothing.
+
+A reading is keyed by the job that asked for it (derived from the Telegram
+``update_id``). The debit and the ``readings`` row commit in one database
+transaction, so a user is charged if and only if the reading is stored
+(invariant 4). Running the same key again (a retried or redelivered job)
+finds the stored reading through its debit and returns it unchanged: the
+person sees the same cards, and is charged once.
+
+The draw and its interpretation happen before the transaction opens, so a
+slow interpreter (an LLM) never holds a database lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tarotbot import ledger
+from tarotbot.config import Settings
+from tarotbot.db import database
+from tarotbot.interpreter import interpret
+from tarotbot.models import Reading, Transaction, User
+from tarotbot.tarot.compose import compose
+from tarotbot.tarot.draw import Draw, draw, new_seed
+from tarotbot.tarot.spreads import get_spread
+
+
+@dataclass(frozen=True)
+class ReadingOutcome:
+    reading: Reading
+    draw: Draw
+    caption: str
+    messages: tuple[str, ...]
+    cost: int
+    balance: int
+    replayed: bool  # True when this key had already produced the reading
+
+
+def _stored_for_key(key: str) -> Reading | None:
+    return Reading.select().join(Transaction).where(Transaction.idempotency_key == key).first()
+
+
+def perform_reading(
+    user: User, spread_name: str, question: str | None, key: str, settings: Settings
+) -> ReadingOutcome:
+    """Charge ``user`` for a reading of ``spread_name`` and store it; once per ``key``.
+
+    Raises :class:`~tarotbot.exceptions.InsufficientCredits` (nothing written)
+    when the balance is short, and :class:`UnknownSpread` for a bad name.
+    """
+    spread = get_spread(spread_name)
+    existing = _stored_for_key(key)
+    if existing is not None:
+        return _outcome(existing, cost=spread.cost, balance=ledger.balance(user.id), replayed=True)
+    the_draw = draw(
+        spread.name,
+        new_seed(),
+        reversal_probability=settings.reversal_probability,
+        reversals=user.reads_reversals,
+    )
+    interpretation = interpret(the_draw, question, settings)
+    record = the_draw.to_record() | {"interpreter": interpretation.author}
+    with database.atomic():
+        entry = ledger.debit_reading(user.id, spread.cost, key=key)
+        if entry.replayed:  # a concurrent run of the same key won the race
+            reading = _stored_for_key(key)
+            if reading is not None:
+                return _outcome(reading, spread.cost, ledger.balance(user.id), replayed=True)
+        reading = Reading.create(
+            user=user.id,
+            spread_type=spread.name,
+            question=question,
+            cards=record,
+            interpretation=interpretation.html,
+            transaction=entry.transaction_id,
+        )
+    return ReadingOutcome(
+        reading=reading,
+        draw=the_draw,
+        caption=interpretation.caption,
+        messages=tuple(interpretation.messages),
+        cost=spread.cost,
+        balance=entry.balance_after,
+        replayed=False,
+    )
+
+
+def _outcome(reading: Reading, cost: int, balance: int, replayed: bool) -> ReadingOutcome:
+    the_draw = Draw.from_record(reading.cards)
+    return ReadingOutcome(
+        reading=reading,
+        draw=the_draw,
+        caption=compose(the_draw, reading.question).caption,
+        messages=stored_messages(reading.interpretation),
+        cost=cost,
+        balance=balance,
+        replayed=replayed,
+    )
+
+
+def stored_messages(html: str) -> tuple[str, ...]:
+    from tarotbot.tarot.telegram_text import split_html
+
+    return tuple(split_html(html))
+
+
+def reopen(reading: Reading) -> ReadingOutcome:
+    """A stored reading, ready to show again (history)."""
+    cost = abs(reading.transaction.amount) if reading.transaction_id else 0
+    return _outcome(reading, cost, ledger.balance(reading.user_id), replayed=True)

@@ -1,0 +1,109 @@
+"""Conversation sessions: who the person is and where the chat stands.
+
+The spec's ``SessionCache``: key ``session:<telegram_id>``, one-hour TTL,
+JSON. A miss (expired, evicted, Redis flushed) is rebuilt from the ``users``
+row, so a session is a cache, never the only copy of anything: losing it
+costs at most the in-flight conversation step (a chosen spread waiting for
+its question). With Redis down, sessions are rebuilt from the database on
+every read and state changes are skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+
+import redis
+
+from tarotbot.models import User
+
+log = logging.getLogger("tarotbot.sessions")
+
+STATES = ("idle", "choosing", "awaiting_question")
+
+
+@dataclass(frozen=True)
+class Session:
+    telegram_id: int
+    user_id: int
+    reversals: bool = True
+    state: str = "idle"
+    spread: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Session:
+        data = json.loads(raw)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+class SessionCache:
+    """Sessions in Redis under ``session:``, rebuilt from the database on a miss."""
+
+    CACHE_KEY_PREFIX = "session:"
+    SESSION_TTL = 3600  # seconds
+
+    def __init__(self, redis_conn: redis.Redis):
+        self.redis = redis_conn
+
+    def key(self, telegram_id: int) -> str:
+        return f"{self.CACHE_KEY_PREFIX}{telegram_id}"
+
+    def get(self, telegram_id: int) -> Session | None:
+        """The session, from Redis or else from the database; None for an unknown user."""
+        try:
+            cached = self.redis.get(self.key(telegram_id))
+        except redis.RedisError as exc:
+            log.warning("session cache unavailable (%s); reading the database", type(exc).__name__)
+            cached = None
+        if cached:
+            try:
+                return Session.from_json(cached)
+            except (ValueError, TypeError):
+                log.warning("dropping an unreadable session for %s", telegram_id)
+        session = self.load(telegram_id)
+        if session is not None:
+            self._write(session)
+        return session
+
+    @staticmethod
+    def load(telegram_id: int) -> Session | None:
+        user = User.get_or_none(User.telegram_id == telegram_id)
+        if user is None:
+            return None
+        return Session(telegram_id, user.id, reversals=user.reads_reversals)
+
+    def store_user(self, user: User) -> Session:
+        """Refresh the user part of a session after a write (keeps the chat state)."""
+        current = self._read(user.telegram_id)
+        session = Session(user.telegram_id, user.id, reversals=user.reads_reversals)
+        if current is not None:
+            session = replace(session, state=current.state, spread=current.spread)
+        self._write(session)
+        return session
+
+    def set_state(self, telegram_id: int, state: str, spread: str | None = None) -> Session | None:
+        if state not in STATES:
+            raise ValueError(f"unknown session state {state!r}")
+        session = self.get(telegram_id)
+        if session is None:
+            return None
+        session = replace(session, state=state, spread=spread)
+        self._write(session)
+        return session
+
+    def _read(self, telegram_id: int) -> Session | None:
+        try:
+            cached = self.redis.get(self.key(telegram_id))
+            return Session.from_json(cached) if cached else None
+        except (redis.RedisError, ValueError, TypeError):
+            return None
+
+    def _write(self, session: Session) -> None:
+        try:
+            self.redis.setex(self.key(session.telegram_id), self.SESSION_TTL, session.to_json())
+        except redis.RedisError as exc:
+            log.warning("session not cached (%s)", type(exc).__name__)

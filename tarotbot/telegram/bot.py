@@ -1,0 +1,411 @@
+"""The long-polling bot: validate each update, answer what must be instant, enqueue the rest.
+
+Handlers are thin. They read the session (Redis, rebuilt from the database on
+a miss), send short instant replies through the one sender, and enqueue every
+write (registration, readings, payments, preferences) as an RQ job whose id
+derives from the Telegram ``update_id``; the instant replies use the same id
+as their bundle id. An update redelivered after a crash therefore neither
+queues its work twice nor repeats a reply. Pre-checkout queries are answered
+here, at once, because Telegram allows ten seconds.
+
+The bot never uses ``skip_pending``: queued updates, payments among them, must
+not be dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import telebot
+from rq import Callback, Retry
+from telebot import types
+
+from tarotbot import ledger
+from tarotbot.app import App
+from tarotbot.packs import PACKS_BY_ID, InvalidPayload, check_payment
+from tarotbot.queue import QUEUE_PAYMENTS, QUEUE_READINGS, job_id
+from tarotbot.sessions import Session, SessionCache
+from tarotbot.tarot.errors import QuestionTooLong
+from tarotbot.tarot.safety import assess_question, clean_question
+from tarotbot.tarot.spreads import get_spread
+from tarotbot.telegram import keyboards, replies, texts
+from tarotbot.telegram.client import make_bot
+
+log = logging.getLogger("tarotbot.bot")
+
+QUESTION_LIMIT = 500  # characters
+ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
+COMMANDS = [
+    ("reading", "Get a tarot reading"),
+    ("balance", "Your credits"),
+    ("buy", "Buy credits with Telegram Stars"),
+    ("history", "Your past readings"),
+    ("settings", "Reversed cards on or off"),
+    ("cancel", "Stop what we are doing"),
+    ("help", "How this works"),
+]
+COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s|$)")
+READING_RETRY = (1, 5, 15)  # seconds between attempts of a reading job
+PAYMENT_RETRY = (1, 5, 15, 60, 300)  # seconds between attempts of a payment job
+
+
+class _UpdateAwareBot(telebot.TeleBot):
+    """A TeleBot that tells each handler the ``update_id`` its object came in."""
+
+    def process_new_updates(self, updates):
+        for update in updates:
+            for item in (update.message, update.callback_query, update.pre_checkout_query):
+                if item is not None:
+                    item.tarot_update_id = update.update_id
+        super().process_new_updates(updates)
+
+
+class TarotBot:
+    """Handlers bound to one TeleBot and one :class:`App`."""
+
+    def __init__(self, app: App, token: str | None = None):
+        self.app = app
+        base = make_bot(app.settings, token=token, threaded=True)
+        self.bot = _UpdateAwareBot(
+            base.token, parse_mode="HTML", threaded=True, num_threads=4, skip_pending=False
+        )
+        self.sessions = SessionCache(app.redis)
+        self.bot.register_message_handler(self.on_payment, content_types=["successful_payment"])
+        self.bot.register_message_handler(self.on_message, content_types=None, func=lambda m: True)
+        self.bot.register_message_handler(
+            self.on_message,
+            content_types=[
+                "audio", "document", "photo", "sticker", "video", "video_note", "voice",
+                "location", "contact", "animation", "poll", "dice", "venue",
+            ],
+        )  # fmt: skip
+        self.bot.register_callback_query_handler(self.on_callback, func=lambda c: True)
+        self.bot.register_pre_checkout_query_handler(self.on_pre_checkout, func=lambda q: True)
+
+    # -- running -------------------------------------------------------------
+    def announce_commands(self) -> None:
+        self.bot.set_my_commands([types.BotCommand(name, text) for name, text in COMMANDS])
+
+    def run(self, poll_timeout: int = 20) -> None:
+        """Long-poll until stopped; never skip pending updates."""
+        self.bot.delete_webhook(drop_pending_updates=False)
+        self.announce_commands()
+        log.info("bot polling %s", self.app.settings.telegram_api_url)
+        self.bot.infinity_polling(
+            timeout=poll_timeout,
+            long_polling_timeout=poll_timeout,
+            skip_pending=False,
+            allowed_updates=ALLOWED_UPDATES,
+            logger_level=logging.WARNING,
+        )
+
+    def stop(self) -> None:
+        self.bot.stop_polling()
+
+    # -- helpers -------------------------------------------------------------
+    def reply(self, update_id: int, chat_id: int, *items, suffix: str = "") -> None:
+        self.app.sender.deliver(f"u{update_id}{suffix}", chat_id, list(items))
+
+    def say(self, update_id: int, chat_id: int, html: str, markup: dict | None = None) -> None:
+        self.reply(update_id, chat_id, replies.text(chat_id, html, markup))
+
+    def session(self, telegram_id: int) -> Session | None:
+        return self.sessions.get(telegram_id)
+
+    # -- messages ------------------------------------------------------------
+    def on_message(self, message: types.Message) -> None:
+        update_id = getattr(message, "tarot_update_id", message.message_id)
+        chat_id = message.chat.id
+        if message.chat.type != "private":
+            return  # readings are personal: groups are ignored
+        user = message.from_user
+        if message.content_type != "text":
+            self.say(update_id, chat_id, texts.NOT_TEXT)
+            return
+        text = message.text or ""
+        command = COMMAND_RE.match(text)
+        if command:
+            self.on_command(command.group(1).lower(), message, update_id)
+            return
+        session = self.session(user.id)
+        if session is None:
+            self.say(update_id, chat_id, texts.NOT_REGISTERED)
+            return
+        if session.state == "awaiting_question" and session.spread:
+            self.on_question(session, text, chat_id, update_id)
+            return
+        self.say(update_id, chat_id, texts.FREE_TEXT_HINT, keyboards.main_menu())
+
+    def on_command(self, name: str, message: types.Message, update_id: int) -> None:
+        chat_id = message.chat.id
+        user = message.from_user
+        if name == "start":
+            self.reply(update_id, chat_id, replies.action(chat_id))
+            self.app.enqueue(
+                QUEUE_PAYMENTS,
+                "jobs.credits.register_user",
+                user.id,
+                chat_id,
+                user.username,
+                user.first_name,
+                job_id("start", update_id),
+                key=job_id("start", update_id),
+            )
+            return
+        if name == "help":
+            self.say(update_id, chat_id, texts.HELP, keyboards.main_menu())
+            return
+        if name == "cancel":
+            self.cancel(user.id, chat_id, update_id)
+            return
+        if name == "history":
+            self.enqueue_history(user.id, chat_id, None, "older", None, update_id)
+            return
+        if name == "buy":
+            self.say(update_id, chat_id, texts.BUY, keyboards.buy_menu())
+            return
+        session = self.session(user.id)
+        if session is None:
+            if name in ("reading", "balance", "settings"):
+                self.say(update_id, chat_id, texts.NOT_REGISTERED)
+            else:
+                self.say(
+                    update_id, chat_id, texts.render(texts.UNKNOWN_COMMAND, command="/" + name)
+                )
+            return
+        if name == "reading":
+            self.show_spreads(session, chat_id, update_id)
+        elif name == "balance":
+            balance = ledger.balance(session.user_id)
+            self.say(
+                update_id,
+                chat_id,
+                texts.render(texts.BALANCE, balance=balance),
+                keyboards.main_menu(),
+            )
+        elif name == "settings":
+            label = "on" if session.reversals else "off"
+            self.say(
+                update_id,
+                chat_id,
+                texts.render(texts.SETTINGS, reversals=label),
+                keyboards.settings_menu(session.reversals),
+            )
+        else:
+            self.say(update_id, chat_id, texts.render(texts.UNKNOWN_COMMAND, command="/" + name))
+
+    def show_spreads(self, session: Session, chat_id: int, update_id: int) -> None:
+        self.sessions.set_state(session.telegram_id, "choosing")
+        balance = ledger.balance(session.user_id)
+        self.say(
+            update_id,
+            chat_id,
+            texts.render(texts.CHOOSE_SPREAD, balance=balance),
+            keyboards.spreads_menu(),
+        )
+
+    def cancel(self, telegram_id: int, chat_id: int, update_id: int) -> None:
+        session = self.session(telegram_id)
+        busy = session is not None and session.state != "idle"
+        if session is not None:
+            self.sessions.set_state(telegram_id, "idle")
+        self.say(
+            update_id,
+            chat_id,
+            texts.CANCELLED if busy else texts.NOTHING_TO_CANCEL,
+            keyboards.main_menu(),
+        )
+
+    def on_question(self, session: Session, text: str, chat_id: int, update_id: int) -> None:
+        try:
+            question = clean_question(text, limit=QUESTION_LIMIT)
+        except QuestionTooLong:
+            self.say(
+                update_id,
+                chat_id,
+                texts.render(texts.QUESTION_TOO_LONG, length=len(text), limit=QUESTION_LIMIT),
+            )
+            return
+        if not question:
+            self.say(update_id, chat_id, texts.QUESTION_EMPTY)
+            return
+        self.start_reading(session, session.spread, question, chat_id, update_id)
+
+    def start_reading(
+        self, session: Session, spread_name: str, question: str | None, chat_id: int, update_id: int
+    ) -> None:
+        """Acknowledge at once, then hand the reading to a worker."""
+        spread = get_spread(spread_name)
+        self.sessions.set_state(session.telegram_id, "idle")
+        items = []
+        if question:
+            note = assess_question(question)
+            if note is not None:
+                items.append(replies.text(chat_id, note.html))
+                if not note.proceed:
+                    self.reply(update_id, chat_id, *items)
+                    return
+        items += [
+            replies.action(chat_id, "upload_photo"),
+            replies.text(chat_id, texts.render(texts.SHUFFLING, title=spread.title)),
+        ]
+        key = job_id("reading", update_id)
+        self.app.enqueue(
+            QUEUE_READINGS,
+            "jobs.readings.run_reading",
+            session.telegram_id,
+            chat_id,
+            spread.name,
+            question,
+            key,
+            key=key,
+            retry=Retry(max=len(READING_RETRY), interval=list(READING_RETRY)),
+            on_failure=Callback("jobs.readings.reading_failed"),
+        )
+        self.reply(update_id, chat_id, *items)
+
+    def enqueue_history(
+        self,
+        telegram_id: int,
+        chat_id: int,
+        cursor: str | None,
+        direction: str,
+        edit_message_id: int | None,
+        update_id: int,
+    ) -> None:
+        key = job_id("history", update_id)
+        self.app.enqueue(
+            QUEUE_READINGS,
+            "jobs.readings.show_history",
+            telegram_id,
+            chat_id,
+            cursor,
+            direction,
+            edit_message_id,
+            key,
+            key=key,
+        )
+
+    # -- buttons -------------------------------------------------------------
+    def on_callback(self, call: types.CallbackQuery) -> None:
+        update_id = getattr(call, "tarot_update_id", 0)
+        try:
+            callback = keyboards.parse_callback(call.data)
+        except keyboards.ForgedCallback:
+            self.bot.answer_callback_query(call.id, texts.STALE_BUTTON, show_alert=True)
+            return
+        if call.message is None:
+            self.bot.answer_callback_query(call.id, texts.STALE_BUTTON, show_alert=True)
+            return
+        self.bot.answer_callback_query(call.id)
+        chat_id = call.message.chat.id
+        user_id = call.from_user.id
+        action = callback.action
+        if action == "menu":
+            if callback.arg == "hist":
+                self.enqueue_history(user_id, chat_id, None, "older", None, update_id)
+            elif callback.arg == "buy":
+                self.say(update_id, chat_id, texts.BUY, keyboards.buy_menu())
+            elif callback.arg == "help":
+                self.say(update_id, chat_id, texts.HELP, keyboards.main_menu())
+            else:
+                session = self.session(user_id)
+                if session is None:
+                    self.say(update_id, chat_id, texts.NOT_REGISTERED)
+                else:
+                    self.show_spreads(session, chat_id, update_id)
+            return
+        if action == "cancel":
+            self.cancel(user_id, chat_id, update_id)
+            return
+        if action == "buy":
+            pack = PACKS_BY_ID[callback.arg]
+            self.reply(update_id, chat_id, replies.invoice(chat_id, pack, user_id))
+            return
+        if action == "hist":
+            direction = "older" if callback.arg == "o" else "newer"
+            self.enqueue_history(
+                user_id, chat_id, callback.arg2, direction, call.message.message_id, update_id
+            )
+            return
+        if action == "open":
+            key = job_id("open", update_id)
+            self.reply(update_id, chat_id, replies.action(chat_id, "upload_photo"))
+            self.app.enqueue(
+                QUEUE_READINGS,
+                "jobs.readings.open_reading",
+                user_id,
+                chat_id,
+                int(callback.arg),
+                key,
+                key=key,
+            )
+            return
+        session = self.session(user_id)
+        if session is None:
+            self.say(update_id, chat_id, texts.NOT_REGISTERED)
+            return
+        if action == "rev":
+            key = job_id("settings", update_id)
+            self.app.enqueue(
+                QUEUE_PAYMENTS,
+                "jobs.credits.set_reversals",
+                user_id,
+                chat_id,
+                callback.arg == "on",
+                call.message.message_id,
+                key,
+                key=key,
+            )
+        elif action == "spread":
+            spread = get_spread(callback.arg)
+            self.sessions.set_state(user_id, "awaiting_question", spread=spread.name)
+            prompt = texts.render(
+                texts.ASK_QUESTION,
+                title=spread.title,
+                cost=spread.cost,
+                description=spread.description,
+                limit=QUESTION_LIMIT,
+            )
+            self.reply(
+                update_id,
+                chat_id,
+                replies.edit_text(
+                    chat_id, call.message.message_id, prompt, keyboards.question_menu(spread.name)
+                ),
+            )
+        elif action == "noq":
+            self.start_reading(session, callback.arg, None, chat_id, update_id)
+
+    # -- payments ------------------------------------------------------------
+    def on_pre_checkout(self, query: types.PreCheckoutQuery) -> None:
+        """Answer at once (Telegram waits at most ten seconds): is this our offer?"""
+        try:
+            check_payment(
+                query.invoice_payload, query.currency, query.total_amount, query.from_user.id
+            )
+        except InvalidPayload as problem:
+            self.bot.answer_pre_checkout_query(
+                query.id, ok=False, error_message=f"Sorry, {problem}. {texts.PAYMENT_DECLINED}"
+            )
+            return
+        self.bot.answer_pre_checkout_query(query.id, ok=True)
+
+    def on_payment(self, message: types.Message) -> None:
+        payment = message.successful_payment
+        charge_id = payment.telegram_payment_charge_id
+        key = job_id("payment", charge_id)
+        self.app.enqueue(
+            QUEUE_PAYMENTS,
+            "jobs.credits.record_payment",
+            message.from_user.id,
+            message.chat.id,
+            charge_id,
+            payment.invoice_payload,
+            payment.currency,
+            payment.total_amount,
+            key=key,
+            retry=Retry(max=len(PAYMENT_RETRY), interval=list(PAYMENT_RETRY)),
+            on_failure=Callback("jobs.credits.payment_failed"),
+        )

@@ -1,0 +1,120 @@
+"""Inline keyboards and the callback data they carry.
+
+Callback data is short text (Telegram allows 64 bytes) in a fixed grammar;
+:func:`parse_callback` accepts only that grammar, so a stale or forged button
+becomes :class:`ForgedCallback` and a polite answer, never a crash or a write.
+Everything a callback names (spread, reading id, cursor) is checked again by
+the code that acts on it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tarotbot.packs import PACKS, PACKS_BY_ID
+from tarotbot.tarot.spreads import SPREADS
+
+
+class ForgedCallback(ValueError):
+    """Callback data that no keyboard of ours produced."""
+
+
+@dataclass(frozen=True)
+class Callback:
+    action: str  # menu, spread, noq, cancel, hist, open, rev, buy
+    arg: str = ""
+    arg2: str = ""
+
+
+_PATTERNS = {
+    "m": (re.compile(r"^m:(read|hist|buy|help)$"), "menu"),
+    "s": (re.compile(r"^s:([a-z_]{1,20})$"), "spread"),
+    "q": (re.compile(r"^q:([a-z_]{1,20})$"), "noq"),
+    "x": (re.compile(r"^x$"), "cancel"),
+    "h": (re.compile(r"^h:([on]):([0-9a-z.]{1,40})$"), "hist"),
+    "r": (re.compile(r"^r:([0-9]{1,19})$"), "open"),
+    "v": (re.compile(r"^v:(on|off)$"), "rev"),
+    "b": (re.compile(r"^b:([a-z0-9_]{1,16})$"), "buy"),
+}
+
+
+def parse_callback(data: str | None) -> Callback:
+    """Parse callback data strictly; anything else is :class:`ForgedCallback`."""
+    if not data or len(data.encode()) > 64:
+        raise ForgedCallback(data)
+    entry = _PATTERNS.get(data[0])
+    if entry is None:
+        raise ForgedCallback(data)
+    pattern, action = entry
+    match = pattern.fullmatch(data)
+    if not match:
+        raise ForgedCallback(data)
+    groups = match.groups()
+    callback = Callback(action, *(groups[:2]))
+    if action in ("spread", "noq") and callback.arg not in SPREADS:
+        raise ForgedCallback(data)
+    if action == "buy" and callback.arg not in PACKS_BY_ID:
+        raise ForgedCallback(data)
+    return callback
+
+
+def button(text: str, data: str) -> dict:
+    return {"text": text, "callback_data": data}
+
+
+def markup(rows: list[list[dict]]) -> dict:
+    """Bot API ``InlineKeyboardMarkup`` as plain JSON (it travels in job payloads)."""
+    return {"inline_keyboard": rows}
+
+
+def main_menu() -> dict:
+    return markup(
+        [
+            [button("🔮 Get a reading", "m:read")],
+            [button("📜 History", "m:hist"), button("⭐ Buy credits", "m:buy")],
+        ]
+    )
+
+
+def spreads_menu() -> dict:
+    rows = [
+        [button(f"{spread.title} · {spread.cost}🪙", f"s:{spread.name}")]
+        for spread in sorted(SPREADS.values(), key=lambda s: (s.cost, s.title))
+    ]
+    rows.append([button("✖️ Cancel", "x")])
+    return markup(rows)
+
+
+def question_menu(spread_name: str) -> dict:
+    return markup([[button("🌌 No question", f"q:{spread_name}"), button("✖️ Cancel", "x")]])
+
+
+def after_reading() -> dict:
+    return markup([[button("🔮 Another reading", "m:read"), button("📜 History", "m:hist")]])
+
+
+def buy_menu() -> dict:
+    return markup([[button(f"{p.label} · {p.stars}⭐", f"b:{p.id}")] for p in PACKS])
+
+
+def not_enough_credits() -> dict:
+    return markup([[button("⭐ Buy credits", "m:buy"), button("🃏 Smaller spread", "m:read")]])
+
+
+def settings_menu(reversals: bool) -> dict:
+    label, data = ("Turn reversals off", "v:off") if reversals else ("Turn reversals on", "v:on")
+    return markup([[button(label, data)]])
+
+
+def history_menu(items: list[tuple[int, str]], older: str | None, newer: str | None) -> dict:
+    """One button per reading, then Newer/Older navigation."""
+    rows = [[button(label[:60], f"r:{reading_id}")] for reading_id, label in items]
+    nav = []
+    if newer:
+        nav.append(button("◀️ Newer", f"h:n:{newer}"))
+    if older:
+        nav.append(button("Older ▶️", f"h:o:{older}"))
+    if nav:
+        rows.append(nav)
+    return markup(rows)

@@ -1,0 +1,38 @@
+"""Builders for outbound items: what the bot and the jobs hand to the sender."""
+
+from __future__ import annotations
+
+from tarotbot.packs import CURRENCY, Pack, invoice_payload
+from tarotbot.telegram.sender import Outgoing
+
+
+def text(chat_id: int, html: str, markup: dict | None = None) -> Outgoing:
+    return Outgoing(kind="text", chat_id=chat_id, text=html, reply_markup=markup)
+
+
+def photo(chat_id: int, photo_key: str, caption: str, markup: dict | None = None) -> Outgoing:
+    return Outgoing(
+        kind="photo", chat_id=chat_id, photo_key=photo_key, text=caption, reply_markup=markup
+    )
+
+
+def edit_text(chat_id: int, message_id: int, html: str, markup: dict | None = None) -> Outgoing:
+    return Outgoing(
+        kind="edit_text", chat_id=chat_id, message_id=message_id, text=html, reply_markup=markup
+    )
+
+
+def action(chat_id: int, name: str = "typing") -> Outgoing:
+    return Outgoing(kind="chat_action", chat_id=chat_id, action=name)
+
+
+def invoice(chat_id: int, pack: Pack, telegram_id: int) -> Outgoing:
+    return Outgoing(
+        kind="invoice",
+        chat_id=chat_id,
+        title=f"{pack.label} for TarotBot",
+        description=f"{pack.credits} credits for tarot readings. Credits never expire.",
+        payload=invoice_payload(pack, telegram_id),
+        currency=CURRENCY,
+        prices=[{"label": pack.label, "amount": pack.stars}],
+    )

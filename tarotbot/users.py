@@ -1,0 +1,70 @@
+"""Users: registration with its one-time welcome bonus, and preferences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import peewee
+
+from tarotbot import ledger
+from tarotbot.db import database
+from tarotbot.exceptions import UnknownUser
+from tarotbot.models import User, utcnow
+
+
+@dataclass(frozen=True)
+class Registration:
+    user: User
+    created: bool
+    bonus: int  # credits granted by this call (0 on a repeat /start)
+    balance: int
+
+
+def welcome_key(user_id: int) -> str:
+    """The ledger key of a user's welcome bonus: one per user, ever."""
+    return f"welcome-{user_id}"
+
+
+def register(
+    telegram_id: int, username: str | None, first_name: str | None, bonus: int
+) -> Registration:
+    """Create the user if new, open the credit account and grant the bonus once."""
+    with database.atomic():
+        try:
+            with database.atomic():
+                user = User.create(
+                    telegram_id=telegram_id,
+                    username=(username or None) and username[:255],
+                    first_name=(first_name or None) and first_name[:255],
+                    last_active_at=utcnow(),
+                )
+                created = True
+        except peewee.IntegrityError:
+            user = User.get(User.telegram_id == telegram_id)
+            created = False
+            User.update(last_active_at=utcnow()).where(User.id == user.id).execute()
+        ledger.open_account(user.id)
+        granted = 0
+        if bonus > 0:
+            entry = ledger.grant_bonus(user.id, bonus, key=welcome_key(user.id), reason="welcome")
+            granted = 0 if entry.replayed else bonus
+            balance = entry.balance_after if not entry.replayed else None
+        else:
+            balance = None
+    if balance is None:
+        balance = ledger.balance(user.id)
+    return Registration(user, created, granted, balance)
+
+
+def by_telegram_id(telegram_id: int) -> User:
+    user = User.get_or_none(User.telegram_id == telegram_id)
+    if user is None:
+        raise UnknownUser(f"no user with telegram id {telegram_id}")
+    return user
+
+
+def set_reversals(telegram_id: int, enabled: bool) -> User:
+    user = by_telegram_id(telegram_id)
+    User.update(reads_reversals=enabled).where(User.id == user.id).execute()
+    user.reads_reversals = enabled
+    return user

@@ -1,0 +1,125 @@
+"""A running TarotBot for end-to-end tests: emulator, bot and worker processes.
+
+Everything is real except Telegram: the bot and workers are separate
+``python -m tarotbot`` processes on this run's PostgreSQL and Redis, talking
+to the Bot API emulator (in the test process) through the unmodified
+pyTelegramBotAPI client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+#: A fake token of the right shape (short enough not to look like a real one).
+TOKEN = "424242:e2e-emulated-token-abcdefgh"
+
+
+class Stack:
+    def __init__(self, env: dict, emulator_url: str, workers: int = 2, log_dir: Path | None = None):
+        self.env = dict(env)
+        self.env.update(
+            TELEGRAM_API_URL=emulator_url,
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TAROTBOT_WORKER_CLASS=self.env.get("TAROTBOT_WORKER_CLASS", "fork"),
+            LOG_LEVEL="INFO",
+        )
+        self.url = emulator_url
+        self.log_dir = log_dir or Path("/tmp")
+        self.bot: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+        self.worker_count = workers
+
+    # -- processes -----------------------------------------------------------
+    def _spawn(self, name: str, *args: str, extra_env: dict | None = None) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}-{time.time_ns()}.log", "w")  # noqa: SIM115
+        return subprocess.Popen(
+            [sys.executable, "-m", "tarotbot", *args],
+            env={**self.env, **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+
+    def start(self) -> Stack:
+        for _ in range(self.worker_count):
+            self.start_worker()
+        self.start_bot()
+        return self
+
+    def start_bot(self) -> None:
+        self.bot = self._spawn("bot", "bot")
+
+    def start_worker(self, extra_env: dict | None = None) -> subprocess.Popen:
+        proc = self._spawn("worker", "worker", extra_env=extra_env)
+        self.workers.append(proc)
+        return proc
+
+    @staticmethod
+    def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        """Kill a process and everything it forked (its work horses)."""
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        for proc in [self.bot, *self.workers]:
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(timeout=5)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    self.kill(proc)
+
+    # -- the emulator's driver over HTTP ------------------------------------
+    def call(self, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            headers={"Content-Type": "application/json"},
+            method="POST" if body is not None else "GET",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            payload = json.loads(response.read())
+        return payload.get("result", payload)
+
+    def send(self, user_id: int, text: str, **extra) -> dict:
+        return self.call(
+            "/_emulator/send", {"user_id": user_id, "text": text, "first_name": "Ada", **extra}
+        )
+
+    def tap(self, user_id: int, message_id: int, data: str) -> dict:
+        return self.call(
+            "/_emulator/tap", {"user_id": user_id, "message_id": message_id, "data": data}
+        )
+
+    def pay(self, user_id: int, message_id: int) -> dict:
+        return self.call("/_emulator/pay", {"user_id": user_id, "message_id": message_id})
+
+    def messages(self, chat_id: int) -> list[dict]:
+        result = self.call(f"/_emulator/chats/{chat_id}")
+        return result["messages"] if isinstance(result, dict) and "messages" in result else result
+
+    def wait_for(
+        self, chat_id: int, predicate: Callable[[list[dict]], object], timeout: float = 30.0
+    ) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        messages: list[dict] = []
+        while time.monotonic() < deadline:
+            messages = self.messages(chat_id)
+            if predicate(messages):
+                return messages
+            time.sleep(0.05)
+        raise AssertionError(f"timed out; the chat holds: {json.dumps(messages, indent=1)[:4000]}")
