@@ -1,0 +1,1 @@
+"""The Telegram edge: bot handlers, keyboards, texts, sender and the Bot API emulator."""

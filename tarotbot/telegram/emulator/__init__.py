@@ -1,0 +1,29 @@
+"""A local Telegram Bot API server for tests, the terminal demo and benchmarks.
+
+It speaks enough of the Bot API for the unmodified pyTelegramBotAPI client
+(long polling, messages with HTML validation, photos, inline keyboards and
+callbacks, Stars invoices, payments and refunds), keeps per-bot state, and
+adds a driver that plays the users: :meth:`BotAPIEmulator.send`, ``tap``,
+``pay``, ``block``, inspection (``chat``, ``wait_for_messages``), injected
+faults and Telegram's flood limits. Nothing reaches the real Telegram.
+
+    with BotAPIEmulator() as emu:
+        telebot.apihelper.API_URL = emu.api_url
+        ...
+        emu.send(1001, "/start")
+        emu.wait_for_messages(1001, 1)
+
+Module map: ``server`` (HTTP), ``core`` (call pipeline, Python driver API),
+``methods``/``payments`` (Bot API methods), ``driver`` (the user's side),
+``state`` (what is remembered), ``formatting`` (HTML parse mode),
+``params`` (request decoding), ``media`` (photos), ``limits`` (flood limits,
+faults, statistics), ``errors`` (Telegram's error answers).
+"""
+
+from tarotbot.telegram.emulator.core import Emulator
+from tarotbot.telegram.emulator.driver import DriverError
+from tarotbot.telegram.emulator.errors import ApiError
+from tarotbot.telegram.emulator.server import BotAPIEmulator
+from tarotbot.telegram.emulator.state import Settings
+
+__all__ = ["ApiError", "BotAPIEmulator", "DriverError", "Emulator", "Settings"]

@@ -1,0 +1,38 @@
+"""The table of emulated Bot API methods, looked up case-insensitively as Telegram does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tarotbot.telegram.emulator.params import Params
+from tarotbot.telegram.emulator.state import BotState
+
+Handler = Callable[[BotState, Params], Any]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One Bot API method: its canonical name, handler and whether flood limits count it."""
+
+    name: str
+    handler: Handler
+    flood_counted: bool = False
+
+
+METHODS: dict[str, Method] = {}
+
+
+def api_method(name: str, *, counted: bool = False) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as Bot API method ``name`` (``counted``: sends or edits a message)."""
+
+    def register(handler: Handler) -> Handler:
+        METHODS[name.lower()] = Method(name, handler, counted)
+        return handler
+
+    return register
+
+
+def find_method(name: str) -> Method | None:
+    return METHODS.get(name.lower())

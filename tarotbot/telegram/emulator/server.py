@@ -1,0 +1,345 @@
+"""The HTTP face of the emulator: Bot API paths, file downloads and the ``/_emulator/`` driver.
+
+Paths, as on api.telegram.org:
+
+* ``/bot<token>/<method>``: GET with a query string, POST form-urlencoded,
+  JSON or multipart/form-data;
+* ``/file/bot<token>/<file_path>``: downloads (see getFile);
+* ``/_emulator/...``: the test driver, JSON in and out (see docs/emulator.md).
+
+The request line is never logged (it carries the token).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from tarotbot.telegram.emulator.core import Disconnect, Emulator
+from tarotbot.telegram.emulator.driver import DriverError
+from tarotbot.telegram.emulator.errors import NOT_FOUND, ApiError
+from tarotbot.telegram.emulator.params import decode_request
+
+log = logging.getLogger("tarotbot.telegram.emulator")
+
+TOKEN_IN_PATH = re.compile(r"/bot(\d+):[^/]*")
+DriverRoute = Callable[[Emulator, dict[str, Any], str], Any]
+
+
+def redact(path: str) -> str:
+    """A path fit for logs: the token's secret part replaced."""
+    return TOKEN_IN_PATH.sub(r"/bot\1:***", path)
+
+
+# -- driver routes ---------------------------------------------------------------
+
+
+def _bot(body: dict[str, Any]) -> Any:
+    return body.get("bot_id") or body.get("bot") or body.get("token")
+
+
+def _require(body: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if body.get(name) in (None, ""):
+            raise DriverError(f'parameter "{name}" is required')
+
+
+def _send(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    _require(body, "user_id")
+    options = {
+        key: body[key]
+        for key in ("first_name", "username", "language_code", "sticker", "photo", "caption")
+        if key in body
+    }
+    return emu.send(int(body["user_id"]), body.get("text"), bot=_bot(body), **options)
+
+
+def _tap(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    _require(body, "user_id", "message_id")
+    data = body.get("data", "")
+    return emu.tap(int(body["user_id"]), int(body["message_id"]), str(data), bot=_bot(body))
+
+
+def _pay(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    _require(body, "user_id")
+    message_id = body.get("message_id")
+    return emu.pay(
+        int(body["user_id"]),
+        int(message_id) if message_id is not None else None,
+        invoice_link=body.get("invoice_link"),
+        timeout=body.get("timeout"),
+        bot=_bot(body),
+    )
+
+
+def _block(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    _require(body, "user_id")
+    return emu.block(int(body["user_id"]), bool(body.get("blocked", True)), bot=_bot(body))
+
+
+def _chat(emu: Emulator, query: dict[str, Any], chat_id: str) -> Any:
+    """A chat transcript; ``wait_count``/``timeout`` block until the bot sent that many."""
+    bot = _bot(query)
+    if query.get("wait_count"):
+        timeout = float(query.get("timeout", 5))
+        emu.wait_for_messages(int(chat_id), int(query["wait_count"]), timeout, bot=bot)
+    include_user = str(query.get("include_user", "")).lower() in ("1", "true")
+    return emu.chat(int(chat_id), include_user=include_user, bot=bot)
+
+
+def _chats(emu: Emulator, query: dict[str, Any], _: str) -> Any:
+    bot = emu.resolve_bot(_bot(query))
+    with bot.lock:
+        return [
+            {"chat_id": c.id, "user": c.user.to_api(), "messages": len(c.messages)}
+            for c in bot.chats.values()
+        ]
+
+
+def _updates(emu: Emulator, query: dict[str, Any], _: str) -> Any:
+    return emu.pending_updates(bot=_bot(query))
+
+
+def _faults(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    _require(body, "method")
+    if "delay_ms" in body:
+        emu.set_delay(body["method"], float(body["delay_ms"] or 0))
+    if "error_code" in body or body.get("disconnect") or "count" in body:
+        emu.inject_fault(
+            body["method"],
+            body.get("error_code"),
+            body.get("description"),
+            retry_after=body.get("retry_after"),
+            count=int(body.get("count", 1)),
+            disconnect=bool(body.get("disconnect", False)),
+        )
+    return emu.faults.pending()
+
+
+def _limits(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    rates = {k: v for k, v in body.items() if k != "enforce"}
+    return emu.set_limits(bool(body.get("enforce", True)), **rates)
+
+
+def _reset(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    emu.reset()
+    return True
+
+
+def _stats(emu: Emulator, query: dict[str, Any], _: str) -> Any:
+    return emu.get_stats()
+
+
+def _stats_reset(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    emu.reset_stats()
+    return True
+
+
+def _health(emu: Emulator, query: dict[str, Any], _: str) -> Any:
+    return {"bots": sorted(emu.bots)}
+
+
+ROUTES: dict[tuple[str, str], DriverRoute] = {
+    ("POST", "send"): _send,
+    ("POST", "tap"): _tap,
+    ("POST", "pay"): _pay,
+    ("POST", "block"): _block,
+    ("GET", "chats"): _chats,
+    ("GET", "chats/*"): _chat,
+    ("GET", "updates"): _updates,
+    ("POST", "faults"): _faults,
+    ("POST", "limits"): _limits,
+    ("POST", "reset"): _reset,
+    ("GET", "stats"): _stats,
+    ("POST", "stats/reset"): _stats_reset,
+    ("GET", "health"): _health,
+}
+
+
+def find_route(verb: str, route: str) -> tuple[DriverRoute | None, str]:
+    """The handler for ``/_emulator/<route>`` and the path argument (a chat id)."""
+    handler = ROUTES.get((verb, route))
+    if handler is not None:
+        return handler, ""
+    head, _, tail = route.partition("/")
+    if tail and "/" not in tail:
+        return ROUTES.get((verb, f"{head}/*")), tail
+    return None, ""
+
+
+# -- HTTP ------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+    request_queue_size = 128
+    emulator: BotAPIEmulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection; keep-alive so pyTelegramBotAPI's session is reused."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence http.server's access log: its request line carries the token."""
+
+    def _dispatch(self, verb: str) -> None:
+        url = urlsplit(self.path)
+        body = self._body()
+        try:
+            if url.path.startswith("/bot"):
+                self._bot_api(url.path[len("/bot") :], url.query, body)
+            elif url.path.startswith("/file/bot"):
+                self._file(url.path[len("/file/bot") :])
+            elif url.path.startswith("/_emulator/"):
+                self._driver(verb, url.path[len("/_emulator/") :].strip("/"), url.query, body)
+            else:
+                self._json(404, NOT_FOUND.to_json())
+        except Disconnect:
+            self.close_connection = True
+        except ApiError as exc:
+            self._json(exc.error_code, exc.to_json())
+        except Exception:
+            log.exception("emulator: internal error on %s %s", verb, redact(url.path))
+            error = ApiError(500, "Internal Server Error")
+            self._json(500, error.to_json())
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _bot_api(self, rest: str, query: str, body: bytes) -> None:
+        token, _, method = rest.partition("/")
+        if not method or "/" in method:
+            raise NOT_FOUND
+        values = decode_request(query, self.headers.get("Content-Type"), body)
+        result = self.server.emulator.call(token, method, values)
+        self._json(200, {"ok": True, "result": result})
+
+    def _file(self, rest: str) -> None:
+        token, _, file_path = rest.partition("/")
+        content = self.server.emulator.file_content(token, file_path)
+        if content is None:
+            raise NOT_FOUND
+        self._reply(200, content, "application/octet-stream")
+
+    def _driver(self, verb: str, route: str, query: str, body: bytes) -> None:
+        handler, argument = find_route(verb, route)
+        if handler is None:
+            raise NOT_FOUND
+        if verb == "GET":
+            data: dict[str, Any] = dict(parse_qsl(query))
+        else:
+            data = _json_body(body)
+        try:
+            result = handler(self.server.emulator, data, argument)
+        except (TypeError, ValueError) as exc:
+            raise DriverError(f"invalid parameter: {exc}") from None
+        self._json(200, {"ok": True, "result": result})
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self._reply(status, data, "application/json")
+
+    def _reply(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise DriverError("the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise DriverError("the body must be a JSON object")
+    return data
+
+
+class BotAPIEmulator(Emulator):
+    """The emulator served over HTTP on ``host:port`` (IPv4; port 0: a free port).
+
+    Use as a context manager, or ``start()`` / ``stop()``. Point clients at
+    :attr:`base_url` (``TELEGRAM_API_URL``); pyTelegramBotAPI wants
+    :attr:`api_url` and :attr:`file_url` in ``apihelper.API_URL``/``FILE_URL``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **options: Any):
+        super().__init__(**options)
+        self.host = host
+        self.port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> BotAPIEmulator:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self.port), _Handler)
+        server.emulator = self
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="bot-api-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        log.debug("Bot API emulator listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        """Release waiting polls and payments, stop serving, close the socket."""
+        if self._server is None:
+            return
+        self.close()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> BotAPIEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port``: the value for TELEGRAM_API_URL."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """pyTelegramBotAPI's ``apihelper.API_URL`` template for this server."""
+        return self.base_url + "/bot{0}/{1}"
+
+    @property
+    def file_url(self) -> str:
+        """pyTelegramBotAPI's ``apihelper.FILE_URL`` template for this server."""
+        return self.base_url + "/file/bot{0}/{1}"
