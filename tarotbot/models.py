@@ -107,6 +107,16 @@ class Transaction(BaseModel):
     created_at = TimestampTZField(default=utcnow)
     completed_at = TimestampTZField(null=True)
     error_message = peewee.TextField(null=True)
+    # Added by migration 0003 (see tarotbot.ledger): the caller's idempotency
+    # key (unique), the row a refund compensates, the credits.version this
+    # row produced when applied (NULL while pending/failed), and a free-text
+    # reason for bonuses and refunds.
+    idempotency_key = peewee.CharField(max_length=255, null=True, unique=True)
+    refund_of = peewee.ForeignKeyField(
+        "self", column_name="refund_of_id", null=True, backref="refunds"
+    )
+    credits_version = peewee.IntegerField(null=True)
+    reason = peewee.TextField(null=True)
 
     class Meta:
         table_name = "transactions"
