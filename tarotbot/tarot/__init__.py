@@ -1,0 +1,18 @@
+"""The tarot domain: deck, spreads, seeded draws, interpretation and pictures.
+
+Pure by design: this package imports only the standard library, Pillow and its
+own modules, never the application (database, Redis, Telegram). Network I/O
+for an LLM interpreter lives outside, in :mod:`tarotbot.interpreter`.
+
+Modules, one per domain noun:
+
+- :mod:`.deck`: the 78 cards, loaded from ``data/*.json`` and validated once.
+- :mod:`.spreads`: the nine spreads, their positions, costs and layouts.
+- :mod:`.draw`: verifiable seeded draws (HMAC-SHA256 stream + Fisher-Yates).
+- :mod:`.compose`: the built-in interpreter that writes a reading.
+- :mod:`.prompt`: the chat messages for an LLM interpreter.
+- :mod:`.safety`: questions that call for real help before (or instead of) cards.
+- :mod:`.telegram_text`: Telegram-HTML escaping, validation and splitting.
+- :mod:`.render`: the spread picture (PNG).
+- :mod:`.errors`: the exceptions above raise.
+"""
