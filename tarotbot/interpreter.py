@@ -1,0 +1,141 @@
+"""Who writes the reading: an LLM, if one is configured, or the built-in composer.
+
+:func:`interpret` is the one entry point. With no ``llm_url`` it returns
+:func:`tarotbot.tarot.compose.compose`. Otherwise it POSTs an
+OpenAI-compatible chat-completions request (the prompt comes from the pure
+:mod:`tarotbot.tarot.prompt`) and checks the reply: it must be non-empty text,
+name every drawn card, and stay under a length cap. The reply is treated as
+untrusted plain text: it is escaped and turned into HTML paragraphs, so it can
+never inject markup. On any error, timeout or unusable reply the composer's
+reading is used instead, so a reading never fails because of the LLM.
+
+The caption always comes from the composer (it is a summary of the cards,
+not prose). ``Interpretation.author`` records who wrote the text:
+``"llm:<model>"`` or ``"composer"``. The API key is only ever placed in the
+Authorization header; it is never logged.
+
+This module lives outside ``tarotbot/tarot/`` because it does network I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+
+from tarotbot.tarot.compose import Interpretation, compose
+from tarotbot.tarot.draw import Draw
+from tarotbot.tarot.prompt import build_messages, max_reply_chars
+from tarotbot.tarot.telegram_text import escape, paragraphs_to_html, split_html
+
+__all__ = ["UnusableReply", "interpret", "llm_interpretation"]
+
+log = logging.getLogger(__name__)
+
+
+class SettingsLike(Protocol):
+    llm_url: str | None
+    llm_model: str
+    llm_api_key: Any  # an object with .reveal(), or None
+    llm_timeout: float
+
+
+class UnusableReply(Exception):
+    """The LLM answered, but not with a reading we can show."""
+
+
+def interpret(draw: Draw, question: str | None, settings: SettingsLike) -> Interpretation:
+    """The reading for ``draw``: from the LLM when configured and usable, else the composer."""
+    composed = compose(draw, question)
+    url = getattr(settings, "llm_url", None)
+    if not url:
+        return composed
+    model = getattr(settings, "llm_model", None) or "unknown"
+    try:
+        return llm_interpretation(draw, question, settings, composed)
+    except requests.Timeout:
+        log.warning("LLM at %s timed out; using the composer", _host(url))
+    except requests.RequestException as exc:
+        log.warning("LLM at %s failed (%s); using the composer", _host(url), type(exc).__name__)
+    except UnusableReply as exc:
+        log.warning("LLM %s gave an unusable reply (%s); using the composer", model, exc)
+    except Exception as exc:  # a reading must never fail because of the LLM
+        log.warning("LLM %s: unexpected %s; using the composer", model, type(exc).__name__)
+    return composed
+
+
+def _host(url: str) -> str:
+    """Only the host of ``url``, for logs (no path, no query, no credentials)."""
+    return urlsplit(url).hostname or "?"
+
+
+def _request(draw: Draw, question: str | None, settings: SettingsLike) -> str:
+    headers = {"Content-Type": "application/json"}
+    key = getattr(settings, "llm_api_key", None)
+    if key:
+        headers["Authorization"] = f"Bearer {key.reveal()}"
+    payload = {
+        "model": settings.llm_model,
+        "messages": build_messages(draw, question),
+        "temperature": 0.8,
+    }
+    response = requests.post(
+        settings.llm_url, json=payload, headers=headers, timeout=float(settings.llm_timeout)
+    )
+    if response.status_code != 200:
+        raise UnusableReply(f"HTTP {response.status_code}")
+    try:
+        data = response.json()
+        content = data["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise UnusableReply("not a chat-completions JSON reply") from None
+    if not isinstance(content, str):
+        raise UnusableReply("the message content is not text")
+    return content
+
+
+_MARKDOWN = re.compile(r"(\*\*|__|`+)|^\s*#+\s*|^\s*[-*•]\s+", re.MULTILINE)
+
+
+def clean_reply(text: str, draw: Draw) -> str:
+    """The reply as checked plain text, or :class:`UnusableReply` saying why not."""
+    text = _MARKDOWN.sub("", text.replace("\r\n", "\n")).strip()
+    if not text:
+        raise UnusableReply("empty")
+    if len(text) > max_reply_chars(draw):
+        raise UnusableReply(f"{len(text)} characters, over {max_reply_chars(draw)}")
+    folded = _fold(text)
+    missing = [dc.card.name for dc in draw.cards if _fold(dc.card.name) not in folded]
+    if missing:
+        raise UnusableReply(f"does not name {', '.join(missing)}")
+    return text
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.casefold().replace("’", "'").split())
+
+
+def llm_interpretation(
+    draw: Draw,
+    question: str | None,
+    settings: SettingsLike,
+    composed: Interpretation | None = None,
+) -> Interpretation:
+    """Ask the LLM; raise ``requests`` errors or :class:`UnusableReply` on failure."""
+    composed = composed or compose(draw, question)
+    text = clean_reply(_request(draw, question, settings), draw)
+    parts = [f"<b>✨ {escape(draw.spread.title)}</b>"]
+    if question:
+        parts.append(f"You asked: <i>“{escape(question)}”</i>")
+    parts.append(paragraphs_to_html(text))
+    html_text = "\n\n".join(parts)
+    return Interpretation(
+        title=composed.title,
+        html=html_text,
+        messages=split_html(html_text),
+        caption=composed.caption,
+        author=f"llm:{settings.llm_model}",
+    )
