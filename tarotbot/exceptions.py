@@ -64,3 +64,15 @@ class InvalidSeed(TarotBotError):
 
 class AuditFailed(TarotBotError):
     """The ledger audit found at least one violation."""
+
+
+class UnknownTransaction(TarotBotError):
+    """No ledger transaction carries the given idempotency key."""
+
+
+class InvalidTransition(TarotBotError):
+    """A ledger row cannot move to the requested status (e.g. completing a failed purchase)."""
+
+
+class NotRefundable(TarotBotError):
+    """A transaction that cannot be refunded: not a reading or purchase, or never applied."""

@@ -1,0 +1,402 @@
+"""Redis caches in front of the database: a shared base and :class:`CreditCache`.
+
+Every cache here is an optimisation, never a source of truth. The rules they
+share (:class:`RedisCache`):
+
+- Keys are ``<prefix><id>`` (the specification's prefixes: ``credits:``, and
+  later ``session:``, ``reading:``), each with a TTL in seconds.
+- Redis unavailable (connection refused, timeout, any ``RedisError``) is a
+  miss: reads fall back to the database and writes are skipped, with one
+  warning per outage, never an exception. After a failure the cache leaves
+  Redis alone for :attr:`RedisCache.retry_after` seconds (default 1.0), so a
+  dead server costs one failed connect per second, not one per call.
+- The client is :func:`tarotbot.queue.get_redis` (``REDIS_URL``) unless one
+  is passed in (tests); ``client=None`` (embedded mode, no ``REDIS_URL``)
+  disables the cache: every read misses, every write is a no-op.
+
+:class:`CreditCache` guarantees that after a committed balance change has
+returned to its caller, no reader gets the old balance from Redis. How, for
+user ``u`` (value key ``credits:u`` = ``"<balance>:<version>"``, marker key
+``credits:u:writers`` = a sorted set of in-flight writer tokens scored by
+their deadline in ms):
+
+1. Before changing the database a writer adds its token to the marker set
+   (deadline now + :attr:`CreditCache.dirty_ttl`, 30 s) and deletes the value
+   (:meth:`CreditCache.begin_change`).
+2. While any marker is live, readers miss (they go to the database) and may
+   not repopulate the key.
+3. After the outermost commit the writer removes its token and stores
+   ``balance:version`` unless the key already holds the same or a newer
+   version (:meth:`CreditCache.finish_change`); a failed store deletes the
+   value (or, if Redis is unreachable, remembers the key and deletes it at
+   the next successful contact).
+4. A reader that missed reads the database and populates the key only if no
+   marker exists and the key is absent or holds an older version
+   (:meth:`CreditCache.populate`); a version compare in Lua means an older
+   version never overwrites a newer one.
+5. A marker whose deadline passed without being removed means a writer died
+   or overran after possibly committing: whoever sees it (reader, writer)
+   deletes the value as suspect. The marker set outlives any value stored
+   while it had live members (its TTL is ``dirty_ttl + ttl``), so such a
+   value cannot outlast the evidence.
+
+All four steps run as Lua scripts (``register_script``), so each is atomic in
+Redis. The time is Redis's own (``TIME``), so client clocks do not matter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import redis
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_DEFAULT_CLIENT: Any = object()  # sentinel: use tarotbot.queue.get_redis()
+
+
+class RedisCache:
+    """Shared plumbing: key prefix, TTL, JSON helpers, "Redis down is a miss".
+
+    Subclasses set :attr:`prefix` and :attr:`ttl`. ``client`` is injected in
+    tests; by default it is the process's shared client from ``REDIS_URL``.
+    """
+
+    prefix: ClassVar[str] = ""
+    ttl: ClassVar[int] = 300  # seconds a cached value lives
+    retry_after: float = 1.0  # seconds to leave Redis alone after a failure
+
+    def __init__(
+        self,
+        client: redis.Redis | None = _DEFAULT_CLIENT,
+        *,
+        prefix: str | None = None,
+        ttl: int | None = None,
+    ):
+        self._client = client
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+        self._warned = False
+        self._stale: set[str] = set()  # keys to delete at the next successful contact
+        if prefix is not None:
+            self.prefix = prefix
+        if ttl is not None:
+            self.ttl = ttl
+
+    # -- plumbing -------------------------------------------------------------
+
+    @property
+    def client(self) -> redis.Redis | None:
+        """The Redis client, or None when caching is disabled (embedded mode)."""
+        if self._client is _DEFAULT_CLIENT:
+            from tarotbot.queue import get_redis
+
+            self._client = get_redis()
+        return self._client
+
+    @property
+    def enabled(self) -> bool:
+        return self.client is not None
+
+    def key(self, ident: object) -> str:
+        return f"{self.prefix}{ident}"
+
+    def _run(self, what: str, fn: Callable[[redis.Redis], T], default: T) -> T:
+        """Run ``fn(client)``; on any Redis error log once, back off, return ``default``."""
+        client = self.client
+        if client is None:
+            return default
+        if self._down_until and time.monotonic() < self._down_until:
+            return default
+        try:
+            if self._stale:
+                self._flush_stale(client)
+            result = fn(client)
+        except redis.RedisError as exc:
+            self._down_until = time.monotonic() + self.retry_after
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "Redis unavailable (%s: %s); %s falls back to the database",
+                    type(exc).__name__,
+                    exc,
+                    type(self).__name__,
+                )
+            else:
+                log.debug("Redis still unavailable during %s: %s", what, exc)
+            return default
+        if self._warned:
+            self._warned = False
+            log.warning("Redis reachable again; %s back in use", type(self).__name__)
+        self._down_until = 0.0
+        return result
+
+    def _flush_stale(self, client: redis.Redis) -> None:
+        with self._lock:
+            keys, self._stale = list(self._stale), set()
+        if keys:
+            try:
+                client.delete(*keys)
+            except redis.RedisError:
+                with self._lock:
+                    self._stale.update(keys)
+                raise
+
+    def _remember_stale(self, *keys: str) -> None:
+        """A key we could not invalidate: delete it when Redis answers again."""
+        with self._lock:
+            self._stale.update(keys)
+
+    # -- JSON helpers for value caches -----------------------------------------
+
+    @staticmethod
+    def dumps(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+    @staticmethod
+    def loads(raw: bytes | str | None) -> Any:
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None  # a corrupt entry is a miss
+
+    def get_json(self, ident: object) -> Any:
+        """The cached JSON value, or None on a miss or when Redis is down."""
+        return self.loads(self._run("get", lambda c: c.get(self.key(ident)), None))
+
+    def set_json(self, ident: object, value: Any, ttl: int | None = None) -> bool:
+        """Store ``value`` for ``ttl`` seconds (default :attr:`ttl`); False if Redis is down."""
+        data = self.dumps(value)
+        ok = self._run(
+            "set", lambda c: bool(c.set(self.key(ident), data, ex=ttl or self.ttl)), False
+        )
+        if not ok:
+            self.delete(ident)
+        return ok
+
+    def delete(self, ident: object) -> bool:
+        """Drop the entry; if Redis is down, drop it at the next successful contact."""
+        key = self.key(ident)
+        ok = self._run("delete", lambda c: (c.delete(key), True)[1], False)
+        if not ok and self.enabled:
+            self._remember_stale(key)
+        return ok
+
+
+# Lua shared by the CreditCache scripts. KEYS[1] is the value key
+# ("<balance>:<version>"), KEYS[2] the sorted set of in-flight writer tokens.
+_LUA_PRELUDE = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function version_of(value)
+  if not value then return nil end
+  return tonumber(string.match(value, ':(%d+)$'))
+end
+"""
+
+# ARGV: token, dirty_ms, keep_ms
+_LUA_BEGIN = (
+    _LUA_PRELUDE
+    + """
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+)
+
+# no ARGV; returns the value or nil (miss)
+_LUA_GET = (
+    _LUA_PRELUDE
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local now = now_ms()
+  if redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') > 0 then return false end
+  redis.call('DEL', KEYS[2], KEYS[1])
+  return false
+end
+return redis.call('GET', KEYS[1])
+"""
+)
+
+# ARGV: token, balance, version, ttl_s; returns 1 if stored
+_LUA_FINISH = (
+    _LUA_PRELUDE
+    + """
+redis.call('ZREM', KEYS[2], ARGV[1])
+local now = now_ms()
+if redis.call('ZCOUNT', KEYS[2], '-inf', now) > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+local current = version_of(redis.call('GET', KEYS[1]))
+if current and current >= tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2] .. ':' .. ARGV[3], 'EX', ARGV[4])
+return 1
+"""
+)
+
+# ARGV: balance, version, ttl_s; returns 1 if stored
+_LUA_POPULATE = (
+    _LUA_PRELUDE
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local now = now_ms()
+  if redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') == 0 then
+    redis.call('DEL', KEYS[2], KEYS[1])
+  end
+  return 0
+end
+local current = version_of(redis.call('GET', KEYS[1]))
+if current and current >= tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+)
+
+# ARGV: token (may be empty); drops the value, refreshes nothing
+_LUA_ABANDON = """
+if ARGV[1] ~= '' then redis.call('ZREM', KEYS[2], ARGV[1]) end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+class CreditCache(RedisCache):
+    """Credit balances under ``credits:<user_id>`` for 300 s, never stale after a commit.
+
+    Written through by :mod:`tarotbot.ledger` only; see the module docstring
+    for the protocol. Values are ``"<balance>:<version>"`` where version is
+    ``credits.version``.
+    """
+
+    prefix: ClassVar[str] = "credits:"
+    ttl: ClassVar[int] = 300  # seconds (the specification's BALANCE_TTL)
+    dirty_ttl: ClassVar[int] = 30  # seconds a writer's marker blocks readers at most
+
+    def __init__(self, client: redis.Redis | None = _DEFAULT_CLIENT, **kwargs: Any):
+        super().__init__(client, **kwargs)
+        self._scripts: dict[str, Any] = {}
+        self._scripts_client: Any = None
+
+    def _keys(self, user_id: int) -> list[str]:
+        key = self.key(user_id)
+        return [key, key + ":writers"]
+
+    def _script(self, client: redis.Redis, name: str, source: str):
+        if self._scripts_client is not client:
+            self._scripts = {}
+            self._scripts_client = client
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = client.register_script(source)
+        return script
+
+    def get(self, user_id: int) -> int | None:
+        """The cached balance, or None (miss, a writer in flight, or Redis down)."""
+        keys = self._keys(user_id)
+        raw = self._run(
+            "get", lambda c: self._script(c, "get", _LUA_GET)(keys=keys, client=c), None
+        )
+        if raw is None:
+            return None
+        try:
+            balance, _, _version = raw.decode().partition(":")
+            return int(balance)
+        except (ValueError, AttributeError):
+            return None
+
+    def populate(self, user_id: int, balance: int, version: int) -> bool:
+        """After a miss: store a committed ``balance``/``version`` read from the database.
+
+        Refused while a writer is in flight or when the key holds the same or
+        a newer version. Returns True if stored.
+        """
+        keys = self._keys(user_id)
+        args = [balance, version, self.ttl]
+        return bool(
+            self._run(
+                "populate",
+                lambda c: self._script(c, "populate", _LUA_POPULATE)(
+                    keys=keys, args=args, client=c
+                ),
+                0,
+            )
+        )
+
+    def begin_change(self, user_id: int) -> str | None:
+        """Before a database change: mark the key dirty; returns the writer's token.
+
+        None means Redis could not be told; the key is then remembered and
+        deleted at the next successful contact (and :meth:`finish_change`
+        still overwrites it with the newer version if Redis is back by then).
+        """
+        if not self.enabled:
+            return None
+        token = uuid.uuid4().hex
+        keys = self._keys(user_id)
+        dirty_ms = self.dirty_ttl * 1000
+        args = [token, dirty_ms, dirty_ms + self.ttl * 1000]
+        ok = self._run(
+            "begin_change",
+            lambda c: self._script(c, "begin", _LUA_BEGIN)(keys=keys, args=args, client=c),
+            None,
+        )
+        if ok is None:
+            self._remember_stale(keys[0])
+            return None
+        return token
+
+    def finish_change(self, user_id: int, token: str | None, balance: int, version: int) -> bool:
+        """After the outermost commit: unmark and store ``balance:version`` (if newest).
+
+        A failed store invalidates the key instead (now, or at the next
+        successful contact with Redis). Returns True if the value was stored.
+        """
+        if not self.enabled:
+            return False
+        keys = self._keys(user_id)
+        args = [token or "", balance, version, self.ttl]
+        stored = self._run(
+            "finish_change",
+            lambda c: self._script(c, "finish", _LUA_FINISH)(keys=keys, args=args, client=c),
+            None,
+        )
+        if stored is None:
+            self.abandon_change(user_id, token)
+            return False
+        return bool(stored)
+
+    def abandon_change(self, user_id: int, token: str | None) -> None:
+        """The change did not happen (or its result is unknown): unmark and drop the value."""
+        if not self.enabled:
+            return
+        keys = self._keys(user_id)
+        ok = self._run(
+            "abandon_change",
+            lambda c: self._script(c, "abandon", _LUA_ABANDON)(
+                keys=keys, args=[token or ""], client=c
+            ),
+            None,
+        )
+        if ok is None:
+            self._remember_stale(keys[0])
+
+    def invalidate(self, user_id: int) -> None:
+        """Drop the cached balance (e.g. after a repair outside the ledger)."""
+        self.abandon_change(user_id, None)
