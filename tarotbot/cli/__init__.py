@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "tarotbot.cli.tarot",
     "tarotbot.cli.emulator",
     "tarotbot.cli.runtime",
+    "tarotbot.cli.audit",
 )
 
 
