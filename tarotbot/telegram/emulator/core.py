@@ -267,8 +267,14 @@ class Emulator:
         self.stats.reset()
 
     def close(self) -> None:
-        """Release every waiting long poll and payment."""
+        """Release every waiting long poll and payment (and answer later polls at once)."""
         with self._bots_lock:
             bots = list(self.bots.values())
         for bot in bots:
             bot.close()
+
+    def reopen(self) -> None:
+        """Undo :meth:`close`: long polls wait again."""
+        with self._bots_lock:
+            for bot in self.bots.values():
+                bot.closing = False

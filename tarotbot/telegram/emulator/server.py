@@ -296,13 +296,14 @@ class BotAPIEmulator(Emulator):
         """Bind and serve in a daemon thread; returns self."""
         if self._server is not None:
             return self
+        self.reopen()
         server = _Server((self.host, self.port), _Handler)
         server.emulator = self
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.05},
             name="bot-api-emulator",
             daemon=True,
         )
