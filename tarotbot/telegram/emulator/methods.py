@@ -471,7 +471,10 @@ def delete_message(bot: BotState, p: Params) -> bool:
 def delete_messages(bot: BotState, p: Params) -> bool:
     """Delete up to 100 messages; unknown ones are skipped, as Telegram does."""
     ids = p.decoded_json("message_ids", error="can't parse message_ids JSON object")
-    if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+    valid = isinstance(ids, list) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    )
+    if not valid or not 1 <= len(ids) <= 100:
         raise bad_request("message_ids must be a non-empty array of at most 100 identifiers")
     with bot.lock:
         chat = bot.chat_for(p.raw("chat_id"))

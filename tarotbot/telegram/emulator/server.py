@@ -183,6 +183,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     emulator: BotAPIEmulator
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log dropped connections quietly instead of printing a traceback to stderr."""
+        log.debug("emulator: connection from %s ended with an error", client_address[0])
+
 
 class _Handler(BaseHTTPRequestHandler):
     """One connection; keep-alive so pyTelegramBotAPI's session is reused."""
@@ -211,8 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._driver(verb, url.path[len("/_emulator/") :].strip("/"), url.query, body)
             else:
                 self._json(404, NOT_FOUND.to_json())
-        except Disconnect:
-            self.close_connection = True
+        except (Disconnect, BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # injected, or the client hung up (e.g. mid-poll)
         except ApiError as exc:
             self._json(exc.error_code, exc.to_json())
         except Exception:
