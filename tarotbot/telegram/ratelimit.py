@@ -1,0 +1,287 @@
+"""Outbound rate limits shared by every process that talks to Telegram for one bot.
+
+Telegram refuses a bot that sends too fast with ``429 Too Many Requests`` and
+a ``retry_after`` of its choosing. Its published guidance: about 30 messages
+per second overall, about one message per second in one chat (short bursts
+tolerated), about 20 messages per minute in one group. The bot process and
+every worker send, so the budget must be shared: :class:`RedisLimiter` keeps
+it in Redis and updates it in one Lua script (atomic, one round trip, Redis's
+clock for every process). :class:`InMemoryLimiter` does the same inside one
+process for embedded mode, where there is no Redis.
+
+Both **reserve** a slot rather than ask "may I send now?": :meth:`reserve`
+returns the delay in seconds until the caller's slot (``0.0``: send now) and
+books it, so callers that reserve one after the other get slots in that order
+and the messages of one chat keep their order even across threads and
+processes. A caller that would rather not wait that long passes ``max_delay``
+and nothing is booked when the slot lies further out (it reschedules the work
+and reserves again later instead of holding a slot it may not use).
+
+The algorithms:
+
+* per chat, GCRA (the "generic cell rate algorithm", a token bucket expressed
+  as one timestamp, the theoretical arrival time TAT): a slot at time ``s`` is
+  allowed when ``s >= TAT - tolerance``; booking it sets
+  ``TAT = max(TAT, s) + interval``. ``tolerance = (burst - 1) * interval -
+  margin``: the margin (default 50 ms) absorbs network jitter, because a
+  message that reaches Telegram a little later than its slot spends its token
+  later than we assumed (without the margin a late first message could make a
+  punctual fourth one look too early to Telegram's bucket).
+* per bot overall, a timeline of booked slot times (a sorted set): a new slot
+  is the first time at or after the chat's earliest time that lies at least
+  ``1 / global_rate`` seconds from every booked slot. A plain GCRA here would
+  let one chat's slot 1.4 s in the future push every other chat back as well;
+  the timeline leaves the gaps before it usable.
+
+Keys are namespaced by the bot's id, the digits before the colon of its token
+(never the token itself), so two bots never share a budget.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "InMemoryLimiter",
+    "Limiter",
+    "Limits",
+    "RedisLimiter",
+    "Reservation",
+    "bot_id_from_token",
+]
+
+KEY_PREFIX = "tarotbot:ratelimit"
+HISTORY_SECONDS = 5.0  # how long past global slots are kept for the spacing check
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Outbound limits for one bot. Every process of a bot must use the same values."""
+
+    global_rate: float = 30.0  # messages per second, all chats together (Telegram: ~30)
+    chat_rate: float = 1.0  # messages per second in one private chat (Telegram: ~1)
+    group_rate: float = 20 / 60  # messages per second in one group, chat_id < 0 (~20/minute)
+    chat_burst: int = 3  # messages one chat may receive back to back before its rate applies
+    margin: float = 0.05  # seconds of headroom per chat against network jitter
+
+    def __post_init__(self) -> None:
+        if self.global_rate <= 0 or self.chat_rate <= 0 or self.group_rate <= 0:
+            raise ValueError("rates must be positive (messages per second)")
+        if self.chat_burst < 1:
+            raise ValueError("chat_burst must be at least 1 message")
+        if self.margin < 0:
+            raise ValueError("margin must not be negative (seconds)")
+
+    @property
+    def global_interval(self) -> float:
+        """Seconds between two slots of the bot."""
+        return 1.0 / self.global_rate
+
+    def chat_interval(self, chat_id: int) -> float:
+        """Seconds between two slots in ``chat_id`` once its burst is spent."""
+        return 1.0 / (self.group_rate if chat_id < 0 else self.chat_rate)
+
+    def chat_tolerance(self, chat_id: int) -> float:
+        """How far ahead of its TAT a chat may send (seconds; the burst minus the margin)."""
+        return (self.chat_burst - 1) * self.chat_interval(chat_id) - self.margin
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The answer to a reservation request.
+
+    ``delay``: seconds from now until the slot (0.0: now). ``at``: the slot as
+    unix time on the limiter's clock (Redis's for :class:`RedisLimiter`).
+    ``reserved``: False when the slot lay beyond ``max_delay`` and nothing was booked.
+    """
+
+    delay: float
+    at: float
+    reserved: bool
+
+
+class Limiter(Protocol):
+    """What the sender needs from a limiter."""
+
+    limits: Limits
+
+    def reserve(self, chat_id: int, max_delay: float | None = None) -> float:
+        """Book the next slot for ``chat_id``; seconds until it (see :class:`Reservation`)."""
+        ...
+
+    def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
+        """Like :meth:`reserve`, with the slot's time and whether it was booked."""
+        ...
+
+    def hold(self, chat_id: int, seconds: float) -> None:
+        """Give ``chat_id`` no slot for ``seconds`` (Telegram answered 429 retry_after)."""
+        ...
+
+
+def bot_id_from_token(token: str) -> str:
+    """The bot's numeric id: the digits before the colon of its token.
+
+    The error never repeats the token, since it is a secret.
+    """
+    head, sep, _ = str(token).partition(":")
+    if not sep or not head.isdigit():
+        raise ValueError("not a bot token: expected <digits>:<secret>")
+    return head
+
+
+def _check_bot_id(bot_id: str | int) -> str:
+    text = str(bot_id)
+    if not text.isdigit():
+        # Never echo the value: a caller passing the whole token by mistake must not log it.
+        raise ValueError("bot_id must be the digits before the token's colon, not the token")
+    return text
+
+
+# KEYS[1]: the chat's TAT (string, unix seconds); KEYS[2]: the bot's slot timeline (zset).
+# ARGV: chat interval, chat tolerance, global interval, max delay (negative: unbounded),
+#       history to keep (seconds). All in seconds.
+# Returns {delay, at, booked} with the numbers as strings (Lua numbers would be truncated).
+_RESERVE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local spacing = tonumber(ARGV[3])
+local max_delay = tonumber(ARGV[4])
+local history = tonumber(ARGV[5])
+
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local at = math.max(now, tat - tolerance)
+
+-- first time >= at that keeps `spacing` from every booked slot (booked are sorted)
+local booked = redis.call('ZRANGEBYSCORE', KEYS[2], at - spacing, '+inf')
+for _, member in ipairs(booked) do
+  local slot = tonumber(member)
+  if slot >= at + spacing then
+    break
+  end
+  if slot > at - spacing then
+    at = slot + spacing
+  end
+end
+
+local delay = at - now
+if max_delay >= 0 and delay > max_delay then
+  return {string.format('%.6f', delay), string.format('%.6f', at), 0}
+end
+
+local new_tat = math.max(tat, at) + interval
+redis.call('SET', KEYS[1], string.format('%.6f', new_tat),
+           'PX', math.ceil((new_tat - now) * 1000) + 1000)
+redis.call('ZADD', KEYS[2], at, string.format('%.6f', at))
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - history)
+redis.call('PEXPIRE', KEYS[2], math.ceil((at - now + history) * 1000))
+return {string.format('%.6f', delay), string.format('%.6f', at), 1}
+"""
+
+# KEYS[1]: the chat's TAT. ARGV: seconds to hold, chat tolerance.
+_HOLD_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local until_tat = now + tonumber(ARGV[1]) + tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if until_tat > tat then
+  redis.call('SET', KEYS[1], string.format('%.6f', until_tat),
+             'PX', math.ceil((until_tat - now) * 1000) + 1000)
+end
+return 1
+"""
+
+
+class RedisLimiter:
+    """Limits shared through Redis by every process of one bot (see the module doc)."""
+
+    def __init__(self, conn: redis.Redis, bot_id: str | int, limits: Limits = DEFAULT_LIMITS):
+        self.redis = conn
+        self.bot_id = _check_bot_id(bot_id)
+        self.limits = limits
+        self.prefix = f"{KEY_PREFIX}:{self.bot_id}"
+        self._reserve = conn.register_script(_RESERVE_LUA)
+        self._hold = conn.register_script(_HOLD_LUA)
+
+    def chat_key(self, chat_id: int) -> str:
+        return f"{self.prefix}:chat:{int(chat_id)}"
+
+    @property
+    def global_key(self) -> str:
+        return f"{self.prefix}:global"
+
+    def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
+        limits = self.limits
+        delay, at, booked = self._reserve(
+            keys=[self.chat_key(chat_id), self.global_key],
+            args=[
+                repr(limits.chat_interval(chat_id)),
+                repr(limits.chat_tolerance(chat_id)),
+                repr(limits.global_interval),
+                repr(-1.0 if max_delay is None else max(0.0, float(max_delay))),
+                repr(HISTORY_SECONDS),
+            ],
+        )
+        return Reservation(delay=max(0.0, float(delay)), at=float(at), reserved=bool(booked))
+
+    def reserve(self, chat_id: int, max_delay: float | None = None) -> float:
+        return self.reserve_slot(chat_id, max_delay).delay
+
+    def hold(self, chat_id: int, seconds: float) -> None:
+        self._hold(
+            keys=[self.chat_key(chat_id)],
+            args=[repr(max(0.0, float(seconds))), repr(self.limits.chat_tolerance(chat_id))],
+        )
+
+
+class InMemoryLimiter:
+    """The same limits inside one process (embedded mode, no Redis); thread-safe."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, clock=time.time):
+        self.limits = limits
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tat: dict[int, float] = {}
+        self._slots: list[float] = []  # booked global slots, sorted
+
+    def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
+        limits = self.limits
+        spacing = limits.global_interval
+        with self._lock:
+            now = self._clock()
+            tat = self._tat.get(chat_id, 0.0)
+            at = max(now, tat - limits.chat_tolerance(chat_id))
+            for slot in self._slots[bisect.bisect_right(self._slots, at - spacing) :]:
+                if slot >= at + spacing:
+                    break
+                if slot > at - spacing:
+                    at = slot + spacing
+            delay = at - now
+            if max_delay is not None and delay > max(0.0, max_delay):
+                return Reservation(delay=delay, at=at, reserved=False)
+            self._tat[chat_id] = max(tat, at) + limits.chat_interval(chat_id)
+            bisect.insort(self._slots, at)
+            del self._slots[: bisect.bisect_left(self._slots, now - HISTORY_SECONDS)]
+            if len(self._tat) > 10_000:  # forget chats whose budget is full again
+                self._tat = {c: v for c, v in self._tat.items() if v > now}
+            return Reservation(delay=max(0.0, delay), at=at, reserved=True)
+
+    def reserve(self, chat_id: int, max_delay: float | None = None) -> float:
+        return self.reserve_slot(chat_id, max_delay).delay
+
+    def hold(self, chat_id: int, seconds: float) -> None:
+        with self._lock:
+            until = self._clock() + max(0.0, seconds) + self.limits.chat_tolerance(chat_id)
+            if until > self._tat.get(chat_id, 0.0):
+                self._tat[chat_id] = until

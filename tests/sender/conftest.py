@@ -1,0 +1,83 @@
+"""Fixtures for the sender tests: the Bot API emulator on a free port, the real client, Redis.
+
+Only Telegram is faked (by the emulator); pyTelegramBotAPI, Redis and RQ are real.
+"""
+
+from __future__ import annotations
+
+import pytest
+from telebot import apihelper
+
+from tarotbot.config import load_settings
+from tarotbot.telegram.client import make_bot
+from tarotbot.telegram.emulator import BotAPIEmulator
+from tarotbot.telegram.ratelimit import Limits, RedisLimiter
+
+# A made-up token: six digits, so it cannot look like a real one; long enough for config.
+TOKEN = "123456:sender-test-token-not-a-secret"
+BOT_ID = "123456"
+
+
+class Recorder:
+    """An enqueue_later that only remembers what it was asked to do."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, delay, bundle_id, chat_id, items):
+        self.calls.append((delay, bundle_id, chat_id, list(items)))
+
+
+@pytest.fixture
+def emulator():
+    """A running emulator; pyTelegramBotAPI's endpoint is restored afterwards."""
+    saved = apihelper.API_URL, apihelper.FILE_URL
+    emu = BotAPIEmulator().start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+        apihelper.API_URL, apihelper.FILE_URL = saved
+
+
+@pytest.fixture
+def bot(emulator):
+    """The real client, built by our own make_bot, pointed at the emulator."""
+    settings = load_settings({"TELEGRAM_API_URL": emulator.base_url})
+    return make_bot(settings, token=TOKEN, threaded=False)
+
+
+@pytest.fixture
+def users(emulator, bot):
+    """Call ``users(*ids)`` to have those users write to the bot (chats must exist)."""
+
+    def start(*user_ids):
+        for user_id in user_ids:
+            emulator.send(user_id, "/start", bot=BOT_ID)
+        return user_ids
+
+    return start
+
+
+@pytest.fixture
+def make_sender(bot, redis_conn):
+    """Build a Sender on the real client and Redis; limiter and enqueue_later as asked."""
+
+    from tarotbot.telegram.sender import Sender
+
+    def build(enqueue_later=None, limits=None, limiter=None, **options):
+        limiter = limiter or RedisLimiter(redis_conn, BOT_ID, limits or Limits())
+        return Sender(bot, redis_conn, limiter, enqueue_later or Recorder(), **options)
+
+    return build
+
+
+def bot_texts(emulator, chat_id):
+    """What the bot sent to the chat: text or caption of each message, oldest first."""
+    return [
+        m["text"] if m["text"] is not None else m["caption"] for m in messages(emulator, chat_id)
+    ]
+
+
+def messages(emulator, chat_id):
+    return emulator.messages(chat_id, bot=BOT_ID)

@@ -1,0 +1,198 @@
+"""The shared outbound limiter: real Redis, several threads and a second process.
+
+Reservations are checked on the slot times the limiter hands out (Redis's
+clock), so the tests are exact and need not wait for the slots themselves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tarotbot.telegram.ratelimit import (
+    DEFAULT_LIMITS,
+    InMemoryLimiter,
+    Limits,
+    RedisLimiter,
+    bot_id_from_token,
+)
+
+from .conftest import BOT_ID, TOKEN
+
+ROOT = Path(__file__).resolve().parents[2]
+EPS = 1e-6
+
+
+@pytest.fixture(params=["redis", "memory"])
+def limiter_factory(request, redis_conn):
+    """Both limiters behind one interface; tests take ``make(limits)``."""
+    if request.param == "redis":
+        return lambda limits=DEFAULT_LIMITS: RedisLimiter(redis_conn, BOT_ID, limits)
+    return lambda limits=DEFAULT_LIMITS: InMemoryLimiter(limits)
+
+
+def accepted_by_bucket(times, rate, burst):
+    """Would a token bucket (rate per second, burst tokens; Telegram's model) accept all?"""
+    tokens, last = float(burst), None
+    for at in sorted(times):
+        if last is not None:
+            tokens = min(burst, tokens + (at - last) * rate)
+        if tokens < 1 - EPS:
+            return False
+        tokens -= 1
+        last = at
+    return True
+
+
+def max_in_window(times, width=1.0):
+    """The most slots in any half-open window [t, t + width)."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= width - EPS:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_burst_then_one_per_second(limiter_factory):
+    limiter = limiter_factory()
+    slots = [limiter.reserve_slot(7) for _ in range(6)]
+    start = slots[0].at
+    offsets = [round(s.at - start, 3) for s in slots]
+    # three at once (the third after the 50 ms jitter margin), then one a second
+    assert offsets[:2] == [0.0, pytest.approx(1 / 30, abs=1e-3)]
+    assert offsets[2] <= 0.1
+    assert offsets[3] == pytest.approx(1.05, abs=1e-3)  # burst spent: TAT minus tolerance
+    for earlier, later in itertools.pairwise(offsets[3:]):
+        assert later - earlier == pytest.approx(1.0, abs=1e-3)
+    assert slots[0].delay == 0.0 and all(s.reserved for s in slots)
+
+
+def test_other_chats_are_not_held_back_by_a_busy_chat(limiter_factory):
+    limiter = limiter_factory()
+    for _ in range(10):  # chat 1 books ~8 s ahead
+        limiter.reserve(1)
+    delays = [limiter.reserve(chat) for chat in range(2, 12)]
+    assert max(delays) < 0.5  # only the global spacing of 1/30 s applies to them
+
+
+def test_max_delay_books_nothing(limiter_factory):
+    limiter = limiter_factory()
+    for _ in range(4):
+        limiter.reserve(5)
+    far = limiter.reserve_slot(5, max_delay=0.5)
+    assert not far.reserved and far.delay > 0.5
+    again = limiter.reserve_slot(5)
+    assert again.reserved and again.at == pytest.approx(far.at, abs=0.01)  # slot was kept free
+
+
+def test_hold_after_429(limiter_factory):
+    limiter = limiter_factory()
+    limiter.reserve(9)
+    limiter.hold(9, 2.0)
+    assert limiter.reserve(9) == pytest.approx(2.0, abs=0.05)
+    assert limiter.reserve(10) < 0.2  # other chats unaffected
+
+
+def test_groups_get_twenty_a_minute(limiter_factory):
+    limiter = limiter_factory()
+    slots = [limiter.reserve_slot(-100123).at for _ in range(5)]
+    assert slots[4] - slots[3] == pytest.approx(3.0, abs=1e-3)
+
+
+def test_bots_do_not_share_budgets_and_keys_hold_no_token(redis_conn):
+    first = RedisLimiter(redis_conn, bot_id_from_token(TOKEN))
+    second = RedisLimiter(redis_conn, "654321")
+    for _ in range(5):
+        first.reserve(1)
+    assert second.reserve(1) == 0.0
+    keys = [k.decode() for k in redis_conn.keys("*")]
+    assert keys and all(BOT_ID in k or "654321" in k for k in keys)
+    assert not any(TOKEN.split(":")[1] in k for k in keys)
+
+
+def test_token_is_never_echoed():
+    with pytest.raises(ValueError) as caught:
+        RedisLimiter(None, TOKEN)  # type: ignore[arg-type]
+    assert TOKEN not in str(caught.value) and "sender-test" not in str(caught.value)
+    with pytest.raises(ValueError) as caught:
+        bot_id_from_token("nodigits:" + TOKEN.split(":")[1])
+    assert "sender-test" not in str(caught.value)
+    assert bot_id_from_token(TOKEN) == BOT_ID
+
+
+CHILD = """
+import json, sys, redis
+from tarotbot.telegram.ratelimit import RedisLimiter
+conn = redis.Redis.from_url(sys.argv[1])
+limiter = RedisLimiter(conn, sys.argv[2])
+out = []
+for n in range(int(sys.argv[3])):
+    chat = 100 + n % 10
+    out.append([chat, limiter.reserve_slot(chat).at])
+print(json.dumps(out))
+"""
+
+
+def test_limits_hold_across_threads_and_processes(redis_conn, redis_url):
+    """4 threads and 2 processes book 300 slots for 10 chats: no limit is ever exceeded."""
+    limits = Limits()
+    limiter = RedisLimiter(redis_conn, BOT_ID, limits)
+    per_thread = 50
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, redis_url, BOT_ID, str(per_thread)],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    booked: list[tuple[int, float, str, int]] = []  # chat, slot, who, sequence number
+    lock = threading.Lock()
+
+    def book(name: str) -> None:
+        for n in range(per_thread):
+            chat = 100 + n % 10
+            at = limiter.reserve_slot(chat).at
+            with lock:
+                booked.append((chat, at, name, n))
+
+    threads = [threading.Thread(target=book, args=(f"t{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index, child in enumerate(children):
+        out, _ = child.communicate(timeout=30)
+        assert child.returncode == 0
+        booked += [(chat, at, f"p{index}", n) for n, (chat, at) in enumerate(json.loads(out))]
+
+    assert len(booked) == 6 * per_thread
+    every = [at for _, at, _, _ in booked]
+    assert len(set(every)) == len(every)
+    assert max_in_window(every) <= limits.global_rate
+    assert min(b - a for a, b in itertools.pairwise(sorted(every))) >= (
+        1 / limits.global_rate - EPS
+    )
+    by_chat = defaultdict(list)
+    for chat, at, who, n in booked:
+        by_chat[chat].append((at, who, n))
+    for chat, slots in by_chat.items():
+        times = [at for at, _, _ in slots]
+        assert max_in_window(times) <= limits.chat_burst, chat
+        assert accepted_by_bucket(times, limits.chat_rate, limits.chat_burst), chat
+        # order: each booker's own reservations for the chat come out in booking order
+        for who in {w for _, w, _ in slots}:
+            mine = [(n, at) for at, w, n in slots if w == who]
+            assert [at for _, at in sorted(mine)] == sorted(at for _, at in mine)
