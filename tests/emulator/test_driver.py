@@ -12,7 +12,7 @@ from emulator_support import TOKEN, USER
 from telebot import types
 from telebot.apihelper import ApiTelegramException
 
-from tarotbot.telegram.emulator import DriverError
+from tarotbot.telegram.emulator import BotAPIEmulator, DriverError
 
 
 def driver(api, verb: str, route: str, **body):
@@ -190,3 +190,19 @@ def test_stats_count_calls_per_method_and_reset(bot, api):
     assert stats["calls"]["getMe"] == 2 and stats["total_calls"] == 2
     assert driver(api, "POST", "stats/reset")["ok"]
     assert api.get_stats()["total_calls"] == 0
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+
+def test_stop_ends_keep_alive_connections():
+    session = requests.Session()
+    with BotAPIEmulator() as emu:
+        assert session.get(f"{emu.base_url}/bot{TOKEN}/getMe", timeout=5).json()["ok"]
+        before = threading.active_count()
+    deadline = time.monotonic() + 5
+    while threading.active_count() >= before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() < before  # the connection's handler thread is gone
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.get(f"{emu.base_url}/bot{TOKEN}/getMe", timeout=5)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -183,6 +184,32 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     emulator: BotAPIEmulator
 
+    def __init__(self, address: tuple[str, int]):
+        super().__init__(address, _Handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        with self._connections_lock:
+            self._connections.add(connection)
+        return connection, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End idle keep-alive connections so a stopped emulator really stops serving."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log dropped connections quietly instead of printing a traceback to stderr."""
         log.debug("emulator: connection from %s ended with an error", client_address[0])
@@ -301,7 +328,7 @@ class BotAPIEmulator(Emulator):
         if self._server is not None:
             return self
         self.reopen()
-        server = _Server((self.host, self.port), _Handler)
+        server = _Server((self.host, self.port))
         server.emulator = self
         self.port = server.server_address[1]
         self._server = server
@@ -322,6 +349,7 @@ class BotAPIEmulator(Emulator):
         self.close()
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
