@@ -27,9 +27,11 @@ their deadline in ms):
    not repopulate the key.
 3. After the outermost commit the writer removes its token and stores
    ``balance:version`` unless the key already holds the same or a newer
-   version (:meth:`CreditCache.finish_change`); a failed store deletes the
-   value (or, if Redis is unreachable, remembers the key and deletes it at
-   the next successful contact).
+   version (:meth:`CreditCache.finish_change`). A failed store deletes the
+   value and leaves the marker to expire; if Redis is unreachable even for
+   that, the process remembers the key and deletes it at its next successful
+   contact. A change that rolled back removes its marker
+   (:meth:`CreditCache.abandon_change`).
 4. A reader that missed reads the database and populates the key only if no
    marker exists and the key is absent or holds an older version
    (:meth:`CreditCache.populate`); a version compare in Lua means an older
@@ -365,8 +367,10 @@ class CreditCache(RedisCache):
     def finish_change(self, user_id: int, token: str | None, balance: int, version: int) -> bool:
         """After the outermost commit: unmark and store ``balance:version`` (if newest).
 
-        A failed store invalidates the key instead (now, or at the next
-        successful contact with Redis). Returns True if the value was stored.
+        A failed store invalidates the key instead and leaves the writer's
+        marker in place until it expires, so no reader that read the database
+        before the commit can put the old balance back meanwhile. Returns True
+        if the value was stored.
         """
         if not self.enabled:
             return False
@@ -378,12 +382,12 @@ class CreditCache(RedisCache):
             None,
         )
         if stored is None:
-            self.abandon_change(user_id, token)
+            self.invalidate(user_id)
             return False
         return bool(stored)
 
     def abandon_change(self, user_id: int, token: str | None) -> None:
-        """The change did not happen (or its result is unknown): unmark and drop the value."""
+        """The change did not happen (rolled back): unmark and drop the value."""
         if not self.enabled:
             return
         keys = self._keys(user_id)
@@ -398,5 +402,9 @@ class CreditCache(RedisCache):
             self._remember_stale(keys[0])
 
     def invalidate(self, user_id: int) -> None:
-        """Drop the cached balance (e.g. after a repair outside the ledger)."""
-        self.abandon_change(user_id, None)
+        """Drop the cached balance, keeping any writer markers (now, or at the next
+        successful contact with Redis if it is unreachable)."""
+        key = self.key(user_id)
+        ok = self._run("invalidate", lambda c: (c.delete(key), True)[1], False)
+        if not ok and self.enabled:
+            self._remember_stale(key)

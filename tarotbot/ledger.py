@@ -408,7 +408,7 @@ def _refresh_cache(cache: CreditCache, user_id: int, token: str | None) -> None:
     try:
         row = _one(_CREDITS, (user_id,))
     except peewee.DatabaseError:
-        cache.abandon_change(user_id, token)
+        cache.invalidate(user_id)  # the marker stays until it expires
         raise
     if row is None:
         cache.abandon_change(user_id, token)
