@@ -145,7 +145,7 @@ def test_keyset_queries_use_the_user_lookup_index(pg, query_log):
             "Index Scan Backward using idx_readings_user_lookup" in plan
         ), plan
         assert "Seq Scan" not in plan, plan
-        assert "Sort Key" not in plan or "Presorted Key: t1.created_at" in plan, plan
+        assert "Sort Key" not in plan or "Presorted Key: r.created_at" in plan, plan
 
     # 1,000 readings deep, the cursor bound is an index condition: only the
     # page's rows (plus the look-ahead row and ties) are read, not the 1,000 above.
