@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-
-from tarotbot.cache import ReadingCache
-from tarotbot.tarot.render import render_spread
-from tarotbot.telegram.sender import store_photo
 
 from jobs import job_context
 from tarotbot import history, users
 from tarotbot.app import get_app
+from tarotbot.cache import ReadingCache
 from tarotbot.exceptions import InsufficientCredits, UnknownUser
+from tarotbot.models import Reading
 from tarotbot.readings import ReadingOutcome, perform_reading, reopen
+from tarotbot.tarot.render import render_spread
 from tarotbot.tarot.spreads import get_spread
 from tarotbot.telegram import keyboards, replies, texts
+from tarotbot.telegram.sender import store_photo
 
 log = logging.getLogger("tarotbot.jobs.readings")
 
@@ -126,6 +127,17 @@ def show_history(
     return {"status": "shown", "count": len(page.items)}
 
 
+def _cached_reading(app, user_id: int, reading_id: int) -> Reading | None:
+    """The reading from the ReadingCache if it is there and belongs to ``user_id``."""
+    cached = ReadingCache(app.redis).get(reading_id)
+    if not cached or cached.get("user_id") != user_id:
+        return None
+    fields = {name: cached[name] for name in ReadingCache.FIELDS}
+    fields["user"] = fields.pop("user_id")
+    fields["transaction"] = fields.pop("transaction_id")
+    return Reading(**fields, created_at=dt.datetime.fromisoformat(cached["created_at"]))
+
+
 @job_context
 def open_reading(telegram_id: int, chat_id: int, reading_id: int, key: str) -> dict:
     """Show a past reading again, picture included; only to its owner."""
@@ -135,7 +147,9 @@ def open_reading(telegram_id: int, chat_id: int, reading_id: int, key: str) -> d
     except UnknownUser:
         app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.NOT_REGISTERED)])
         return {"status": "unknown-user"}
-    reading = history.reading_for_user(user.id, reading_id)
+    reading = _cached_reading(app, user.id, reading_id) or history.reading_for_user(
+        user.id, reading_id
+    )
     if reading is None:
         app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.READING_NOT_FOUND)])
         return {"status": "not-found"}

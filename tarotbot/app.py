@@ -21,6 +21,7 @@ from rq import Callback, Queue, Retry, SimpleWorker
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
+from rq.timeouts import TimerDeathPenalty
 
 from tarotbot.config import Settings, get_settings
 from tarotbot.queue import QUEUE_NAMES, QUEUE_SENDS, job_id, redis_from_settings
@@ -155,7 +156,9 @@ def set_app(app: App | None) -> None:
 
 
 class _ThreadWorker(SimpleWorker):
-    """A SimpleWorker that can live on a thread (no signal handlers)."""
+    """A SimpleWorker that can live on a thread (no signal handlers, timer timeouts)."""
+
+    death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self):  # signals work only on the main thread
         pass

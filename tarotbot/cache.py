@@ -408,3 +408,65 @@ class CreditCache(RedisCache):
         ok = self._run("invalidate", lambda c: (c.delete(key), True)[1], False)
         if not ok and self.enabled:
             self._remember_stale(key)
+
+
+class ReadingCache(RedisCache):
+    """Finished readings under the spec's ``reading:`` prefix for an hour.
+
+    Written through by the reading job after its transaction commits, read
+    when a person opens a reading again from their history. The stored
+    reading is immutable, so there is nothing to invalidate.
+    """
+
+    prefix: ClassVar[str] = "reading:"
+    ttl: ClassVar[int] = 3600  # seconds
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "id", "user_id", "spread_type", "question", "cards", "interpretation", "transaction_id",
+    )  # fmt: skip
+
+    def put(self, reading: Any) -> bool:
+        value = {name: getattr(reading, name) for name in self.FIELDS}
+        value["created_at"] = reading.created_at.isoformat()
+        return self.set_json(reading.id, value)
+
+    def get(self, reading_id: int) -> dict | None:
+        value = self.get_json(reading_id)
+        return value if isinstance(value, dict) and value.get("id") == reading_id else None
+
+
+class CacheWarmer:
+    """Fill a user's caches ahead of use (the spec's CacheWarmer).
+
+    Run when a person comes back (/start): their session, their balance and
+    their most recent readings are then served from Redis for the next hour.
+    """
+
+    def __init__(self, client: redis.Redis | None = _DEFAULT_CLIENT, recent: int = 3):
+        self.client = client
+        self.recent = recent
+
+    def warm_user_caches(self, telegram_id: int) -> None:
+        from tarotbot import ledger
+        from tarotbot.models import Reading
+        from tarotbot.sessions import SessionCache
+
+        if self.client is _DEFAULT_CLIENT:
+            from tarotbot.queue import get_redis
+
+            self.client = get_redis()
+        if self.client is None:
+            return
+        session = SessionCache(self.client).get(telegram_id)
+        if session is None:
+            return
+        ledger.balance(session.user_id)  # populates credits:<id> on a miss
+        readings = ReadingCache(self.client)
+        latest = (
+            Reading.select()
+            .where(Reading.user == session.user_id)
+            .order_by(Reading.created_at.desc(), Reading.id.desc())
+            .limit(self.recent)
+        )
+        for reading in latest:
+            readings.put(reading)

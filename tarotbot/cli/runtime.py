@@ -166,3 +166,40 @@ def bot(workers: int) -> None:
 
 
 COMMANDS.append(bot)
+
+
+@click.command()
+@click.option(
+    "--pictures",
+    default="demo-pictures",
+    show_default=True,
+    envvar="TAROTBOT_DEMO_PICTURES",
+    help="Folder for the spread pictures. Env: TAROTBOT_DEMO_PICTURES.",
+)
+@click.option(
+    "--user-id", default=7_000_001, show_default=True, envvar="TAROTBOT_DEMO_USER_ID",
+    help="The Telegram id you chat as. Env: TAROTBOT_DEMO_USER_ID.",
+)  # fmt: skip
+def demo(pictures: str, user_id: int) -> None:
+    """Chat with the bot in this terminal, against a local Telegram emulator.
+
+    Needs no configuration (SQLite and an in-process queue); uses PostgreSQL
+    and Redis when DATABASE_URL / REDIS_URL are set. Reads a script from
+    stdin when piped.
+    """
+    import sys
+    from pathlib import Path
+
+    from tarotbot.config import get_settings
+    from tarotbot.telegram.demo import DemoChat
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    chat = DemoChat(settings, picture_dir=Path(pictures), user_id=user_id)
+    try:
+        chat.run(sys.stdin, interactive=sys.stdin.isatty())
+    finally:
+        chat.close()
+
+
+COMMANDS.append(demo)

@@ -1,0 +1,71 @@
+"""RQ entry point for outbound bundles the sender rescheduled (rate limit, 429, failures).
+
+:func:`deliver_bundle` takes plain data (bundle id, chat id, items as dicts)
+and hands it back to the process's :class:`~tarotbot.telegram.sender.Sender`,
+which skips what an earlier attempt already delivered. No database is
+touched, so the job does not use :func:`jobs.job_context`.
+
+The sender is built once per process from the settings (a forked work horse
+builds its own, which costs no network call). Its token comes from
+``TELEGRAM_BOT_TOKEN`` and never enters the job's arguments or result.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from tarotbot.telegram.sender import DEFAULT_MAX_WAIT, Outgoing, Sender
+
+log = logging.getLogger("tarotbot.jobs.sends")
+
+_sender: Sender | None = None
+_sender_lock = threading.Lock()
+
+
+def build_sender() -> Sender:
+    """A sender from the settings: the bot (unthreaded), Redis, the shared limiter, RQ.
+
+    In embedded mode (no ``REDIS_URL``) the process's app owns the
+    in-process Redis, so its sender is the one to use.
+    """
+    from tarotbot.config import get_settings
+    from tarotbot.queue import get_redis
+    from tarotbot.telegram.client import make_bot
+    from tarotbot.telegram.ratelimit import RedisLimiter, bot_id_from_token
+    from tarotbot.telegram.sender import RQEnqueueLater
+
+    conn = get_redis()
+    if conn is None:
+        from tarotbot.app import get_app
+
+        return get_app().sender
+    bot = make_bot(get_settings(), threaded=False)
+    limiter = RedisLimiter(conn, bot_id_from_token(bot.token))
+    return Sender(bot, conn, limiter, RQEnqueueLater(conn))
+
+
+def get_sender() -> Sender:
+    """The process's sender, built on first use."""
+    global _sender
+    with _sender_lock:
+        if _sender is None:
+            _sender = build_sender()
+        return _sender
+
+
+def set_sender(sender: Sender | None) -> None:
+    """Install the process's sender (embedded mode, tests); None forgets it."""
+    global _sender
+    with _sender_lock:
+        _sender = sender
+
+
+def deliver_bundle(
+    bundle_id: str, chat_id: int, items: list[dict[str, Any]], max_wait: float = DEFAULT_MAX_WAIT
+) -> dict[str, Any]:
+    """Deliver the rest of a bundle; the job's result says what was sent and what was not."""
+    outgoing = [Outgoing.from_dict(item) for item in items]
+    result = get_sender().deliver(bundle_id, int(chat_id), outgoing, max_wait=max_wait)
+    return result.to_dict()
