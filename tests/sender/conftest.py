@@ -16,6 +16,9 @@ from tarotbot.telegram.ratelimit import Limits, RedisLimiter
 # A made-up token: six digits, so it cannot look like a real one; long enough for config.
 TOKEN = "123456:sender-test-token-not-a-secret"
 BOT_ID = "123456"
+# Limits for tests about something other than the rate: a chat may take 20 messages a
+# second, so the tests do not sleep through Telegram's real one-per-second pace.
+FAST = Limits(chat_rate=20.0)
 
 
 class Recorder:
@@ -61,12 +64,15 @@ def users(emulator, bot):
 
 @pytest.fixture
 def make_sender(bot, redis_conn):
-    """Build a Sender on the real client and Redis; limiter and enqueue_later as asked."""
+    """Build a Sender on the real client and Redis; limiter and enqueue_later as asked.
+
+    The limiter defaults to :data:`FAST` limits; pass ``limits=Limits()`` for Telegram's.
+    """
 
     from tarotbot.telegram.sender import Sender
 
     def build(enqueue_later=None, limits=None, limiter=None, **options):
-        limiter = limiter or RedisLimiter(redis_conn, BOT_ID, limits or Limits())
+        limiter = limiter or RedisLimiter(redis_conn, BOT_ID, limits or FAST)
         return Sender(bot, redis_conn, limiter, enqueue_later or Recorder(), **options)
 
     return build

@@ -1,0 +1,944 @@
+"""The one way out to Telegram: every outbound message goes through :class:`Sender`.
+
+Callers describe what to send as a *bundle*: an id of their choosing (derived
+from the work that produced it, e.g. the update id, so a retried job reuses
+it), a chat and a list of :class:`Outgoing` items. :meth:`Sender.deliver`
+sends the items in order and guarantees:
+
+* **Limits.** Before each message it sends or edits (chat actions and
+  deletes are not counted by Telegram) it reserves a slot from the shared
+  limiter (:mod:`tarotbot.telegram.ratelimit`). A slot at most ``max_wait``
+  seconds away is waited for in place; a later one, a 429 (its
+  ``retry_after``), a transient failure (5xx, connection error; exponential
+  backoff, :data:`MAX_ATTEMPTS` at most) all hand the *remaining* items to
+  ``enqueue_later``, which runs :func:`jobs.sends.deliver_bundle` later. No
+  process ever sleeps long on Telegram's behalf.
+* **Order per chat.** One bundle at a time is delivered to a chat, in the
+  order the bundles first reached the sender (a small queue per chat in
+  Redis). A bundle that finds an earlier one still pending reschedules itself
+  behind it. A pending bundle whose process died is skipped once it is
+  :data:`STALE_AFTER` seconds overdue, so the chat never stays stuck.
+* **Never twice.** Each delivered item is recorded (``SET
+  sent:<bundle_id>:<index> <message_id> NX EX 86400``) and skipped when the
+  bundle is delivered again (a retried job, a rescheduled remainder). This is
+  at-least-once with deduplication: a process that dies between Telegram's
+  answer and that ``SET`` (one Redis round trip) makes the retry send that one
+  item again; likewise a request that times out after Telegram accepted it.
+* **Never lost.** An item Telegram refuses for good is logged and recorded as
+  failed, the rest of the bundle still goes out. Items are dropped only when
+  the chat is unreachable (403: the user blocked the bot; 400 "chat not
+  found") or after :data:`MAX_ATTEMPTS` transient failures in a row, each with
+  a log line.
+
+Long texts are split with :func:`~tarotbot.tarot.telegram_text.split_html`
+into messages of at most 4096 characters; a photo caption over 1024 is cut at
+a paragraph boundary and the rest follows as text. A keyboard always goes on
+the last message of the split. Photos travel by reference: the PNG lives in
+Redis under ``photo_key`` (:func:`store_photo`); job payloads carry only the
+key.
+
+The bot token never appears in a payload, a Redis key, a log line or an
+exception raised here; error descriptions are passed through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import timedelta
+from typing import Any
+
+import redis
+import telebot
+from telebot import types
+from telebot.apihelper import ApiTelegramException
+
+from tarotbot.queue import QUEUE_SENDS, job_id
+from tarotbot.tarot.telegram_text import (
+    CAPTION_LIMIT,
+    MESSAGE_LIMIT,
+    split_html,
+    strip_html,
+    telegram_length,
+)
+from tarotbot.telegram.ratelimit import Limiter, bot_id_from_token
+
+__all__ = [
+    "KINDS",
+    "DeliveryResult",
+    "EnqueueLater",
+    "Outgoing",
+    "RQEnqueueLater",
+    "Sender",
+    "TimerEnqueueLater",
+    "redact",
+    "store_photo",
+]
+
+log = logging.getLogger("tarotbot.sender")
+
+KINDS = ("text", "photo", "edit_text", "edit_markup", "delete", "chat_action", "invoice")
+CREATING_KINDS = frozenset({"text", "photo", "invoice"})  # kinds that create a message
+EDIT_KINDS = frozenset({"edit_text", "edit_markup"})
+# Calls Telegram does not count as messages for its flood limits: they take no slot.
+UNLIMITED_KINDS = frozenset({"chat_action", "delete"})
+
+DEFAULT_MAX_WAIT = 1.5  # seconds a deliver() call may sleep for one slot before rescheduling
+RECORD_TTL = 86_400  # seconds a delivered item stays recorded (and a photo stays stored)
+MAX_ATTEMPTS = 5  # transient failures in a row before a bundle is given up
+BACKOFF_BASE = 2.0  # seconds before the first retry after a transient failure; doubles
+BACKOFF_MAX = 60.0  # seconds, cap on that backoff
+LOCK_TTL = 60.0  # seconds a chat stays locked by a sender that stopped refreshing (crash)
+STALE_AFTER = 60.0  # seconds past its due time after which a pending bundle is skipped
+POLL = 1.0  # seconds a bundle waits before asking again whether its turn has come
+DEFAULT_RETRY_AFTER = 5  # seconds, when a 429 carries no retry_after
+BUNDLE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+FAILED = "failed"  # record value of an item Telegram refused for good
+
+_TOKEN_PATTERN = re.compile(r"(bot)?(\d+):[A-Za-z0-9_-]{20,}")
+
+
+def redact(text: object, token: str | None = None) -> str:
+    """``text`` with any bot token in it replaced by ``<digits>:***``."""
+    out = str(text)
+    if token:
+        out = out.replace(token, token.split(":", 1)[0] + ":***")
+    return _TOKEN_PATTERN.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}:***", out)
+
+
+def _describe(exc: BaseException, token: str | None = None) -> str:
+    """A one-line, token-free description of ``exc`` for logs and results."""
+    text = " ".join(redact(exc, token).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+# --------------------------------------------------------------------------- items
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One Telegram call, described as JSON-friendly data (it travels in RQ job payloads).
+
+    ``kind`` is one of :data:`KINDS`:
+
+    * ``text``: ``text`` (Telegram HTML), optional ``reply_markup``;
+    * ``photo``: ``photo_key`` (a Redis key holding PNG bytes, see
+      :func:`store_photo`), optional caption in ``text`` and ``reply_markup``;
+    * ``edit_text``: ``message_id``, ``text``, optional ``reply_markup``;
+    * ``edit_markup``: ``message_id``, ``reply_markup`` (None removes the keyboard);
+    * ``delete``: ``message_id``;
+    * ``chat_action``: ``action`` (``typing``, ``upload_photo``, ...);
+    * ``invoice``: ``title``, ``description``, ``payload``, ``currency``
+      (``XTR``: Telegram Stars), ``prices`` as ``[{"label", "amount"}]``.
+
+    ``reply_markup`` is a keyboard in Bot API JSON form (a dict).
+    ``html=False`` sends ``text`` without parse mode (the sender's fallback
+    when Telegram cannot parse the HTML). ``index`` is the item's position in
+    its bundle, assigned by the sender; leave it None.
+    """
+
+    kind: str
+    chat_id: int
+    text: str | None = None
+    reply_markup: dict[str, Any] | None = None
+    photo_key: str | None = None
+    message_id: int | None = None
+    action: str | None = None
+    title: str | None = None
+    description: str | None = None
+    payload: str | None = None
+    currency: str = "XTR"
+    prices: list[dict[str, Any]] | None = None
+    html: bool = True
+    index: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if not isinstance(self.chat_id, int) or isinstance(self.chat_id, bool):
+            raise ValueError("chat_id must be an int")
+        if self.kind in ("text", "edit_text") and not (self.text and self.text.strip()):
+            raise ValueError(f"a {self.kind} item needs a non-empty text")
+        if self.kind == "photo" and not self.photo_key:
+            raise ValueError("a photo item needs a photo_key (store the PNG with store_photo)")
+        if self.kind in ("edit_text", "edit_markup", "delete") and self.message_id is None:
+            raise ValueError(f"a {self.kind} item needs the message_id to act on")
+        if self.kind == "chat_action" and not self.action:
+            raise ValueError("a chat_action item needs an action, e.g. 'typing'")
+        if self.kind == "invoice":
+            self._check_invoice()
+        if self.reply_markup is not None and not isinstance(self.reply_markup, dict):
+            raise ValueError("reply_markup must be a dict in Bot API JSON form")
+
+    def _check_invoice(self) -> None:
+        if not self.title or not 1 <= len(self.title) <= 32:
+            raise ValueError("an invoice title must be 1-32 characters")
+        if not self.description or not 1 <= len(self.description) <= 255:
+            raise ValueError("an invoice description must be 1-255 characters")
+        if not self.payload or not 1 <= len(self.payload.encode()) <= 128:
+            raise ValueError("an invoice payload must be 1-128 bytes")
+        if not self.prices or any(
+            not isinstance(p, dict) or "label" not in p or not isinstance(p.get("amount"), int)
+            for p in self.prices
+        ):
+            raise ValueError('invoice prices must be [{"label": str, "amount": int}, ...]')
+
+    # -- JSON -----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (None fields left out) for a job payload."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outgoing:
+        """The item back from :meth:`to_dict` (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    # -- builders -------------------------------------------------------------
+
+    @classmethod
+    def message(cls, chat_id: int, text: str, reply_markup: dict | None = None) -> Outgoing:
+        return cls("text", chat_id, text=text, reply_markup=reply_markup)
+
+    @classmethod
+    def photo(
+        cls, chat_id: int, photo_key: str, caption: str | None = None, reply_markup=None
+    ) -> Outgoing:
+        return cls("photo", chat_id, photo_key=photo_key, text=caption, reply_markup=reply_markup)
+
+    @classmethod
+    def edit_text(
+        cls, chat_id: int, message_id: int, text: str, reply_markup: dict | None = None
+    ) -> Outgoing:
+        return cls(
+            "edit_text", chat_id, message_id=message_id, text=text, reply_markup=reply_markup
+        )
+
+    @classmethod
+    def edit_markup(cls, chat_id: int, message_id: int, reply_markup: dict | None) -> Outgoing:
+        return cls("edit_markup", chat_id, message_id=message_id, reply_markup=reply_markup)
+
+    @classmethod
+    def delete(cls, chat_id: int, message_id: int) -> Outgoing:
+        return cls("delete", chat_id, message_id=message_id)
+
+    @classmethod
+    def chat_action(cls, chat_id: int, action: str = "typing") -> Outgoing:
+        return cls("chat_action", chat_id, action=action)
+
+    @classmethod
+    def invoice(
+        cls,
+        chat_id: int,
+        title: str,
+        description: str,
+        payload: str,
+        prices: list[dict[str, Any]],
+        currency: str = "XTR",
+        reply_markup: dict | None = None,
+    ) -> Outgoing:
+        return cls(
+            "invoice",
+            chat_id,
+            title=title,
+            description=description,
+            payload=payload,
+            prices=prices,
+            currency=currency,
+            reply_markup=reply_markup,
+        )
+
+
+def store_photo(conn: redis.Redis, key: str, png_bytes: bytes, ttl: int = RECORD_TTL) -> str:
+    """Keep a picture in Redis under ``key`` for ``ttl`` seconds; return the key.
+
+    Items refer to it by ``photo_key``: image bytes never go into a job payload.
+    """
+    if not isinstance(png_bytes, bytes | bytearray) or not png_bytes:
+        raise ValueError("png_bytes must be non-empty bytes")
+    conn.set(key, bytes(png_bytes), ex=int(ttl))
+    return key
+
+
+def _split_text(text: str, limit: int, as_html: bool) -> list[str]:
+    """``text`` as pieces of at most ``limit`` characters (split only when needed)."""
+    if telegram_length(text) <= limit:
+        return [text]
+    if as_html:
+        return list(split_html(text, limit))
+    # Plain text: split the escaped form, then unescape (which never makes a piece longer).
+    return [html.unescape(p) for p in split_html(html.escape(text, quote=False), limit)]
+
+
+def expand(item: Outgoing) -> list[Outgoing]:
+    """One item as the Telegram calls it takes: long texts and captions split.
+
+    The keyboard goes on the last piece. An edit cannot be split: a text over
+    the limit keeps its first message-sized piece (logged).
+    """
+    if item.kind == "text":
+        pieces = _split_text(item.text or "", MESSAGE_LIMIT, item.html)
+        return [
+            replace(item, text=p, reply_markup=item.reply_markup if i == len(pieces) - 1 else None)
+            for i, p in enumerate(pieces)
+        ]
+    if item.kind == "photo" and item.text and telegram_length(item.text) > CAPTION_LIMIT:
+        head, *rest = _split_text(item.text, CAPTION_LIMIT, item.html)
+        tail = _split_text("\n\n".join(rest), MESSAGE_LIMIT, item.html)
+        texts = [Outgoing("text", item.chat_id, text=t, html=item.html) for t in tail if t.strip()]
+        if not texts:
+            return [item]
+        texts[-1] = replace(texts[-1], reply_markup=item.reply_markup)
+        return [replace(item, text=head, reply_markup=None), *texts]
+    if item.kind == "edit_text" and telegram_length(item.text or "") > MESSAGE_LIMIT:
+        log.warning(
+            "edit of message %s in chat %s is over %d characters; keeping the first part",
+            item.message_id,
+            item.chat_id,
+            MESSAGE_LIMIT,
+        )
+        return [replace(item, text=_split_text(item.text or "", MESSAGE_LIMIT, item.html)[0])]
+    return [item]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class DeliveryResult:
+    """What one :meth:`Sender.deliver` call did, by item index (position in the bundle).
+
+    ``message_ids`` maps the index of every item that created a message
+    (text, photo, invoice) to its Telegram ``message_id``, including items an
+    earlier attempt delivered; :attr:`created` lists them in order.
+    ``rescheduled`` items were handed to ``enqueue_later`` to go out in
+    ``delay`` seconds; ``dropped`` items will not be sent (``reason`` says why).
+    """
+
+    bundle_id: str
+    chat_id: int
+    sent: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    rescheduled: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+    message_ids: dict[int, int] = field(default_factory=dict)
+    delay: float | None = None
+    reason: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing of the bundle is left for later."""
+        return not self.rescheduled
+
+    @property
+    def created(self) -> list[int]:
+        """Message ids of the messages this bundle created, in bundle order."""
+        return [self.message_ids[i] for i in sorted(self.message_ids)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data (a job's result)."""
+        data = asdict(self)
+        data["message_ids"] = {str(k): v for k, v in self.message_ids.items()}
+        return data
+
+
+EnqueueLater = Callable[[float, str, int, list[Outgoing]], Any]
+
+
+# --------------------------------------------------------------------------- chat queue
+#
+# Per chat and bot: a sorted set of pending bundle ids (score: arrival ticket),
+# a hash bundle id -> the unix time it expects to act next ("due"), a ticket
+# counter and a lock held while a bundle is being sent. Times come from Redis.
+
+_CLAIM_LUA = """
+-- KEYS: queue, due, ticket, lock. ARGV: bundle, token, lock_ttl_ms, stale_s, poll_s, keep_s
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local bundle = ARGV[1]
+local stale_after = tonumber(ARGV[4])
+local poll = tonumber(ARGV[5])
+local keep = tonumber(ARGV[6])
+if not redis.call('ZSCORE', KEYS[1], bundle) then
+  redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), bundle)
+end
+redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now))
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], keep) end
+local locked = redis.call('EXISTS', KEYS[4]) == 1
+local skipped = {}
+while true do
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  if head == bundle then break end
+  local due = tonumber(redis.call('HGET', KEYS[2], head) or '0')
+  if locked or due + stale_after >= now then
+    local wait = math.max(poll, due - now + poll)
+    redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now + wait))
+    return {0, string.format('%.6f', wait), skipped}
+  end
+  redis.call('ZREM', KEYS[1], head)
+  redis.call('HDEL', KEYS[2], head)
+  table.insert(skipped, head)
+end
+if redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) then
+  return {1, '0', skipped}
+end
+local wait = math.max(poll, redis.call('PTTL', KEYS[4]) / 1000)
+redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now + wait))
+return {0, string.format('%.6f', wait), skipped}
+"""
+
+_KEEP_LUA = """
+-- KEYS: lock, due. ARGV: token, lock_ttl_ms, bundle
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[3], string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000))
+return 1
+"""
+
+_LEAVE_LUA = """
+-- KEYS: queue, due, lock. ARGV: token, bundle, delay_s (negative: the bundle is done)
+local delay = tonumber(ARGV[3])
+if delay < 0 then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  redis.call('HDEL', KEYS[2], ARGV[2])
+elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  local t = redis.call('TIME')
+  local due = tonumber(t[1]) + tonumber(t[2]) / 1000000 + delay
+  redis.call('HSET', KEYS[2], ARGV[2], string.format('%.6f', due))
+end
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+
+@dataclass
+class _Claim:
+    ok: bool
+    wait: float
+    skipped: list[str]
+
+
+class _ChatTurn:
+    """Whose turn it is to send to a chat (see the module doc, "Order per chat")."""
+
+    def __init__(self, conn: redis.Redis, bot_id: str, lock_ttl: float, stale_after: float):
+        self.redis = conn
+        self.prefix = f"send:chat:{bot_id}"
+        self.lock_ttl_ms = int(lock_ttl * 1000)
+        self.stale_after = stale_after
+        self._claim = conn.register_script(_CLAIM_LUA)
+        self._keep = conn.register_script(_KEEP_LUA)
+        self._leave = conn.register_script(_LEAVE_LUA)
+
+    def _keys(self, chat_id: int) -> list[str]:
+        base = f"{self.prefix}:{int(chat_id)}"
+        return [f"{base}:queue", f"{base}:due", f"{base}:ticket", f"{base}:lock"]
+
+    def claim(self, chat_id: int, bundle_id: str, token: str) -> _Claim:
+        ok, wait, skipped = self._claim(
+            keys=self._keys(chat_id),
+            args=[bundle_id, token, self.lock_ttl_ms, self.stale_after, POLL, RECORD_TTL],
+        )
+        return _Claim(bool(ok), float(wait), [s.decode() for s in skipped])
+
+    def keep(self, chat_id: int, bundle_id: str, token: str) -> bool:
+        _, due, _, lock = self._keys(chat_id)
+        return bool(self._keep(keys=[lock, due], args=[token, self.lock_ttl_ms, bundle_id]))
+
+    def leave(self, chat_id: int, bundle_id: str, token: str, delay: float | None) -> None:
+        """Release the chat; ``delay``: the bundle comes back then (None: it is done)."""
+        queue, due, _, lock = self._keys(chat_id)
+        self._leave(
+            keys=[queue, due, lock], args=[token, bundle_id, -1 if delay is None else delay]
+        )
+
+
+# --------------------------------------------------------------------------- sender
+
+
+class _Reschedule(Exception):
+    """Internal: stop here and hand the remaining items to ``enqueue_later``."""
+
+    def __init__(self, delay: float, reason: str):
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
+
+class _Drop(Exception):
+    """Internal: the remaining items cannot be delivered."""
+
+
+@dataclass
+class _Run:
+    """The context of one :meth:`Sender.deliver` call."""
+
+    bundle_id: str
+    chat_id: int
+    token: str  # identifies this call's hold on the chat lock (random, not the bot token)
+    max_wait: float
+    result: DeliveryResult
+
+
+def _sent_key(bundle_id: str, index: int) -> str:
+    return f"sent:{bundle_id}:{index}"
+
+
+def _failures_key(bundle_id: str) -> str:
+    return f"send:failures:{bundle_id}"
+
+
+def _markup(markup: dict[str, Any] | None) -> str | None:
+    """A keyboard as the JSON string the Bot API expects (pyTelegramBotAPI passes it on)."""
+    return None if markup is None else json.dumps(markup, ensure_ascii=False)
+
+
+def _retry_after(exc: ApiTelegramException) -> float:
+    """Seconds Telegram asks us to wait (pyTelegramBotAPI keeps them only in result_json)."""
+    parameters = (exc.result_json or {}).get("parameters") or {}
+    try:
+        return max(1.0, float(parameters["retry_after"]))
+    except (KeyError, TypeError, ValueError):
+        return float(DEFAULT_RETRY_AFTER)
+
+
+class Sender:
+    """Delivers bundles of :class:`Outgoing` items (see the module doc for the guarantees).
+
+    ``bot``: a pyTelegramBotAPI ``TeleBot`` (``threaded=False`` suffices).
+    ``conn``: Redis (delivery records, chat queues, photos). ``limiter``: the
+    shared rate limiter. ``enqueue_later(delay_seconds, bundle_id, chat_id,
+    items)`` must arrange for ``deliver(bundle_id, chat_id, items)`` to run
+    again after the delay (:class:`RQEnqueueLater` in production). ``sleep``
+    is injectable for tests. Thread-safe: one sender serves a whole process.
+    """
+
+    def __init__(
+        self,
+        bot: telebot.TeleBot,
+        conn: redis.Redis,
+        limiter: Limiter,
+        enqueue_later: EnqueueLater,
+        *,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff_base: float = BACKOFF_BASE,
+        backoff_max: float = BACKOFF_MAX,
+        lock_ttl: float = LOCK_TTL,
+        stale_after: float = STALE_AFTER,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.bot = bot
+        self.redis = conn
+        self.limiter = limiter
+        self.enqueue_later = enqueue_later
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        self.bot_id = bot_id_from_token(bot.token)
+        self._turns = _ChatTurn(conn, self.bot_id, lock_ttl, stale_after)
+
+    # -- planning -------------------------------------------------------------
+
+    @staticmethod
+    def plan(chat_id: int, items: Iterable[Outgoing]) -> list[Outgoing]:
+        """The bundle as numbered Telegram calls (long texts split, ``index`` set).
+
+        Items that already carry indexes (a rescheduled remainder) are kept as
+        they are. The split is deterministic, so a bundle retried with the
+        same items gets the same numbering and its delivered items are
+        recognised.
+        """
+        items = list(items)
+        for item in items:
+            if not isinstance(item, Outgoing):
+                raise TypeError(f"expected Outgoing items, got {type(item).__name__}")
+            if item.chat_id != chat_id:
+                raise ValueError(f"an item for chat {item.chat_id} in a bundle for chat {chat_id}")
+        numbered = [item.index is not None for item in items]
+        if all(numbered):
+            return items
+        if any(numbered):
+            raise ValueError("a bundle mixes planned (indexed) and new items")
+        planned: list[Outgoing] = []
+        for item in items:
+            for piece in expand(item):
+                planned.append(replace(piece, index=len(planned)))
+        return planned
+
+    def recorded(self, bundle_id: str, indexes: Iterable[int]) -> dict[int, str]:
+        """Records of the items of ``bundle_id`` already delivered: index -> message id.
+
+        The value is ``"0"`` for calls that create no message and ``"failed"``
+        for items Telegram refused for good.
+        """
+        indexes = list(indexes)
+        if not indexes:
+            return {}
+        values = self.redis.mget([_sent_key(bundle_id, i) for i in indexes])
+        return {i: v.decode() for i, v in zip(indexes, values, strict=True) if v is not None}
+
+    # -- delivery -------------------------------------------------------------
+
+    def deliver(
+        self,
+        bundle_id: str,
+        chat_id: int,
+        items: list[Outgoing],
+        max_wait: float = DEFAULT_MAX_WAIT,
+    ) -> DeliveryResult:
+        """Send ``items`` to ``chat_id`` in order; reschedule what cannot go out soon.
+
+        ``max_wait``: the longest this call sleeps for one rate-limit slot
+        (seconds). Returns what happened, including the message ids created.
+        Raises only for malformed input or when Redis or ``enqueue_later``
+        fail; then nothing is lost: a retry of the caller's job resumes after
+        the recorded items.
+        """
+        if not BUNDLE_ID_RE.match(str(bundle_id)):
+            raise ValueError("bundle_id must be 1-200 characters of [A-Za-z0-9_.:-]")
+        chat_id = int(chat_id)
+        result = DeliveryResult(bundle_id, chat_id)
+        plan = self.plan(chat_id, items)
+        if not plan:
+            return result
+        run = _Run(bundle_id, chat_id, secrets.token_hex(8), max(0.0, max_wait), result)
+        claim = self._turns.claim(chat_id, bundle_id, run.token)
+        for other in claim.skipped:
+            log.warning("chat %s: bundle %s is long overdue; sending later ones", chat_id, other)
+        if not claim.ok:
+            self._hand_over(run, plan, claim.wait, "waiting for earlier messages to this chat")
+            return result
+        comes_back: float | None = POLL  # if we fail out, keep the bundle's place in the queue
+        try:
+            comes_back = self._send_all(run, plan)
+        finally:
+            self._turns.leave(chat_id, bundle_id, run.token, comes_back)
+        return result
+
+    def _send_all(self, run: _Run, plan: list[Outgoing]) -> float | None:
+        """Send what is not yet recorded; return the reschedule delay, or None when done."""
+        result = run.result
+        done = self.recorded(run.bundle_id, [item.index for item in plan])
+        pending: list[Outgoing] = []
+        for item in plan:
+            value = done.get(item.index)
+            if value is None:
+                pending.append(item)
+                continue
+            result.skipped.append(item.index)
+            if item.kind in CREATING_KINDS and value.isdigit() and int(value) > 0:
+                result.message_ids[item.index] = int(value)
+        position = 0
+        succeeded = False
+        while position < len(pending):
+            item = pending[position]
+            try:
+                outcome = self._send_one(run, item)
+            except _Reschedule as stop:
+                self._hand_over(run, pending[position:], stop.delay, stop.reason)
+                return stop.delay
+            except _Drop as drop:
+                result.dropped.extend(i.index for i in pending[position:])
+                result.reason = str(drop)
+                log.info(
+                    "chat %s: dropping %d item(s) of bundle %s: %s",
+                    run.chat_id,
+                    len(pending) - position,
+                    run.bundle_id,
+                    drop,
+                )
+                self.redis.delete(_failures_key(run.bundle_id))
+                return None
+            if isinstance(outcome, Outgoing):  # send this instead (plain-text fallback)
+                pending[position] = outcome
+                continue
+            # Recorded only now, after Telegram's answer: a crash right here is the one
+            # window in which a retry sends this item again (see the module doc).
+            self.redis.set(_sent_key(run.bundle_id, item.index), outcome, nx=True, ex=RECORD_TTL)
+            if not succeeded:
+                self.redis.delete(_failures_key(run.bundle_id))  # failures count in a row
+                succeeded = True
+            if outcome == FAILED:
+                result.failed.append(item.index)
+            else:
+                result.sent.append(item.index)
+                if item.kind in CREATING_KINDS and int(outcome) > 0:
+                    result.message_ids[item.index] = int(outcome)
+            position += 1
+        return None
+
+    def _hand_over(self, run: _Run, items: list[Outgoing], delay: float, reason: str) -> None:
+        """Give ``items`` to ``enqueue_later`` and note it in the result."""
+        delay = max(0.0, float(delay))
+        self.enqueue_later(delay, run.bundle_id, run.chat_id, list(items))
+        run.result.rescheduled.extend(item.index for item in items)
+        run.result.delay = delay
+        run.result.reason = reason
+        log.info(
+            "chat %s: %d item(s) of bundle %s rescheduled in %.2f s (%s)",
+            run.chat_id,
+            len(items),
+            run.bundle_id,
+            delay,
+            reason,
+        )
+
+    def _send_one(self, run: _Run, item: Outgoing) -> str | Outgoing:
+        """One Telegram call for ``item`` within the limits.
+
+        Returns the record value (a message id, ``"0"`` or :data:`FAILED`) or a
+        replacement item to send instead; raises :class:`_Reschedule` or
+        :class:`_Drop`.
+        """
+        photo = None
+        if item.kind == "photo":
+            photo = self.redis.get(item.photo_key)
+            if photo is None:
+                return self._photo_missing(item)
+        if item.kind not in UNLIMITED_KINDS:
+            slot = self.limiter.reserve_slot(run.chat_id, max_delay=run.max_wait)
+            if not slot.reserved:
+                raise _Reschedule(slot.delay, "rate limit")
+            if slot.delay > 0:
+                self._sleep(slot.delay)
+        if not self._turns.keep(run.chat_id, run.bundle_id, run.token):
+            raise _Reschedule(POLL, "lost the chat lock (a call outlasted its TTL)")
+        try:
+            return self._call(item, photo)
+        except ApiTelegramException as exc:
+            return self._refused(run, item, exc)
+        except Exception as exc:  # connection errors, timeouts, answers that are not JSON
+            raise self._transient(run, item, _describe(exc, self.bot.token)) from None
+
+    def _photo_missing(self, item: Outgoing) -> str | Outgoing:
+        log.error(
+            "chat %s: picture %s has expired or was never stored; sending its caption alone",
+            item.chat_id,
+            item.photo_key,
+        )
+        if item.text and item.text.strip():
+            return replace(item, kind="text", photo_key=None)
+        return FAILED
+
+    def _call(self, item: Outgoing, photo: bytes | None) -> str:
+        """Make the Bot API call; return the record value (message id or "0")."""
+        bot = self.bot
+        chat_id = item.chat_id
+        markup = _markup(item.reply_markup)
+        parse_mode = "HTML" if item.html else ""  # "": no parse mode (pyTelegramBotAPI omits it)
+        if item.kind == "text":
+            message = bot.send_message(
+                chat_id, item.text, parse_mode=parse_mode, reply_markup=markup
+            )
+            return str(message.message_id)
+        if item.kind == "photo":
+            message = bot.send_photo(
+                chat_id,
+                photo,
+                caption=item.text or None,
+                parse_mode=parse_mode if item.text else None,
+                reply_markup=markup,
+            )
+            return str(message.message_id)
+        if item.kind == "edit_text":
+            bot.edit_message_text(
+                item.text,
+                chat_id=chat_id,
+                message_id=item.message_id,
+                parse_mode=parse_mode,
+                reply_markup=markup,
+            )
+            return str(item.message_id)
+        if item.kind == "edit_markup":
+            bot.edit_message_reply_markup(chat_id, item.message_id, reply_markup=markup)
+            return str(item.message_id)
+        if item.kind == "delete":
+            bot.delete_message(chat_id, item.message_id)
+            return "0"
+        if item.kind == "chat_action":
+            bot.send_chat_action(chat_id, item.action)
+            return "0"
+        if item.kind == "invoice":
+            message = bot.send_invoice(
+                chat_id,
+                title=item.title,
+                description=item.description,
+                invoice_payload=item.payload,
+                provider_token=None,  # Telegram Stars (XTR) need none
+                currency=item.currency,
+                prices=[
+                    types.LabeledPrice(p["label"], int(p["amount"])) for p in item.prices or ()
+                ],
+                reply_markup=markup,
+            )
+            return str(message.message_id)
+        raise ValueError(f"unknown kind {item.kind!r}")  # unreachable: checked on creation
+
+    def _refused(self, run: _Run, item: Outgoing, exc: ApiTelegramException) -> str | Outgoing:
+        """What a Telegram error answer means for ``item`` (see the module doc)."""
+        code = int(exc.error_code)
+        description = redact(exc.description, self.bot.token)
+        lowered = description.lower()
+        if code == 429:
+            retry_after = _retry_after(exc)
+            self.limiter.hold(run.chat_id, retry_after)
+            raise _Reschedule(retry_after, f"429 from Telegram, retry after {retry_after:g} s")
+        if code == 403 or (
+            code == 400 and ("chat not found" in lowered or "user not found" in lowered)
+        ):
+            raise _Drop(f"{code} {description}")
+        if code >= 500:
+            raise self._transient(run, item, f"{code} {description}")
+        if item.kind in EDIT_KINDS and "message is not modified" in lowered:
+            return str(item.message_id)
+        if item.kind == "delete" and "message to delete not found" in lowered:
+            return "0"
+        if "can't parse entities" in lowered and item.html and item.text:
+            log.warning(
+                "chat %s: Telegram cannot parse item %s of bundle %s as HTML (%s); "
+                "sending it as plain text",
+                run.chat_id,
+                item.index,
+                run.bundle_id,
+                description,
+            )
+            return replace(item, text=strip_html(item.text), html=False)
+        log.error(
+            "chat %s: Telegram refused item %s (%s) of bundle %s: %s %s; skipping it",
+            run.chat_id,
+            item.index,
+            item.kind,
+            run.bundle_id,
+            code,
+            description,
+        )
+        return FAILED
+
+    def _transient(self, run: _Run, item: Outgoing, what: str) -> Exception:
+        """A reschedule with exponential backoff, or a drop once the attempts are used up."""
+        key = _failures_key(run.bundle_id)
+        failures = int(self.redis.incr(key))
+        self.redis.expire(key, RECORD_TTL)
+        if failures >= self.max_attempts:
+            log.error(
+                "chat %s: giving up on bundle %s after %d failed attempts in a row (last: %s)",
+                run.chat_id,
+                run.bundle_id,
+                failures,
+                what,
+            )
+            return _Drop(f"gave up after {failures} attempts: {what}")
+        delay = min(self.backoff_max, self.backoff_base * 2 ** (failures - 1))
+        log.warning(
+            "chat %s: attempt %d/%d at item %s of bundle %s failed (%s); retrying in %.0f s",
+            run.chat_id,
+            failures,
+            self.max_attempts,
+            item.index,
+            run.bundle_id,
+            what,
+            delay,
+        )
+        return _Reschedule(delay, f"transient failure: {what}")
+
+
+# --------------------------------------------------------------------------- enqueue_later
+
+
+def _job_key(bundle_id: str) -> str:
+    """A job-id-safe form of ``bundle_id`` that stays unique (hash when characters change)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", bundle_id)
+    if cleaned == bundle_id and len(bundle_id) <= 90:
+        return bundle_id
+    return f"{cleaned[:80]}_{hashlib.sha1(bundle_id.encode()).hexdigest()[:10]}"
+
+
+class RQEnqueueLater:
+    """``enqueue_later`` for production: an RQ job ``jobs.sends.deliver_bundle`` on ``sends``.
+
+    The job id is ``send-<bundle>-<n>`` with ``n`` counting the bundle's
+    reschedules (a Redis counter), so ids are valid, unique and traceable.
+    Job records are kept ``keep`` seconds. Delayed jobs need a worker running
+    with the scheduler (``rq worker --with-scheduler``, as our worker does).
+    """
+
+    FUNC = "jobs.sends.deliver_bundle"
+
+    def __init__(self, conn: redis.Redis, queue_name: str = QUEUE_SENDS, keep: int = RECORD_TTL):
+        from rq import Queue
+
+        self.redis = conn
+        self.queue = Queue(queue_name, connection=conn)
+        self.keep = keep
+
+    def __call__(self, delay: float, bundle_id: str, chat_id: int, items: list[Outgoing]):
+        counter = f"send:attempt:{bundle_id}"
+        attempt = int(self.redis.incr(counter))
+        self.redis.expire(counter, self.keep)
+        args = (bundle_id, int(chat_id), [item.to_dict() for item in items])
+        options = {
+            "job_id": job_id("send", _job_key(bundle_id), attempt),
+            "result_ttl": self.keep,
+            "failure_ttl": self.keep,
+            "description": f"send {len(items)} item(s) of bundle {bundle_id} to chat {chat_id}",
+        }
+        if delay <= 0:
+            return self.queue.enqueue(self.FUNC, *args, **options)
+        return self.queue.enqueue_in(timedelta(seconds=delay), self.FUNC, *args, **options)
+
+
+class TimerEnqueueLater:
+    """``enqueue_later`` on timer threads of this process, for tests and tools without RQ.
+
+    Whatever is pending is lost if the process exits; production uses
+    :class:`RQEnqueueLater`. Bind the sender after building it:
+    ``later.sender = Sender(..., later)``. :meth:`wait_idle` waits until
+    every scheduled delivery (and whatever it rescheduled) has run.
+    """
+
+    def __init__(self, sender: Sender | None = None, max_wait: float = DEFAULT_MAX_WAIT):
+        self.sender = sender
+        self.max_wait = max_wait
+        self.calls: list[tuple[float, str, int, list[int]]] = []
+        self.errors: list[str] = []
+        self._pending = 0
+        self._cond = threading.Condition()
+
+    def __call__(self, delay: float, bundle_id: str, chat_id: int, items: list[Outgoing]) -> None:
+        with self._cond:
+            self._pending += 1
+            self.calls.append((delay, bundle_id, chat_id, [item.index for item in items]))
+        timer = threading.Timer(delay, self._run, args=(bundle_id, chat_id, list(items)))
+        timer.daemon = True
+        timer.start()
+
+    def _run(self, bundle_id: str, chat_id: int, items: list[Outgoing]) -> None:
+        try:
+            if self.sender is None:
+                raise RuntimeError("TimerEnqueueLater has no sender bound")
+            self.sender.deliver(bundle_id, chat_id, items, max_wait=self.max_wait)
+        except Exception as exc:
+            token = self.sender.bot.token if self.sender else None
+            self.errors.append(_describe(exc, token))
+            log.error("rescheduled bundle %s failed: %s", bundle_id, _describe(exc, token))
+        finally:
+            with self._cond:
+                self._pending -= 1
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once nothing is scheduled any more; False after ``timeout`` seconds."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
