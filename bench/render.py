@@ -1,0 +1,116 @@
+"""Benchmark: how long a spread picture takes to render, and how big it is.
+
+Renders N draws (default 30, fixed seeds) of every spread twice: once from
+empty caches, then again with every card face cached, as a long-running
+worker mostly renders. Prints a table of milliseconds (the very first render,
+the first pass's median, and the warm median and 95th percentile) and PNG
+size per spread. The last line is one JSON object with
+the figures, for scripts: ``{"bench": "render", "celtic_median_ms": ...}``.
+
+Run: ``python bench/render.py [-n 30]`` (or ``python -m bench.render``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tarotbot.tarot.deck import load_deck
+from tarotbot.tarot.draw import draw
+from tarotbot.tarot.render import canvas_size, render_spread
+from tarotbot.tarot.spreads import SPREADS
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by linear interpolation."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _timed(draws) -> tuple[list[float], list[int]]:
+    times, sizes = [], []
+    for result in draws:
+        started = time.perf_counter()
+        png = render_spread(result)
+        times.append((time.perf_counter() - started) * 1000)
+        sizes.append(len(png))
+    return times, sizes
+
+
+def bench(runs: int) -> dict[str, dict[str, float]]:
+    """Two passes per spread over the same ``runs`` draws.
+
+    The first pass starts with empty caches (each new card face is drawn
+    once); the second renders the same draws again with every face cached,
+    as a long-running worker mostly does.
+    """
+    deck = load_deck()
+    results: dict[str, dict[str, float]] = {}
+    for name in SPREADS:
+        seeds = [hashlib.sha256(f"bench:{name}:{i}".encode()).hexdigest()[:32] for i in range(runs)]
+        draws = [draw(name, seed, 0.3, deck=deck) for seed in seeds]
+        first, sizes = _timed(draws)
+        warm, _ = _timed(draws)
+        width, height = canvas_size(SPREADS[name])
+        results[name] = {
+            "cold_ms": round(first[0], 1),
+            "first_pass_median_ms": round(statistics.median(first), 1),
+            "median_ms": round(statistics.median(warm), 1),
+            "p95_ms": round(percentile(warm, 0.95), 1),
+            "png_kb": round(statistics.mean(sizes) / 1024, 1),
+            "max_png_kb": round(max(sizes) / 1024, 1),
+            "width": width,
+            "height": height,
+        }
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", "--runs", type=int, default=int(os.environ.get("BENCH_RUNS", 30)))
+    args = parser.parse_args(argv)
+    if args.runs < 2:
+        parser.error("--runs must be at least 2")
+    results = bench(args.runs)
+    header = (
+        f"{'spread':<18} {'canvas':>10} {'cold ms':>8} {'1st pass':>9} "
+        f"{'median ms':>10} {'p95 ms':>8} {'PNG KB':>8} {'max KB':>8}"
+    )
+    print(f"render benchmark: {args.runs} draws per spread, {os.cpu_count()} CPUs")
+    print("cold: first render in the process; 1st pass: median while faces are drawn the")
+    print("first time; median/p95: the same draws again with every face cached")
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        canvas = f"{r['width']}x{r['height']}"
+        print(
+            f"{name:<18} {canvas:>10} {r['cold_ms']:>8.1f} {r['first_pass_median_ms']:>9.1f} "
+            f"{r['median_ms']:>10.1f} {r['p95_ms']:>8.1f} {r['png_kb']:>8.1f} {r['max_png_kb']:>8.1f}"
+        )
+    summary: dict[str, object] = {"bench": "render", "runs": args.runs}
+    for name, r in results.items():
+        summary[f"{name}_median_ms"] = r["median_ms"]
+        summary[f"{name}_first_pass_median_ms"] = r["first_pass_median_ms"]
+        summary[f"{name}_p95_ms"] = r["p95_ms"]
+        summary[f"{name}_png_kb"] = r["png_kb"]
+    summary["max_png_kb"] = max(r["max_png_kb"] for r in results.values())
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

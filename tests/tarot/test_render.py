@@ -1,0 +1,53 @@
+"""Spread pictures: valid PNGs of the expected size, small enough, cached faces."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from tarotbot.tarot import render
+from tarotbot.tarot.draw import draw
+from tarotbot.tarot.render import MAX_SIDE, canvas_size, card_face, printable, render_spread
+from tarotbot.tarot.spreads import CARD_ASPECT, SPREADS
+
+
+@pytest.mark.parametrize("name", sorted(SPREADS))
+def test_every_spread_renders(deck, name):
+    result = draw(name, "5eed" * 8, 0.5, deck=deck)
+    png = render_spread(result)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(png) < 1_000_000
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    assert image.format == "PNG"
+    assert image.size == canvas_size(result.spread)
+    assert max(image.size) <= MAX_SIDE
+    assert render._layout(result.spread).card_w >= 150, "cards large enough to read"
+
+
+def test_reversed_and_crossing_cards(deck):
+    result = draw("celtic", "c0ffee" * 6, 1.0, deck=deck)  # every card reversed
+    png = render_spread(result, title="Anna’s reading — ☾")
+    assert Image.open(io.BytesIO(png)).size == canvas_size(result.spread)
+
+
+def test_faces_are_cached_and_turned(deck):
+    card = deck.by_key("the-star")
+    face = card_face(card, False, 200)
+    assert card_face(card, False, 200) is face
+    assert face.size == (200, round(200 * CARD_ASPECT))
+    turned = card_face(card, True, 200)
+    assert list(turned.getdata()) == list(face.rotate(180).getdata())
+
+
+def test_same_draw_same_picture(deck):
+    result = draw("three", "ab" * 16, deck=deck)
+    assert render_spread(result) == render_spread(result)
+
+
+def test_printable():
+    assert printable("Anna’s — “reading”") == 'Anna\'s - "reading"'
+    assert printable("Café") == "Cafe"
+    assert printable("Гадание") == ""
