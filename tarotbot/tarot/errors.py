@@ -41,5 +41,5 @@ class QuestionTooLong(TarotError, ValueError):
         self.length = length
         self.limit = limit
         super().__init__(
-            f"the question is {length} characters long; please keep it under {limit + 1}"
+            f"the question is {length} characters long; please keep it to {limit} or fewer"
         )

@@ -203,20 +203,17 @@ def _emblem(draw: ImageDraw.ImageDraw, group: str, cx: float, cy: float, s: floa
 
 
 def _gradient(size: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int, int, int]):
-    """A vertical gradient image (fast: a 256-px ramp, resized)."""
-    mask = Image.linear_gradient("L").resize(size, Image.Resampling.BILINEAR)
+    """A vertical gradient image (fast: a 256-px ramp, stretched)."""
+    mask = Image.linear_gradient("L").resize((1, 256)).resize(size, Image.Resampling.BILINEAR)
     return Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
 
 
-@functools.lru_cache(maxsize=512)
-def card_face(card: Card, reversed: bool, width: int) -> Image.Image:
-    """The card's face as an RGBA image ``width`` px wide (turned 180° when reversed).
-
-    Cached: treat the result as read-only.
-    """
+@functools.lru_cache(maxsize=64)
+def _blank(group: str, width: int) -> Image.Image:
+    """A card without its particulars, supersampled: gradient, frames, rounded corners."""
     k = SUPERSAMPLE
     w, h = width * k, round(width * CARD_ASPECT) * k
-    pal = palette_for(card)
+    pal = PALETTES[group]
     face = _gradient((w, h), pal.top, pal.bottom).convert("RGBA")
     draw = ImageDraw.Draw(face)
     radius = w * 0.07
@@ -229,10 +226,22 @@ def card_face(card: Card, reversed: bool, width: int) -> Image.Image:
         outline=pal.accent,
         width=max(1, border // 2),
     )
-    # numeral
-    numeral_font = font(round(w * 0.12))
-    draw.text((w / 2, h * 0.1), card.numeral, font=numeral_font, fill=pal.ink, anchor="mm")
     draw.line((w * 0.3, h * 0.155, w * 0.7, h * 0.155), fill=pal.accent, width=max(1, border // 2))
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).rounded_rectangle((0, 0, w - 1, h - 1), radius=radius, fill=255)
+    face.putalpha(mask)
+    return face
+
+
+@functools.lru_cache(maxsize=256)
+def _upright_face(card: Card, width: int) -> Image.Image:
+    """The card's upright face, ``width`` px wide (drawn twice as large, then reduced)."""
+    group = "major" if card.is_major else card.element
+    pal = PALETTES[group]
+    face = _blank(group, width).copy()
+    w, h = face.size
+    draw = ImageDraw.Draw(face)
+    draw.text((w / 2, h * 0.1), card.numeral, font=font(round(w * 0.12)), fill=pal.ink, anchor="mm")
     # emblem, and the element under it when there is room; small cards get larger names
     small = width < 200
     _emblem(
@@ -252,14 +261,18 @@ def card_face(card: Card, reversed: bool, width: int) -> Image.Image:
     y0 = h * (0.8 if small else 0.82) - line_h * (len(lines) - 1) / 2
     for i, line in enumerate(lines):
         draw.text((w / 2, y0 + i * line_h), line, font=name_font, fill=pal.ink, anchor="mm")
-    # round the corners
-    mask = Image.new("L", (w, h), 0)
-    ImageDraw.Draw(mask).rounded_rectangle((0, 0, w - 1, h - 1), radius=radius, fill=255)
-    face.putalpha(mask)
-    face = face.resize((width, round(width * CARD_ASPECT)), Image.Resampling.LANCZOS)
-    if reversed:
-        face = face.rotate(180)
-    return face
+    return face.reduce(SUPERSAMPLE)
+
+
+@functools.lru_cache(maxsize=256)
+def card_face(card: Card, reversed: bool, width: int) -> Image.Image:
+    """The card's face as an RGBA image ``width`` px wide, turned 180° when reversed.
+
+    Cached per (card, orientation, width); the reversed face is the upright
+    one turned. Treat the result as read-only.
+    """
+    face = _upright_face(card, width)
+    return face.rotate(180) if reversed else face
 
 
 @functools.lru_cache(maxsize=256)
@@ -403,7 +416,8 @@ def _base(spread: Spread, heading: str) -> Image.Image:
         _diamond(pen, layout.width / 2 + side * (half + 24), title_y, 7)
     count = len(spread.positions)
     sub = f"{count} card{'s' if count != 1 else ''}"
-    if spread.time_frame:
+    title_words = spread.title.lower().removeprefix("the ")
+    if spread.time_frame and title_words not in spread.time_frame.lower():
         sub += f"  -  {printable(spread.time_frame)}"
     pen.text((layout.width / 2, title_y + 44), sub, font=font(22), fill=MUTED, anchor="mm")
     # shadows under the cards

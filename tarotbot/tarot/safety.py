@@ -58,7 +58,8 @@ _SELF_HARM = _rx(
     r"\bwish\s+i\s+(?:was|were)\s+dead\b",
     r"\bbetter\s+off\s+dead\b",
     r"\b(?:don'?t|do\s+not|no\s+longer)\s+want\s+to\s+(?:live|be\s+alive|exist)\b",
-    r"\bno\s+(?:reason|point)\s+(?:to|in)\s+(?:live|living|go(?:ing)?\s+on)\b",
+    r"\b(?:no|any|what'?s\s+the|what\s+is\s+the)\s+(?:reason|point)\s+(?:to|in|of)\s+"
+    r"(?:live|living|go(?:ing)?\s+on)\b",
     r"\bnot\s+worth\s+living\b",
     r"\bself[-\s]?harm(?:ing)?\b",
     r"\b(?:cut|cutting|hurt|hurting|harm|harming)\s+my\s*self\b",

@@ -189,6 +189,14 @@ def _visible(tokens: Iterable[str]) -> bool:
     return any(not t.isspace() and not _TAG.fullmatch(t) for t in tokens)
 
 
+def _last_cut(body: list[str]) -> int:
+    """Index of the last whitespace token in ``body`` with visible text before it, or 0."""
+    for k in range(len(body) - 1, 0, -1):
+        if body[k].isspace():
+            return k if _visible(body[:k]) else 0
+    return 0
+
+
 def _split_paragraph(text: str, limit: int) -> list[str]:
     """Cut one over-long paragraph at spaces, closing and reopening open tags.
 
@@ -231,9 +239,8 @@ def _split_paragraph(text: str, limit: int) -> list[str]:
                 stacks.append(after)
                 body_len += telegram_length(token)
                 break
-            spaces = [k for k, t in enumerate(body) if t.isspace() and k > 0 and _visible(body[:k])]
-            if spaces:
-                k = spaces[-1]
+            k = _last_cut(body)
+            if k:
                 emit(k, stacks[k - 1])
             elif _visible(body):
                 emit(len(body), stack)
@@ -266,6 +273,18 @@ def _cut_units(text: str, units: int) -> tuple[str, str]:
     return text, ""
 
 
+_EMPTY_ELEMENT = re.compile(r"<([a-z]+)(?:\s[^>]*)?>(\s*)</\1>")
+
+
+def _drop_empty_elements(text: str) -> str:
+    """Remove elements with nothing inside (``<b></b>``): they only cost length."""
+    while True:
+        shorter = _EMPTY_ELEMENT.sub(r"\2", text)
+        if shorter == text:
+            return text
+        text = shorter
+
+
 def split_html(text: str, limit: int = MESSAGE_LIMIT) -> tuple[str, ...]:
     """Split Telegram HTML into messages of at most ``limit`` characters.
 
@@ -273,13 +292,16 @@ def split_html(text: str, limit: int = MESSAGE_LIMIT) -> tuple[str, ...]:
     paragraph longer than ``limit`` is cut at spaces, with every tag open at
     the cut closed at the end of one message and reopened at the start of the
     next. Tags and entities are never broken. Lengths are counted as Telegram
-    counts them (UTF-16 units). ``limit`` must leave room for the nesting of
-    tags at any cut (64 is plenty for our markup).
+    counts them (UTF-16 units). Empty elements are dropped. ``limit`` must
+    leave room for the tags open at any cut, closed and reopened (64 is
+    plenty for our markup, which nests at most two deep).
     """
     if limit < 32:
         raise ValueError("limit must be at least 32 characters")
     pieces: list[str] = []
-    for paragraph in _top_level_paragraphs(text):
+    for paragraph in _top_level_paragraphs(_drop_empty_elements(text)):
+        if not strip_html(paragraph).strip():
+            continue  # nothing to read: Telegram refuses empty messages
         if telegram_length(paragraph) <= limit:
             pieces.append(paragraph)
         else:
