@@ -805,7 +805,7 @@ class Sender:
             return str(item.message_id)
         if item.kind == "delete" and "message to delete not found" in lowered:
             return "0"
-        if "can't parse entities" in lowered and item.html and item.text:
+        if "can't parse entities" in lowered and item.html and strip_html(item.text or "").strip():
             log.warning(
                 "chat %s: Telegram cannot parse item %s of bundle %s as HTML (%s); "
                 "sending it as plain text",
