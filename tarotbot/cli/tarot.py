@@ -36,7 +36,14 @@ def _deck():
 
 
 @click.command("cards")
-@click.option("--json", "as_json", is_flag=True, envvar="TAROTBOT_CARDS_JSON", help="Print JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="TAROTBOT_CARDS_JSON",
+    show_envvar=True,
+    help="Print JSON.",
+)
 def cards(as_json: bool) -> None:
     """List the 78 cards of the deck in deck order."""
     deck = _deck()
@@ -82,20 +89,39 @@ def _plain(text: str, width: int = 88) -> str:
 
 @click.command("draw")
 @click.argument("spread", envvar="TAROTBOT_DRAW_SPREAD")
-@click.option("--question", "-q", envvar="TAROTBOT_DRAW_QUESTION", help="The question to ask.")
+@click.option(
+    "--question",
+    "-q",
+    envvar="TAROTBOT_DRAW_QUESTION",
+    show_envvar=True,
+    help="The question to ask.",
+)
 @click.option(
     "--seed",
     envvar="TAROTBOT_DRAW_SEED",
+    show_envvar=True,
     help="16-64 hex characters; the same seed repeats the same draw (default: a new one).",
 )
 @click.option(
-    "--no-reversals", is_flag=True, envvar="TAROTBOT_DRAW_NO_REVERSALS", help="Draw upright only."
+    "--no-reversals",
+    is_flag=True,
+    envvar="TAROTBOT_DRAW_NO_REVERSALS",
+    show_envvar=True,
+    help="Draw upright only.",
 )
-@click.option("--json", "as_json", is_flag=True, envvar="TAROTBOT_DRAW_JSON", help="Print JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="TAROTBOT_DRAW_JSON",
+    show_envvar=True,
+    help="Print JSON.",
+)
 @click.option(
     "--picture",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     envvar="TAROTBOT_DRAW_PICTURE",
+    show_envvar=True,
     help="Also save the spread picture (PNG) to this file.",
 )
 def draw_command(
@@ -109,7 +135,8 @@ def draw_command(
     """Draw SPREAD and print the reading.
 
     SPREAD is one of: single, three, celtic, relationship, career, week_ahead,
-    monthly_guidance, yearly_path, life_path.
+    monthly_guidance, yearly_path, life_path (or set TAROTBOT_DRAW_SPREAD).
+    Repeat a reading exactly with --seed.
     """
     from tarotbot.config import get_settings
     from tarotbot.interpreter import interpret

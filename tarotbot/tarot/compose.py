@@ -385,6 +385,12 @@ ELEMENT_MISSING = {
     "earth": "Earth is missing: ground your plans in something concrete, a date, a budget "
     "or a first step.",
 }
+ELEMENT_SHORT = {
+    "fire": "drive and courage",
+    "water": "feeling and intuition",
+    "air": "clear thought and honest words",
+    "earth": "patient, practical work",
+}
 ELEMENT_WAY = {
     "fire": "courage and action",
     "water": "listening to your feelings",
@@ -512,18 +518,25 @@ def _element_paragraph(draw: Draw) -> str:
         )
     else:
         tied = [element for element, count in ranked if count == top_count]
-        parts.append(
-            _pick(
-                draw.seed,
-                "elements_mixed",
-                (
-                    f"No single element dominates: {_and(tied)} share the lead, a sign that "
-                    "several sides of your life have a part in this.",
-                    f"The elements are well mixed, with {_and(tied)} side by side: heart, "
-                    "head, will and practical life all have a say here.",
-                ),
+        if len(tied) == 2:
+            a, b = tied
+            parts.append(
+                f"{_cap(a)} and {b} share the lead: {ELEMENT_SHORT[a]} meets "
+                f"{ELEMENT_SHORT[b]}, and this reading asks you to honour both."
             )
-        )
+        else:
+            parts.append(
+                _pick(
+                    draw.seed,
+                    "elements_mixed",
+                    (
+                        f"No single element dominates: {_and(tied)} share the lead, a sign "
+                        "that several sides of your life have a part in this.",
+                        f"The elements are well mixed, with {_and(tied)} side by side: "
+                        "several sides of you, heart, head, will and body, have a say here.",
+                    ),
+                )
+            )
     if len(cards) >= 6:
         missing = [e for e in ("fire", "water", "air", "earth") if e not in counts]
         parts.extend(ELEMENT_MISSING[e] for e in missing[:2])
@@ -662,15 +675,38 @@ def _special_paragraph(draw: Draw) -> str | None:
 # --------------------------------------------------------------------------- the answer
 
 
-def _topic_text(dc: DrawnCard, topic: str | None, angle: str) -> str:
-    """The card's text that fits the question's topic (or the spread's angle)."""
+_GLOSS_UP = (
+    "Its message: make room for {kw1} and {kw2} in what you do next.",
+    "Take it as encouragement: {kw1} is on your side here, and {kw2} is within reach.",
+    "It asks you to trust {kw1}, and to give {kw2} real room in your days.",
+)
+_GLOSS_REV = (
+    "Reversed, it points to {kw1} and {kw2}: name them honestly and kindly, and they begin "
+    "to lose their grip.",
+    "Reversed, it asks you to notice {kw1} and {kw2} before they quietly steer your choices.",
+    "Turned around, it shows where {kw1} and {kw2} are holding things up, and that is "
+    "where gentle attention will help most.",
+)
+
+
+def _printed_kind(angle: str) -> str:
+    """Which of a card's texts the position sections already showed."""
+    return {"love": "love", "career": "career"}.get(angle, "meaning")
+
+
+def _answer_text(draw: Draw, dc: DrawnCard, topic: str | None, slot: str) -> str:
+    """HTML: the card's text for the question's topic, unless the reading already showed it.
+
+    Repeating a paragraph word for word would read like a machine; in that case
+    (and for questions without a topic) a short gloss on the keywords is used.
+    """
     card: Card = dc.card
-    kind = topic or {"love": "love", "career": "career"}.get(angle)
-    if kind == "love":
-        return card.love(dc.reversed)
-    if kind == "career":
-        return card.career(dc.reversed)
-    return _first_sentences(card.meaning(dc.reversed), 2)
+    if topic == "love" and _printed_kind(draw.spread.angle) != "love":
+        return escape(card.love(dc.reversed))
+    if topic == "career" and _printed_kind(draw.spread.angle) != "career":
+        return escape(card.career(dc.reversed))
+    templates = _GLOSS_REV if dc.reversed else _GLOSS_UP
+    return _fill(_pick(draw.seed, slot, templates), dc)
 
 
 def _focus_cards(draw: Draw) -> list[DrawnCard]:
@@ -748,10 +784,10 @@ def _open_answer(draw: Draw, question: str | None) -> str:
     focus = _focus_cards(draw)
     first = focus[0]
     kws = _keywords(first)
+    opener = "The heart of the answer lies with" if question else "The strongest voice here is"
     lead = (
-        f"The heart of the answer lies with {_name_o(first)}, {_where(draw, first)}: "
-        f"{_and(kws[:3])}. "
-        f"{escape(_topic_text(first, topic, draw.spread.angle))}"
+        f"{opener} {_name_o(first)}, {_where(draw, first)}: {_and(kws[:3])}. "
+        f"{_answer_text(draw, first, topic, 'gloss_first')}"
     )
     parts = [lead]
     if len(focus) > 1:
@@ -759,7 +795,7 @@ def _open_answer(draw: Draw, question: str | None) -> str:
         parts.append(
             f"{_pick(draw.seed, 'open_last', ('Looking further,', 'And where it leads,', 'Then'))} "
             f"{_name_o(last)}, {_where(draw, last)}, adds "
-            f"{_and(_keywords(last)[:2])}. {escape(_topic_text(last, topic, draw.spread.angle))}"
+            f"{_and(_keywords(last)[:2])}. {_answer_text(draw, last, topic, 'gloss_last')}"
         )
     way = ELEMENT_WAY[_dominant_element(draw)]
     parts.append(
