@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 
 import redis
 from rq import Callback, Queue, Retry, SimpleWorker
@@ -24,7 +23,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.timeouts import TimerDeathPenalty
 
 from tarotbot.config import Settings, get_settings
-from tarotbot.queue import QUEUE_NAMES, QUEUE_SENDS, job_id, redis_from_settings
+from tarotbot.queue import QUEUE_NAMES, redis_from_settings
 
 log = logging.getLogger("tarotbot.app")
 
@@ -99,20 +98,6 @@ class App:
             log.info("job %s already queued; redelivery ignored", key)
             return None
 
-    def enqueue_later(self, delay: float, bundle_id: str, chat_id: int, items: list) -> None:
-        """Reschedule the rest of an outbound bundle ``delay`` seconds from now."""
-        attempt = int(time.time() * 1000)
-        self.queue(QUEUE_SENDS).enqueue_in(
-            timedelta(seconds=max(delay, 0.05)),
-            "jobs.sends.deliver_bundle",
-            bundle_id,
-            chat_id,
-            [item.to_dict() if hasattr(item, "to_dict") else item for item in items],
-            job_id=job_id("send", bundle_id, attempt),
-            result_ttl=JOB_RECORD_TTL,
-            failure_ttl=7 * JOB_RECORD_TTL,
-        )
-
     # -- sender --------------------------------------------------------------
     @property
     def sender(self):
@@ -124,12 +109,12 @@ class App:
 
     def _build_sender(self):
         from tarotbot.telegram.client import make_bot
-        from tarotbot.telegram.ratelimit import RedisLimiter
-        from tarotbot.telegram.sender import Sender
+        from tarotbot.telegram.ratelimit import RedisLimiter, bot_id_from_token
+        from tarotbot.telegram.sender import RQEnqueueLater, Sender
 
         bot = make_bot(self.settings, threaded=False)
-        limiter = RedisLimiter(self.redis, bot_id=bot.token.split(":", 1)[0])
-        return Sender(bot, self.redis, limiter, self.enqueue_later)
+        limiter = RedisLimiter(self.redis, bot_id=bot_id_from_token(bot.token))
+        return Sender(bot, self.redis, limiter, RQEnqueueLater(self.redis))
 
     def set_sender(self, sender) -> None:
         self._sender = sender

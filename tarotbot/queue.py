@@ -61,3 +61,48 @@ def check_redis(conn: redis.Redis | None) -> None:
         conn.ping()
     except redis.RedisError as exc:
         raise ConfigError("REDIS_URL", f"cannot reach Redis: {exc}") from None
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_jobs_of_dead_workers(conn: redis.Redis) -> list[str]:
+    """Requeue the jobs of workers on this host whose process has died.
+
+    A worker killed outright (SIGKILL, OOM) leaves its job in the started
+    registry until RQ's own cleanup notices, about 90 seconds later. A worker
+    starting on the same host can tell at once that the old process is gone,
+    so it puts the job back on its queue now. Every job here is idempotent
+    (keyed by its id), so running it again is safe: work already committed
+    is found and not done twice.
+    """
+    import socket
+
+    from rq import Queue, Worker
+    from rq.job import Job, JobStatus
+    from rq.registry import StartedJobRegistry
+
+    host = socket.gethostname()
+    recovered = []
+    for dead in Worker.all(connection=conn):
+        if dead.hostname != host or not dead.pid or _alive(dead.pid):
+            continue
+        job_id_ = dead.get_current_job_id()
+        if job_id_:
+            job = Job.fetch(job_id_, connection=conn) if Job.exists(job_id_, conn) else None
+            if job is not None and job.get_status(refresh=True) == JobStatus.STARTED:
+                queue = Queue(job.origin, connection=conn)
+                StartedJobRegistry(queue=queue).remove_executions(job)
+                queue.enqueue_job(job)
+                recovered.append(job.id)
+        dead.register_death()
+    return recovered

@@ -9,7 +9,7 @@ import click
 from tarotbot.cli import setup_logging
 from tarotbot.cli.database import open_database
 from tarotbot.exceptions import ConfigError
-from tarotbot.queue import QUEUE_NAMES, check_redis, get_redis
+from tarotbot.queue import QUEUE_NAMES, check_redis, get_redis, recover_jobs_of_dead_workers
 
 log = logging.getLogger("tarotbot.worker")
 
@@ -47,6 +47,8 @@ def worker(queues: str, worker_class: str, burst: bool, name: str | None) -> Non
     if conn is None:
         raise ConfigError("REDIS_URL", "is required by the worker (redis://host:port/db)")
     check_redis(conn)
+    for job_id_ in recover_jobs_of_dead_workers(conn):
+        log.warning("requeued job %s of a worker that died on this host", job_id_)
     waiting = schema.pending()  # leaves this process's connection open, as real code would
     if waiting:
         log.warning("migrations pending (%s): run `python -m tarotbot migrate`", ", ".join(waiting))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 
 import telebot
 from rq import Callback, Retry
@@ -46,8 +47,16 @@ COMMANDS = [
     ("help", "How this works"),
 ]
 COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s|$)")
+#: Longest a handler thread sleeps for a rate-limit slot (seconds); beyond it
+#: the reply is handed to the sends queue, so handlers stay free.
+HANDLER_MAX_WAIT = 0.5
 READING_RETRY = (1, 5, 15)  # seconds between attempts of a reading job
 PAYMENT_RETRY = (1, 5, 15, 60, 300)  # seconds between attempts of a payment job
+
+
+def has_words(text: str) -> bool:
+    """True if ``text`` holds a letter, digit or symbol (emoji), not just invisible marks."""
+    return any(unicodedata.category(ch)[0] in "LNS" for ch in text)
 
 
 class _UpdateAwareBot(telebot.TeleBot):
@@ -105,7 +114,9 @@ class TarotBot:
 
     # -- helpers -------------------------------------------------------------
     def reply(self, update_id: int, chat_id: int, *items, suffix: str = "") -> None:
-        self.app.sender.deliver(f"u{update_id}{suffix}", chat_id, list(items))
+        self.app.sender.deliver(
+            f"u{update_id}{suffix}", chat_id, list(items), max_wait=HANDLER_MAX_WAIT
+        )
 
     def say(self, update_id: int, chat_id: int, html: str, markup: dict | None = None) -> None:
         self.reply(update_id, chat_id, replies.text(chat_id, html, markup))
@@ -227,7 +238,7 @@ class TarotBot:
                 texts.render(texts.QUESTION_TOO_LONG, length=len(text), limit=QUESTION_LIMIT),
             )
             return
-        if not question:
+        if not has_words(question):
             self.say(update_id, chat_id, texts.QUESTION_EMPTY)
             return
         self.start_reading(session, session.spread, question, chat_id, update_id)

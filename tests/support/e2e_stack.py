@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,15 +23,15 @@ TOKEN = "424242:e2e-emulated-token-abcdefgh"
 
 
 class Stack:
-    def __init__(self, env: dict, emulator_url: str, workers: int = 2, log_dir: Path | None = None):
+    def __init__(self, env: dict, emulator, workers: int = 2, log_dir: Path | None = None):
+        self.emulator = emulator
         self.env = dict(env)
         self.env.update(
-            TELEGRAM_API_URL=emulator_url,
+            TELEGRAM_API_URL=emulator.base_url,
             TELEGRAM_BOT_TOKEN=TOKEN,
             TAROTBOT_WORKER_CLASS=self.env.get("TAROTBOT_WORKER_CLASS", "fork"),
             LOG_LEVEL="INFO",
         )
-        self.url = emulator_url
         self.log_dir = log_dir or Path("/tmp")
         self.bot: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
@@ -82,39 +81,20 @@ class Stack:
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     self.kill(proc)
 
-    # -- the emulator's driver over HTTP ------------------------------------
-    def call(self, path: str, body: dict | None = None) -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.url + path,
-            data=data,
-            headers={"Content-Type": "application/json"},
-            method="POST" if body is not None else "GET",
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload = json.loads(response.read())
-        return payload.get("result", payload)
-
+    # -- the user's side, through the emulator's driver ----------------------
     def send(self, user_id: int, text: str, **extra) -> dict:
-        return self.call(
-            "/_emulator/send", {"user_id": user_id, "text": text, "first_name": "Ada", **extra}
-        )
+        return self.emulator.send(user_id, text, first_name="Ada", **extra)
 
     def tap(self, user_id: int, message_id: int, data: str) -> dict:
-        return self.call(
-            "/_emulator/tap", {"user_id": user_id, "message_id": message_id, "data": data}
-        )
-
-    def pay(self, user_id: int, message_id: int) -> dict:
-        return self.call("/_emulator/pay", {"user_id": user_id, "message_id": message_id})
+        return self.emulator.tap(user_id, message_id, data)
 
     def messages(self, chat_id: int) -> list[dict]:
-        result = self.call(f"/_emulator/chats/{chat_id}")
-        return result["messages"] if isinstance(result, dict) and "messages" in result else result
+        return self.emulator.messages(chat_id)
 
     def wait_for(
         self, chat_id: int, predicate: Callable[[list[dict]], object], timeout: float = 30.0
     ) -> list[dict]:
+        """Wait until ``predicate(messages)`` holds for the bot's messages in the chat."""
         deadline = time.monotonic() + timeout
         messages: list[dict] = []
         while time.monotonic() < deadline:
@@ -122,4 +102,44 @@ class Stack:
             if predicate(messages):
                 return messages
             time.sleep(0.05)
-        raise AssertionError(f"timed out; the chat holds: {json.dumps(messages, indent=1)[:4000]}")
+        raise AssertionError(f"timed out; the chat holds: {json.dumps(messages, indent=1)[:6000]}")
+
+
+def body(message: dict) -> str:
+    """A message's text or caption (latest edit included)."""
+    edits = message.get("edits") or []
+    for edit in reversed(edits):
+        if edit.get("text") or edit.get("caption"):
+            return edit.get("text") or edit.get("caption")
+    return message.get("text") or message.get("caption") or ""
+
+
+def buttons(message: dict) -> list[str]:
+    edits = message.get("edits") or []
+    markup = message.get("reply_markup")
+    for edit in reversed(edits):
+        if edit.get("reply_markup"):
+            markup = edit["reply_markup"]
+            break
+    rows = (markup or {}).get("inline_keyboard") or []
+    return [b.get("callback_data") for row in rows for b in row]
+
+
+def containing(needle: str) -> Callable[[list[dict]], bool]:
+    return lambda messages: any(needle in body(m) for m in messages)
+
+
+def count_containing(messages: list[dict], needle: str) -> int:
+    return sum(needle in body(m) for m in messages)
+
+
+def audit(env: dict) -> subprocess.CompletedProcess:
+    """``python -m tarotbot audit`` on the stack's database."""
+    return subprocess.run(
+        [sys.executable, "-m", "tarotbot", "audit"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -1,0 +1,133 @@
+"""End to end with real processes: bot + workers + PostgreSQL + Redis + the emulator."""
+
+from __future__ import annotations
+
+import pytest
+from e2e_stack import audit, body, buttons, containing, count_containing
+
+from tarotbot.models import Reading, Transaction, User
+from tarotbot.tarot.spreads import get_spread
+
+pytestmark = pytest.mark.slow
+ADA = 5_550_001
+
+
+def _last_with_button(messages: list[dict], prefix: str) -> dict:
+    for message in reversed(messages):
+        if any(data and data.startswith(prefix) for data in buttons(message)):
+            return message
+    raise AssertionError(f"no message with a {prefix!r} button")
+
+
+def _start(stack, user_id: int) -> list[dict]:
+    stack.send(user_id, "/start")
+    return stack.wait_for(user_id, containing("free credits"))
+
+
+def _read(stack, user_id: int, spread: str, question: str | None) -> list[dict]:
+    before = len(stack.messages(user_id))
+    stack.send(user_id, "/reading")
+    menu = _last_with_button(stack.wait_for(user_id, containing("Choose a spread")), "s:")
+    stack.tap(user_id, menu["message_id"], f"s:{spread}")
+    stack.wait_for(user_id, lambda ms: any("Type your question (up to" in body(m) for m in ms))
+    if question is None:
+        stack.tap(user_id, menu["message_id"], f"q:{spread}")
+    else:
+        stack.send(user_id, question)
+    messages = stack.wait_for(
+        user_id, lambda ms: count_containing(ms[before:], "credit(s) used") >= 1, timeout=60
+    )
+    return messages[before:]
+
+
+def test_first_chat_ends_with_a_reading(stack, app_env):
+    welcome = _start(stack, ADA)
+    assert "5 free credits" in body(welcome[-1])
+    new = _read(stack, ADA, "three", "Will I find a new job?")
+    assert any(n for n in new if "Shuffling the deck" in body(n))
+    photos = [m for m in new if m.get("photo")]
+    assert len(photos) == 1 and photos[0]["photo_size"] > 10_000
+
+    reading = Reading.get()
+    names = [card["name"] for card in reading.cards["cards"]]
+    assert len(names) == 3
+    caption = body(photos[0])
+    text = "\n".join(body(m) for m in new if not m.get("photo"))
+    for name in names:
+        assert name in caption and name in text
+    assert reading.question == "Will I find a new job?"
+
+    user = User.get(User.telegram_id == ADA)
+    cost = get_spread("three").cost
+    assert Transaction.select().where(Transaction.user == user.id).count() == 2
+    debit = Transaction.get(Transaction.type == "reading")
+    assert debit.amount == -cost and debit.credits_after == 5 - cost
+    assert reading.transaction_id == debit.id
+
+    stack.send(ADA, "/history")
+    history = stack.wait_for(ADA, containing("Your readings"))
+    listing = _last_with_button(history, "r:")
+    assert f"r:{reading.id}" in buttons(listing)
+    seen = len(stack.messages(ADA))
+    stack.tap(ADA, listing["message_id"], f"r:{reading.id}")
+    again = stack.wait_for(ADA, lambda ms: any(m.get("photo") for m in ms[seen:]), timeout=30)
+    assert names[0] in body(next(m for m in again[seen:] if m.get("photo")))
+
+    stack.send(ADA, "/balance")
+    stack.wait_for(ADA, containing(f"You hold {5 - cost} credits"))
+    result = audit(app_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_payment_is_credited_once(stack):
+    _start(stack, ADA)
+    stack.send(ADA, "/buy")
+    menu = _last_with_button(stack.wait_for(ADA, containing("Buy credits")), "b:")
+    stack.tap(ADA, menu["message_id"], "b:small")
+    messages = stack.wait_for(ADA, lambda ms: any(m.get("invoice") for m in ms))
+    invoice = next(m for m in messages if m.get("invoice"))
+    result = stack.emulator.pay(ADA, invoice["message_id"])
+    assert result["status"] == "paid"
+    stack.wait_for(ADA, containing("credits were added"))
+    user = User.get(User.telegram_id == ADA)
+    purchase = Transaction.get(Transaction.type == "purchase")
+    assert purchase.status == "completed" and purchase.amount == 10
+    assert purchase.payment_reference == result["charge_id"]
+    assert Transaction.select().where(Transaction.user == user.id).count() == 2
+
+
+def test_bad_input_gets_polite_answers_and_writes_nothing(stack):
+    stack.send(ADA, "/reading")
+    stack.wait_for(ADA, containing("send /start first"))
+    _start(stack, ADA)
+    stack.send(ADA, "/frobnicate")
+    stack.wait_for(ADA, containing("I do not know /frobnicate"))
+    stack.emulator.send(ADA, sticker=True)
+    stack.wait_for(ADA, containing("I can only read text"))
+    menu = _last_with_button(stack.messages(ADA), "m:")
+    tap = stack.tap(ADA, menu["message_id"], "s:../../etc/passwd")
+    answer = stack.emulator.callback_answer(tap["callback_query_id"], timeout=10)
+    assert answer["show_alert"] and "expired" in answer["text"]
+    stack.send(ADA, "/reading")
+    spreads = _last_with_button(stack.wait_for(ADA, containing("Choose a spread")), "s:")
+    stack.tap(ADA, spreads["message_id"], "s:single")
+    stack.wait_for(ADA, lambda ms: any("Type your question (up to" in body(m) for m in ms))
+    stack.send(ADA, "x" * 600)
+    stack.wait_for(ADA, containing("please keep it under 500"))
+    stack.send(ADA, "\x00\x01\x02 \u200b")
+    stack.wait_for(ADA, containing("could not find any words"))
+    assert Reading.select().count() == 0
+    assert Transaction.select().where(Transaction.type == "reading").count() == 0
+
+
+def test_not_enough_credits_is_refused_politely(stack):
+    _start(stack, ADA)
+    new = _read(stack, ADA, "three", None)
+    assert any(m.get("photo") for m in new)
+    stack.send(ADA, "/reading")
+    menu = _last_with_button(stack.wait_for(ADA, containing("You hold 3")), "s:")
+    stack.tap(ADA, menu["message_id"], "s:yearly_path")
+    stack.wait_for(ADA, lambda ms: any("Type your question (up to" in body(m) for m in ms))
+    stack.tap(ADA, menu["message_id"], "q:yearly_path")
+    stack.wait_for(ADA, containing("You were not charged"))
+    assert Reading.select().count() == 1
