@@ -76,7 +76,8 @@ def _request(draw: Draw, question: str | None, settings: SettingsLike) -> str:
     headers = {"Content-Type": "application/json"}
     key = getattr(settings, "llm_api_key", None)
     if key:
-        headers["Authorization"] = f"Bearer {key.reveal()}"
+        secret = key.reveal() if hasattr(key, "reveal") else str(key)
+        headers["Authorization"] = f"Bearer {secret}"
     payload = {
         "model": settings.llm_model,
         "messages": build_messages(draw, question),

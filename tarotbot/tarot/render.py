@@ -10,8 +10,11 @@ card 1, turned 90°. Numbered badges match a legend of the positions under the
 cards, and a title sits on top, all on a dark, starry background.
 
 Speed: faces are rendered once per (card, orientation, width) and cached
-(:func:`functools.lru_cache`), as are backgrounds and fonts, so a warm
-Celtic Cross takes a few tens of milliseconds, mostly PNG encoding.
+(:func:`functools.lru_cache`), as are each spread's background, title,
+shadows and legend, so a warm Celtic Cross takes a few tens of
+milliseconds, mostly PNG encoding. Memory: a face is 0.1-0.6 MB; the caches
+are bounded (160 upright faces, 64 oriented, 20 blanks, 64 spread bases),
+and card widths come in four sizes (:data:`CARD_WIDTHS`) shared by all spreads.
 
 Fonts: Pillow's built-in scalable font (``ImageFont.load_default(size=...)``,
 Aileron), so there is no system font dependency. It covers Latin text;
@@ -43,6 +46,8 @@ MAX_SIDE = 1600
 MAX_PIXELS = 1_300_000
 #: Card width bounds, in pixels.
 MAX_CARD_W = 300
+#: Card widths are rounded down to one of these, so spreads share cached faces.
+CARD_WIDTHS = (300, 240, 200, 155)
 MIN_CANVAS_W = 720
 PAD = 44  # outer margin, px
 TITLE_H = 104  # title band, px
@@ -208,7 +213,7 @@ def _gradient(size: tuple[int, int], top: tuple[int, int, int], bottom: tuple[in
     return Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=20)
 def _blank(group: str, width: int) -> Image.Image:
     """A card without its particulars, supersampled: gradient, frames, rounded corners."""
     k = SUPERSAMPLE
@@ -233,7 +238,7 @@ def _blank(group: str, width: int) -> Image.Image:
     return face
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=160)
 def _upright_face(card: Card, width: int) -> Image.Image:
     """The card's upright face, ``width`` px wide (drawn twice as large, then reduced)."""
     group = "major" if card.is_major else card.element
@@ -264,7 +269,7 @@ def _upright_face(card: Card, width: int) -> Image.Image:
     return face.reduce(SUPERSAMPLE)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def card_face(card: Card, reversed: bool, width: int) -> Image.Image:
     """The card's face as an RGBA image ``width`` px wide, turned 180° when reversed.
 
@@ -275,7 +280,7 @@ def card_face(card: Card, reversed: bool, width: int) -> Image.Image:
     return face.rotate(180) if reversed else face
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)
 def _turned_face(card: Card, reversed: bool, width: int) -> Image.Image:
     """The face lying on its side (the Celtic Cross's crossing card)."""
     return card_face(card, reversed, width).rotate(90, expand=True)
@@ -345,6 +350,7 @@ def _layout(spread: Spread) -> Layout:
         card_w = int(min(MAX_CARD_W, (MAX_SIDE - 2 * PAD) / units_w, free_h / units_h))
         while card_w > 60 and math.prod(canvas(card_w, legend_rows)) > MAX_PIXELS:
             card_w -= 2
+        card_w = max([w for w in CARD_WIDTHS if w <= card_w] or [card_w])
         legend_rows, cols, col_w = _legend_grid(spread, canvas(card_w, legend_rows)[0])
     width, height = canvas(card_w, legend_rows)
     return Layout(card_w, width, height, legend_rows, cols, col_w)
@@ -356,7 +362,6 @@ def canvas_size(spread: Spread) -> tuple[int, int]:
     return layout.width, layout.height
 
 
-@functools.lru_cache(maxsize=32)
 def _background(width: int, height: int) -> Image.Image:
     img = _gradient((width, height), BACKGROUND_TOP, BACKGROUND_BOTTOM)
     draw = ImageDraw.Draw(img)
@@ -404,7 +409,7 @@ def _base(spread: Spread, heading: str) -> Image.Image:
     """Everything but the faces, which depends only on the spread: sky, title, shadows, legend."""
     layout = _layout(spread)
     w = layout.card_w
-    canvas = _background(layout.width, layout.height).copy()
+    canvas = _background(layout.width, layout.height)
     pen = ImageDraw.Draw(canvas)
     # title
     lines, size = _fit_lines(heading, 46, layout.width - 2 * PAD - 60, 1)
