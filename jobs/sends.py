@@ -25,25 +25,10 @@ _sender_lock = threading.Lock()
 
 
 def build_sender() -> Sender:
-    """A sender from the settings: the bot (unthreaded), Redis, the shared limiter, RQ.
+    """The process's app sender: the bot (unthreaded), Redis, the shared limiter, RQ."""
+    from tarotbot.app import get_app
 
-    In embedded mode (no ``REDIS_URL``) the process's app owns the
-    in-process Redis, so its sender is the one to use.
-    """
-    from tarotbot.config import get_settings
-    from tarotbot.queue import get_redis
-    from tarotbot.telegram.client import make_bot
-    from tarotbot.telegram.ratelimit import RedisLimiter, bot_id_from_token
-    from tarotbot.telegram.sender import RQEnqueueLater
-
-    conn = get_redis()
-    if conn is None:
-        from tarotbot.app import get_app
-
-        return get_app().sender
-    bot = make_bot(get_settings(), threaded=False)
-    limiter = RedisLimiter(conn, bot_id_from_token(bot.token))
-    return Sender(bot, conn, limiter, RQEnqueueLater(conn))
+    return get_app().sender
 
 
 def get_sender() -> Sender:

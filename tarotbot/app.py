@@ -109,11 +109,14 @@ class App:
 
     def _build_sender(self):
         from tarotbot.telegram.client import make_bot
-        from tarotbot.telegram.ratelimit import RedisLimiter, bot_id_from_token
+        from tarotbot.telegram.ratelimit import NoLimiter, RedisLimiter, bot_id_from_token
         from tarotbot.telegram.sender import RQEnqueueLater, Sender
 
         bot = make_bot(self.settings, threaded=False)
-        limiter = RedisLimiter(self.redis, bot_id=bot_id_from_token(bot.token))
+        if self.settings.rate_limits:
+            limiter = RedisLimiter(self.redis, bot_id=bot_id_from_token(bot.token))
+        else:
+            limiter = NoLimiter()
         return Sender(bot, self.redis, limiter, RQEnqueueLater(self.redis))
 
     def set_sender(self, sender) -> None:

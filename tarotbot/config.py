@@ -76,6 +76,7 @@ class Settings:
     llm_timeout: float = 20.0  # seconds
     db_max_connections: int = 8  # per process, pooled worker only
     log_level: str = "INFO"
+    rate_limits: bool = True  # keep to Telegram's flood limits (off: benchmarks only)
 
     @property
     def uses_postgres(self) -> bool:
@@ -209,6 +210,18 @@ def parse_log_level(value: str | None) -> str:
     return value
 
 
+def parse_switch(name: str, value: str | None, default: bool) -> bool:
+    value = _blank_to_none(value)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in ("1", "on", "true", "yes"):
+        return True
+    if lowered in ("0", "off", "false", "no"):
+        return False
+    raise ConfigError(name, f"{value!r} is not on or off")
+
+
 def _redact_url(value: str) -> str:
     """Drop any password from a URL before it goes into a message."""
     return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", value)
@@ -241,6 +254,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "DATABASE_MAX_CONNECTIONS", env.get("DATABASE_MAX_CONNECTIONS"), 8, 1, 200
         ),
         log_level=parse_log_level(env.get("LOG_LEVEL")),
+        rate_limits=parse_switch("TELEGRAM_RATE_LIMITS", env.get("TELEGRAM_RATE_LIMITS"), True),
     )
 
 
@@ -266,4 +280,9 @@ ENVIRONMENT = (
     ("TAROT_LLM_TIMEOUT", "20", "Seconds before the LLM is abandoned for the composer"),
     ("DATABASE_MAX_CONNECTIONS", "8", "Connections per process in pooled mode"),
     ("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    (
+        "TELEGRAM_RATE_LIMITS",
+        "on",
+        "Keep to Telegram's flood limits; off only for local benchmarks",
+    ),
 )

@@ -285,3 +285,22 @@ class InMemoryLimiter:
             until = self._clock() + max(0.0, seconds) + self.limits.chat_tolerance(chat_id)
             if until > self._tat.get(chat_id, 0.0):
                 self._tat[chat_id] = until
+
+
+class NoLimiter:
+    """Grants every slot at once: for capacity benchmarks against a local emulator only.
+
+    Selected by ``TELEGRAM_RATE_LIMITS=off``. Never use it against the real
+    Telegram, which answers a bot over its limits with 429s.
+    """
+
+    limits = DEFAULT_LIMITS
+
+    def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
+        return Reservation(delay=0.0, at=time.time(), reserved=True)
+
+    def reserve(self, chat_id: int, max_delay: float | None = None) -> float:
+        return 0.0
+
+    def hold(self, chat_id: int, seconds: float) -> None:
+        pass
