@@ -1,0 +1,79 @@
+"""Sessions, registration and periodic jobs against the real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import redis
+
+from jobs import maintenance
+from tarotbot import ledger, users
+from tarotbot.models import Transaction, User, utcnow
+from tarotbot.sessions import Session, SessionCache
+
+
+def test_registration_grants_the_welcome_bonus_once(pg):
+    first = users.register(42, "ada", "Ada", bonus=5)
+    again = users.register(42, "ada", "Ada", bonus=5)
+    assert first.created and first.bonus == 5 and first.balance == 5
+    assert not again.created and again.bonus == 0 and again.balance == 5
+    assert Transaction.select().count() == 1
+    assert ledger.balance(first.user.id) == 5
+
+
+def test_session_is_rebuilt_from_the_database_on_a_miss(pg, redis_conn):
+    registration = users.register(43, None, "Bo", bonus=0)
+    users.set_reversals(43, False)
+    cache = SessionCache(redis_conn)
+    session = cache.get(43)
+    assert session == Session(43, registration.user.id, reversals=False)
+    cache.set_state(43, "awaiting_question", spread="celtic")
+    assert cache.get(43).spread == "celtic"
+    assert redis_conn.ttl("session:43") <= SessionCache.SESSION_TTL
+    redis_conn.flushdb()  # evicted: the user part comes back from PostgreSQL
+    assert cache.get(43) == Session(43, registration.user.id, reversals=False)
+    assert cache.get(999) is None
+
+
+def test_sessions_survive_redis_being_down(pg):
+    registration = users.register(44, None, None, bonus=0)
+    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    cache = SessionCache(down)
+    assert cache.get(44) == Session(44, registration.user.id)
+    assert cache.set_state(44, "choosing") is not None  # logged, not raised
+
+
+def test_stale_purchases_and_subscriptions_expire(pg):
+    user = users.register(45, None, None, bonus=0).user
+    ledger.start_purchase(user.id, 10, payment_reference="charge-x", key="pending-x")
+    Transaction.update(created_at=utcnow() - dt.timedelta(hours=2)).execute()
+    User.update(
+        subscription_tier="premium", subscription_expires_at=utcnow() - dt.timedelta(days=1)
+    ).where(User.id == user.id).execute()
+    assert maintenance.expire_stale_purchases() == 1
+    assert Transaction.get().status == "failed"
+    assert maintenance.expire_subscriptions() == 1
+    assert User.get_by_id(user.id).subscription_tier == "basic"
+    assert maintenance.expire_stale_purchases() == 0
+
+
+def test_scheduler_registers_each_periodic_job_once(app_env, redis_conn):
+    from rq_scheduler import Scheduler
+
+    from tarotbot.cli.runtime import PERIODIC_JOBS
+
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-m", "tarotbot", "scheduler", "--register-only"],
+            env=app_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+    jobs = list(Scheduler(queue_name="maintenance", connection=redis_conn).get_jobs())
+    assert sorted(job.id for job in jobs) == sorted(job_id for job_id, _, _ in PERIODIC_JOBS)
+    for job in jobs:
+        assert job.result_ttl > job.meta.get("interval", 0)
