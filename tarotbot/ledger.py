@@ -36,15 +36,24 @@ late is applied after rows with higher ids.
 
 How a change is written
 -----------------------
-In one database transaction (three statements on the hot path):
+1. ``SELECT`` the credits row (balance, version) and any transaction
+   already carrying the key (the replay check), in one statement;
+2. decide: replay, :class:`InsufficientCredits`, or go on (nothing written yet);
+3. the specification's optimistic lock, ``UPDATE credits SET balance =
+   balance + :amount, version = version + 1, last_updated_at =
+   CURRENT_TIMESTAMP WHERE user_id = ? AND version = ? RETURNING balance,
+   version``, with the version read in step 1;
+4. ``INSERT`` the transactions row, before/after and version taken from the
+   RETURNING.
 
-1. ``SELECT`` the credits row and any transaction already carrying the key;
-2. ``UPDATE credits SET balance = balance + :amount, version = version + 1,
-   last_updated_at = CURRENT_TIMESTAMP WHERE user_id = ? AND version = ?
-   RETURNING balance, version`` (the specification's optimistic lock);
-3. ``INSERT`` the transactions row with before/after from the RETURNING.
+Steps 3 and 4 commit together or not at all. On PostgreSQL they are one
+statement (``WITH u AS (UPDATE … RETURNING …) INSERT … SELECT … FROM u``),
+so a bonus or a debit outside any transaction is two statements and no
+BEGIN/COMMIT round trips (the read in step 1 needs no transaction: step 3
+re-checks it). Everything else, SQLite, and every call inside a caller's
+transaction use ``database.atomic()`` around the steps.
 
-Zero rows updated means another writer got there first: the transaction (or,
+Zero rows updated means another writer got there first: the attempt (or,
 inside a caller's transaction, only our savepoint) is rolled back and retried
 up to :data:`MAX_ATTEMPTS` (8) times with full-jitter exponential backoff
 (:data:`BACKOFF_BASE` 5 ms doubling up to :data:`BACKOFF_CAP` 250 ms), then
@@ -82,6 +91,7 @@ Redis down never fails a ledger write (a warning is logged).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -220,6 +230,24 @@ WHERE user_id = %s AND version = %s
 RETURNING balance, version
 """
 
+# PostgreSQL: the version-checked UPDATE and the INSERT of its row as one
+# statement, so they commit together without a BEGIN/COMMIT round trip. An
+# UPDATE matching no row (a conflict) inserts nothing and returns no row.
+_UPDATE_AND_INSERT = """
+WITH u AS (
+    UPDATE credits
+    SET balance = balance + %s, version = version + 1, last_updated_at = CURRENT_TIMESTAMP
+    WHERE user_id = %s AND version = %s
+    RETURNING balance, version
+)
+INSERT INTO transactions (user_id, type, amount, credits_before, credits_after, status,
+    payment_reference, idempotency_key, refund_of_id, credits_version, reason, completed_at)
+SELECT %s, %s, %s, u.balance - %s, u.balance, 'completed', %s, %s, NULL, u.version, %s,
+    CURRENT_TIMESTAMP
+FROM u
+RETURNING id, credits_after, credits_version
+"""
+
 _INSERT_TXN = """
 INSERT INTO transactions (user_id, type, amount, credits_before, credits_after, status,
     payment_reference, idempotency_key, refund_of_id, credits_version, reason, completed_at)
@@ -309,17 +337,66 @@ class _Work:
         self.marked = False
         self.applied: tuple[int, int] | None = None  # (balance, version) after our UPDATE
 
-    def update_balance(self, user_id: int, amount: int, version: int) -> tuple[int, int]:
-        """The optimistic-lock UPDATE; marks the cache dirty first (once per operation)."""
+    def mark(self, user_id: int) -> None:
+        """Before the first balance UPDATE of this operation: mark the cache dirty."""
         if not self.marked:
             self.user_id = user_id
             self.token = self.cache.begin_change(user_id)
             self.marked = True
+
+    def update_balance(self, user_id: int, amount: int, version: int) -> tuple[int, int]:
+        """The optimistic-lock UPDATE; returns (balance, version) after it."""
+        self.mark(user_id)
         row = _one(_UPDATE_BALANCE, (amount, user_id, version))
         if row is None:
             raise _Conflict
         self.applied = (row[0], row[1])
         return row[0], row[1]
+
+    def update_and_insert(
+        self,
+        user_id: int,
+        type_: str,
+        amount: int,
+        version: int,
+        key: str,
+        payment_reference: str | None,
+        reason: str | None,
+    ) -> _Txn:
+        """PostgreSQL: the optimistic-lock UPDATE and the new row in one statement."""
+        self.mark(user_id)
+        row = _one(
+            _UPDATE_AND_INSERT,
+            (
+                amount,
+                user_id,
+                version,
+                user_id,
+                type_,
+                amount,
+                amount,
+                payment_reference,
+                key,
+                reason,
+            ),
+        )
+        if row is None:
+            raise _Conflict
+        txn_id, after, new_version = row
+        self.applied = (after, new_version)
+        return _Txn(
+            txn_id,
+            user_id,
+            type_,
+            amount,
+            after - amount,
+            after,
+            "completed",
+            key,
+            payment_reference,
+            None,
+            new_version,
+        )
 
 
 def _backoff(attempt: int) -> None:
@@ -350,16 +427,26 @@ def _is_retryable(exc: peewee.OperationalError) -> bool:
     return "database is locked" in str(orig)
 
 
-def _transact(body: Callable[[_Work], LedgerEntry], user_id: int | None) -> LedgerEntry:
-    """Run ``body`` in a transaction (a savepoint when nested), retrying conflicts."""
+def _transact(
+    body: Callable[[_Work], LedgerEntry], user_id: int | None, single_write: bool = False
+) -> LedgerEntry:
+    """Run ``body`` in a transaction (a savepoint when nested), retrying conflicts.
+
+    ``single_write``: the body's only write on PostgreSQL is one statement (the
+    UPDATE+INSERT of :func:`_apply_new`, or an idempotent account INSERT), so
+    at top level it runs without BEGIN/COMMIT: the statement is its own
+    transaction, and the reads before it decide nothing the version check
+    does not re-check.
+    """
     cache = get_credit_cache()
     top = database.transaction_depth() == 0
+    bare = top and single_write and is_postgres()
     work = _Work(cache)
     try:
         for attempt in range(MAX_ATTEMPTS):
             work.applied = None
             try:
-                with database.atomic(*_begin_args(top)):
+                with contextlib.nullcontext() if bare else database.atomic(*_begin_args(top)):
                     entry = body(work)
                 break
             except _Conflict:
@@ -522,7 +609,11 @@ def _apply_new(
     payment_reference: str | None = None,
     reason: str | None = None,
 ) -> LedgerEntry:
-    """The hot path: fetch (replay check), optimistic UPDATE, INSERT."""
+    """The hot path: fetch (replay check), optimistic UPDATE, INSERT.
+
+    On PostgreSQL the UPDATE and INSERT are one statement; at top level the
+    operation then needs no explicit transaction (see :func:`_transact`).
+    """
     row = _one(_FETCH_FOR_KEY, (user_id, key))
     balance_now, version = row[0], row[1]
     existing = _txn(row[2:])
@@ -540,6 +631,11 @@ def _apply_new(
         balance_now, version = _open_account_here(user_id)
     if balance_now + amount < 0:
         raise InsufficientCredits(user_id, balance_now, -amount)
+    if is_postgres():
+        txn = work.update_and_insert(
+            user_id, type_, amount, version, key, payment_reference, reason
+        )
+        return txn.entry(replayed=False)
     after, new_version = work.update_balance(user_id, amount, version)
     txn = _insert(
         user_id,
@@ -584,7 +680,9 @@ def grant_bonus(user_id: int, amount: int, key: str, reason: str | None = None) 
     _check_user(user_id)
     _check_amount(amount)
     _check_key(key)
-    return _transact(lambda w: _apply_new(w, user_id, "bonus", amount, key, reason=reason), user_id)
+    return _transact(
+        lambda w: _apply_new(w, user_id, "bonus", amount, key, reason=reason), user_id, True
+    )
 
 
 def debit_reading(user_id: int, amount: int, key: str) -> LedgerEntry:
@@ -595,7 +693,7 @@ def debit_reading(user_id: int, amount: int, key: str) -> LedgerEntry:
     _check_user(user_id)
     _check_amount(amount)
     _check_key(key)
-    return _transact(lambda w: _apply_new(w, user_id, "reading", -amount, key), user_id)
+    return _transact(lambda w: _apply_new(w, user_id, "reading", -amount, key), user_id, True)
 
 
 def credit_purchase(user_id: int, amount: int, payment_reference: str, key: str) -> LedgerEntry:

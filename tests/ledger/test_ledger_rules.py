@@ -275,21 +275,22 @@ def test_a_debit_is_three_statements(pg, make_user):
     ledger.grant_bonus(user, 5, key="b")
     with count_queries() as counter:
         ledger.debit_reading(user, 1, key="d")
-    assert counter.count == 3, counter.get_queries()
+    assert counter.count == 2, counter.get_queries()
 
 
 def test_conflicts_are_retried_then_reported(pg, make_user, monkeypatch):
     user = make_user()
     ledger.grant_bonus(user, 5, key="b")
-    # Every attempt loses the race: another writer bumps the version in between.
-    real_update = ledger._Work.update_balance
+    # Every attempt loses the race: another writer bumps the version between our
+    # read and our version-checked UPDATE (marking the cache is the last step before it).
+    real_mark = ledger._Work.mark
 
-    def lose_race(self, user_id, amount, version):
+    def lose_race(self, user_id):
         pg.execute_sql("UPDATE credits SET version = version + 1 WHERE user_id = %s", (user_id,))
-        return real_update(self, user_id, amount, version)
+        return real_mark(self, user_id)
 
-    monkeypatch.setattr(ledger._Work, "update_balance", lose_race)
+    monkeypatch.setattr(ledger._Work, "mark", lose_race)
     monkeypatch.setattr(ledger, "BACKOFF_BASE", 0.0001)
     with pytest.raises(ConflictDetected):
         ledger.debit_reading(user, 1, key="d")
-    assert ledger.find("d") is None
+    assert ledger.find("d") is None and ledger.balance(user) == 5
