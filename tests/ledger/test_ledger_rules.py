@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import peewee
 import pytest
@@ -294,3 +296,63 @@ def test_conflicts_are_retried_then_reported(pg, make_user, monkeypatch):
     with pytest.raises(ConflictDetected):
         ledger.debit_reading(user, 1, key="d")
     assert ledger.find("d") is None and ledger.balance(user) == 5
+
+
+def test_sqlite_check_constraint_and_rules(sqlite_db, make_user):
+    user = make_user()
+    ledger.grant_bonus(user, 1, key="b")
+    with pytest.raises(peewee.IntegrityError), sqlite_db.atomic():
+        sqlite_db.execute_sql("UPDATE credits SET balance = balance - 2 WHERE user_id = ?", (user,))
+    assert ledger.debit_reading(user, 1, key="d").balance_after == 0
+    with pytest.raises(InsufficientCredits):
+        ledger.debit_reading(user, 1, key="d2")
+    ledger.start_purchase(user, 3, "old", key="p")
+    assert ledger.expire_stale_purchases(dt.timedelta(0)) == 1
+    _assert_clean()
+
+
+def _hold_then_commit(pg, started, work):
+    """Thread body: run ``work`` in an outer transaction, signal, hold it open, commit."""
+    with pg.atomic():
+        work()
+        started.set()
+        time.sleep(0.3)
+    pg.close()
+
+
+def test_nested_loser_of_a_unique_race_retries_its_savepoint_only(pg, make_user):
+    """B's INSERT waits for A's uncommitted row with the same key, then fails on the
+    unique index; only B's savepoint is rolled back, the retry reads A's row."""
+    a, b = make_user(), make_user()
+    ledger.grant_bonus(b, 1, key="b-start")
+    started = threading.Event()
+    holder = threading.Thread(
+        target=_hold_then_commit,
+        args=(pg, started, lambda: ledger.grant_bonus(a, 5, key="shared")),
+    )
+    holder.start()
+    assert started.wait(10)
+    with pg.atomic():
+        with pytest.raises(DuplicatePayment):
+            ledger.grant_bonus(b, 5, key="shared")  # another user: refused after the retry
+        entry = ledger.debit_reading(b, 1, key="b-debit")  # the outer transaction lives on
+    holder.join(10)
+    assert entry.balance_after == 0 and ledger.balance(a) == 5
+    _assert_clean()
+
+
+def test_nested_payment_race_returns_the_winner(pg, make_user):
+    user = make_user()
+    started = threading.Event()
+    holder = threading.Thread(
+        target=_hold_then_commit,
+        args=(pg, started, lambda: ledger.credit_purchase(user, 5, "charge-9", key="job-1")),
+    )
+    holder.start()
+    assert started.wait(10)
+    with pg.atomic():
+        entry = ledger.credit_purchase(user, 5, "charge-9", key="job-2")  # a second job
+    holder.join(10)
+    assert entry.replayed and entry.key == "job-1"
+    assert ledger.balance(user) == 5 and ledger.find("job-2") is None
+    _assert_clean()

@@ -19,24 +19,22 @@ from tarotbot.cache import CreditCache
 PROCS = Path(__file__).resolve().parent / "procs"
 
 
-@pytest.mark.slow
-def test_twenty_processes_spend_the_last_credit_once(pg, make_user, app_env, redis_conn, audit_cli):
-    user = make_user()
-    ledger.grant_bonus(user, 1, key="the-last-credit")
-    barrier = f"race:{user}"
+def _race(user, keys, app_env, redis_conn) -> list[dict]:
+    """Start one process per key, release them together at a Redis barrier, collect outcomes."""
+    barrier = f"race:{user}:{keys[0]}"
     children = [
         subprocess.Popen(
-            [sys.executable, str(PROCS / "race_debit.py"), str(user), barrier, f"race-{i}"],
+            [sys.executable, str(PROCS / "race_debit.py"), str(user), barrier, key],
             env=app_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for i in range(20)
+        for key in keys
     ]
     try:
         deadline = time.monotonic() + 90
-        while int(redis_conn.get(barrier + ":ready") or 0) < 20:
+        while int(redis_conn.get(barrier + ":ready") or 0) < len(keys):
             assert time.monotonic() < deadline, "children never reached the barrier"
             assert all(c.poll() is None for c in children), [c.communicate() for c in children]
             time.sleep(0.02)
@@ -46,16 +44,37 @@ def test_twenty_processes_spend_the_last_credit_once(pg, make_user, app_env, red
             out, err = child.communicate(timeout=60)
             assert child.returncode == 0, err
             results.append(json.loads(out))
+        return results
     finally:
         for child in children:
             if child.poll() is None:
                 child.kill()
+
+
+@pytest.mark.slow
+def test_twenty_processes_spend_the_last_credit_once(pg, make_user, app_env, redis_conn, audit_cli):
+    user = make_user()
+    ledger.grant_bonus(user, 1, key="the-last-credit")
+    results = _race(user, [f"race-{i}" for i in range(20)], app_env, redis_conn)
     winners = [r for r in results if r["ok"]]
     assert len(winners) == 1, results
-    assert winners[0]["balance_after"] == 0
+    assert winners[0]["balance_after"] == 0 and not winners[0]["replayed"]
     assert sorted(r.get("error") for r in results if not r["ok"]) == ["InsufficientCredits"] * 19
     assert ledger.balance(user) == 0
     assert CreditCache(redis_conn).get(user) in (None, 0)
+    audit = audit_cli(app_env, "--no-progress")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+@pytest.mark.slow
+def test_twenty_processes_with_one_key_write_once(pg, make_user, app_env, redis_conn, audit_cli):
+    user = make_user()
+    ledger.grant_bonus(user, 5, key="credits")
+    results = _race(user, ["one-job-id"] * 20, app_env, redis_conn)
+    assert all(r["ok"] and r["balance_after"] == 4 for r in results), results
+    assert sum(not r["replayed"] for r in results) == 1, results
+    assert ledger.balance(user) == 4
+    assert ledger.find("one-job-id").amount == -1
     audit = audit_cli(app_env, "--no-progress")
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
