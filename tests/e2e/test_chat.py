@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from e2e_stack import audit, body, buttons, containing, count_containing
+from rq.job import Job
 
 from tarotbot.models import Reading, Transaction, User
 from tarotbot.tarot.spreads import get_spread
@@ -131,3 +132,32 @@ def test_not_enough_credits_is_refused_politely(stack):
     stack.tap(ADA, menu["message_id"], "q:yearly_path")
     stack.wait_for(ADA, containing("You were not charged"))
     assert Reading.select().count() == 1
+
+
+def test_the_token_is_in_no_log_payload_or_key(stack, redis_conn, tmp_path):
+    from e2e_stack import TOKEN
+
+    _start(stack, ADA)
+    _read(stack, ADA, "single", "Is the token safe?")
+    secret = TOKEN.split(":", 1)[1]
+    for log in tmp_path.glob("*.log"):
+        assert secret not in log.read_text(errors="replace"), log.name
+    for key in redis_conn.scan_iter(count=1000):
+        assert secret.encode() not in key
+        kind = redis_conn.type(key)
+        if kind == b"string":
+            assert secret.encode() not in (redis_conn.get(key) or b""), key
+        elif kind == b"hash":
+            for field, value in redis_conn.hgetall(key).items():
+                assert secret.encode() not in field + value, key
+        elif kind == b"list":
+            for value in redis_conn.lrange(key, 0, -1):
+                assert secret.encode() not in value, key
+    jobs = 0
+    for key in redis_conn.scan_iter(match="rq:job:*"):
+        if redis_conn.type(key) != b"hash" or key.count(b":") != 2:
+            continue
+        job = Job.fetch(key.decode().split(":", 2)[2], connection=redis_conn)
+        assert secret not in repr((job.func_name, job.args, job.kwargs, job.meta)), job.id
+        jobs += 1
+    assert jobs >= 2  # registration and reading payloads were inspected
