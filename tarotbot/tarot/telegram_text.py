@@ -217,9 +217,17 @@ def _split_paragraph(text: str, limit: int) -> list[str]:
         content = "".join(body[:count]).rstrip()
         chunks.append(_opening(start_stack) + content + _closing(stack_at_cut))
         rest, rest_stacks = body[count:], stacks[count:]
-        while rest and rest[0].isspace():
-            rest, rest_stacks = rest[1:], rest_stacks[1:]
-        body, stacks, start_stack = rest, rest_stacks, stack_at_cut
+        reopened = stack_at_cut
+        while rest:
+            if rest[0].isspace():
+                rest, rest_stacks = rest[1:], rest_stacks[1:]
+            elif reopened and rest[0] == f"</{reopened[-1][0]}>":
+                # a tag that closes right after the cut need not be reopened at all
+                reopened = reopened[:-1]
+                rest, rest_stacks = rest[1:], rest_stacks[1:]
+            else:
+                break
+        body, stacks, start_stack = rest, rest_stacks, reopened
         body_len = sum(telegram_length(t) for t in body)
 
     for token in _TOKEN.findall(text):
@@ -232,7 +240,12 @@ def _split_paragraph(text: str, limit: int) -> list[str]:
                 after = stack[:-1]
         elif tag:
             after = (*stack, (tag.group(2), token))
+        if not body and tag and tag.group(1) and start_stack and start_stack[-1][0] == tag.group(2):
+            start_stack = stack = after  # closes a tag reopened for nothing: drop both
+            continue
         while True:
+            if not body and token.isspace():
+                break  # a chunk never starts with whitespace
             used = telegram_length(_opening(start_stack)) + body_len
             if used + telegram_length(token) + telegram_length(_closing(after)) <= limit:
                 body.append(token)

@@ -151,3 +151,23 @@ def test_split_html_is_identity_when_short(doc):
         assert _visible(message) == _visible(text)
         if not re.search(r"<([a-z]+)>\s*</\1>", text):  # empty elements are dropped
             assert message == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<b><blockquote>&lt; </blockquote></b><b><blockquote>&lt;</blockquote></b>",
+        "<code><blockquote>&lt;&lt;&lt;&lt;&lt;&lt;aa </blockquote><blockquote>&lt;</blockquote></code>",
+        "<b>&lt; aaaa&amp;<blockquote>&lt;</blockquote></b><b><b>&lt;a</b></b> &lt;",
+    ],
+)
+def test_found_by_hypothesis(text):
+    """Tags closing right after a cut are not reopened; no chunk starts with a space."""
+    messages = split_html(text, 64)
+    for message in messages:
+        assert telegram_length(message) <= 64
+        assert_valid_html(message)
+        assert message == message.strip()
+    assert "".join("".join(strip_html(m).split()) for m in messages) == "".join(
+        strip_html(text).split()
+    )
