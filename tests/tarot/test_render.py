@@ -51,3 +51,19 @@ def test_printable():
     assert printable("Anna’s — “reading”") == 'Anna\'s - "reading"'
     assert printable("Café") == "Cafe"
     assert printable("Гадание") == ""
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 7), (640, 2), (257, 311)])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_encode_png_is_lossless(size, mode):
+    import random
+
+    rng = random.Random(f"{size}{mode}")
+    image = Image.new("RGB", size)
+    image.putdata([tuple(rng.randrange(256) for _ in range(3)) for _ in range(size[0] * size[1])])
+    image = image.convert(mode)
+    data = render.encode_png(image)
+    back = Image.open(io.BytesIO(data))
+    back.load()
+    assert back.format == "PNG" and back.mode == "RGB" and back.size == size
+    assert back.tobytes() == image.convert("RGB").tobytes()
