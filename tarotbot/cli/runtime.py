@@ -9,7 +9,12 @@ import click
 from tarotbot.cli import setup_logging
 from tarotbot.cli.database import open_database
 from tarotbot.exceptions import ConfigError
-from tarotbot.queue import QUEUE_NAMES, check_redis, get_redis, recover_jobs_of_dead_workers
+from tarotbot.queue import QUEUE_NAMES, check_redis, get_redis
+from tarotbot.workers import (
+    TarotWorker,
+    recover_jobs_of_dead_workers,
+    release_locks_of_dead_schedulers,
+)
 
 log = logging.getLogger("tarotbot.worker")
 
@@ -37,7 +42,7 @@ log = logging.getLogger("tarotbot.worker")
 )
 def worker(queues: str, worker_class: str, burst: bool, name: str | None) -> None:
     """Run an RQ worker for readings, payments, sends and maintenance jobs."""
-    from rq import SimpleWorker, Worker
+    from rq import SimpleWorker
 
     from tarotbot import schema
 
@@ -49,12 +54,14 @@ def worker(queues: str, worker_class: str, burst: bool, name: str | None) -> Non
     check_redis(conn)
     for job_id_ in recover_jobs_of_dead_workers(conn):
         log.warning("requeued job %s of a worker that died on this host", job_id_)
+    for queue in release_locks_of_dead_schedulers(conn):
+        log.warning("freed the scheduler lock of %s held by a dead scheduler", queue)
     waiting = schema.pending()  # leaves this process's connection open, as real code would
     if waiting:
         log.warning("migrations pending (%s): run `python -m tarotbot migrate`", ", ".join(waiting))
-    cls = SimpleWorker if worker_class == "simple" else Worker
+    cls = SimpleWorker if worker_class == "simple" else TarotWorker
     names = [q.strip() for q in queues.split(",") if q.strip()]
-    rq_worker = cls(names, connection=conn, name=name)
+    rq_worker = cls(names, connection=conn, name=name, maintenance_interval=60)
     log.info(
         "worker %s (%s) on %s, queues %s",
         rq_worker.name,

@@ -1,0 +1,120 @@
+"""RQ worker classes and crash recovery for TarotBot's workers.
+
+:class:`TarotWorker` is RQ's forking worker with one change: each work horse
+asks the kernel to SIGKILL it when its parent worker dies (Linux
+``PR_SET_PDEATHSIG``). RQ puts the horse in a process group of its own, so
+without this a worker killed outright (OOM, SIGKILL) would leave its horse
+running, unsupervised, while :func:`recover_jobs_of_dead_workers` hands the
+same job to another worker. With it, "the worker died" always means "its job
+stopped", and requeueing is safe.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+
+import redis
+from rq import Worker
+
+log = logging.getLogger("tarotbot.workers")
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent exits (Linux; else a no-op)."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class TarotWorker(Worker):
+    """RQ's forking worker whose work horses die with it."""
+
+    def main_work_horse(self, job, queue):
+        die_with_parent()
+        return super().main_work_horse(job, queue)
+
+
+def _alive(pid: int) -> bool:
+    """True if ``pid`` is a running process (a zombie awaiting its reaper is dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def recover_jobs_of_dead_workers(conn: redis.Redis) -> list[str]:
+    """Requeue the jobs of workers on this host whose process has died.
+
+    A worker killed outright (SIGKILL, OOM) leaves its job in the started
+    registry until RQ's own cleanup notices, about 90 seconds later. A worker
+    starting on the same host can tell at once that the old process is gone,
+    so it puts the job back on its queue now. Every job here is idempotent
+    (keyed by its id), so running it again is safe: work already committed
+    is found and not done twice.
+    """
+    import socket
+
+    from rq import Queue
+    from rq.job import Job, JobStatus
+    from rq.registry import StartedJobRegistry
+
+    host = socket.gethostname()
+    recovered = []
+    for dead in Worker.all(connection=conn):
+        if dead.hostname != host or not dead.pid or _alive(dead.pid):
+            continue
+        job_id_ = dead.get_current_job_id()
+        if job_id_:
+            job = Job.fetch(job_id_, connection=conn) if Job.exists(job_id_, conn) else None
+            if job is not None and job.get_status(refresh=True) == JobStatus.STARTED:
+                queue = Queue(job.origin, connection=conn)
+                StartedJobRegistry(queue=queue).remove_executions(job)
+                queue.enqueue_job(job)
+                recovered.append(job.id)
+        dead.register_death()
+    return recovered
+
+
+def release_locks_of_dead_schedulers(conn: redis.Redis) -> list[str]:
+    """Free the scheduler locks held by dead scheduler processes on this host.
+
+    RQ's scheduler (started by a worker with ``with_scheduler``) holds a lock
+    per queue for 61 seconds and is re-tried only at maintenance time, so a
+    killed worker would otherwise leave delayed jobs (429 reschedules, retry
+    backoffs) unmoved for minutes. Returns the queue names freed.
+    """
+    import socket
+
+    from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE
+
+    host = socket.gethostname()
+    freed = []
+    for key in conn.scan_iter(match="rq:scheduler:*"):
+        data = {k.decode(): v.decode() for k, v in conn.hgetall(key).items()}
+        if data.get("hostname") != host or not data.get("pid") or _alive(int(data["pid"])):
+            continue
+        for queue in filter(None, data.get("queues", "").split(",")):
+            lock = SCHEDULER_LOCKING_KEY_TEMPLATE % queue
+            if conn.get(lock) == data.get("name", "").encode():
+                conn.delete(lock)
+                freed.append(queue)
+        conn.delete(key)
+    return freed
