@@ -30,7 +30,7 @@ log = logging.getLogger("tarotbot.worker")
 @click.option(
     "--worker-class",
     type=click.Choice(["fork", "simple"]),
-    default="fork",
+    default="simple",
     show_default=True,
     envvar="TAROTBOT_WORKER_CLASS",
     help="fork: a fresh work horse (and DB connection) per job; simple: jobs run in-process "
@@ -59,6 +59,9 @@ def worker(queues: str, worker_class: str, burst: bool, name: str | None) -> Non
     waiting = schema.pending()  # leaves this process's connection open, as real code would
     if waiting:
         log.warning("migrations pending (%s): run `python -m tarotbot migrate`", ", ".join(waiting))
+    from tarotbot.tarot.deck import load_deck
+
+    load_deck()  # parsed and validated once here, not in every job (or work horse)
     cls = SimpleWorker if worker_class == "simple" else TarotWorker
     names = [q.strip() for q in queues.split(",") if q.strip()]
     rq_worker = cls(names, connection=conn, name=name, maintenance_interval=60)

@@ -62,11 +62,17 @@ def _ask_three(stack: Stack, user_id: int, question: str) -> None:
     stack.send(user_id, question)
 
 
+@pytest.mark.parametrize("worker_class", ["simple", "fork"])
 def test_worker_killed_mid_reading_delivers_once_and_charges_once(
-    app_env, emulator, pg, redis_conn, tmp_path
+    app_env, emulator, pg, redis_conn, tmp_path, worker_class
 ):
     llm = SlowLLM(hold=20)
-    env = {**app_env, "TAROT_LLM_URL": llm.url, "TAROT_LLM_TIMEOUT": "30"}
+    env = {
+        **app_env,
+        "TAROT_LLM_URL": llm.url,
+        "TAROT_LLM_TIMEOUT": "30",
+        "TAROTBOT_WORKER_CLASS": worker_class,
+    }
     stack = Stack(env, emulator, workers=1, log_dir=tmp_path).start()
     try:
         stack.send(ADA, "/start")

@@ -29,7 +29,6 @@ class Stack:
         self.env.update(
             TELEGRAM_API_URL=emulator.base_url,
             TELEGRAM_BOT_TOKEN=TOKEN,
-            TAROTBOT_WORKER_CLASS=self.env.get("TAROTBOT_WORKER_CLASS", "fork"),
             LOG_LEVEL="INFO",
         )
         self.log_dir = log_dir or Path("/tmp")
