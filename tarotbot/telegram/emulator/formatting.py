@@ -106,6 +106,14 @@ def format_text(
         raise bad_request(f"can't parse entities: {exc}") from None
 
 
+def _next_markup(text: str, start: int) -> int:
+    """Index of the next ``&`` or ``<`` at or after ``start`` (``len(text)`` if none)."""
+    amp = text.find("&", start)
+    lt = text.find("<", start)
+    candidates = [i for i in (amp, lt) if i != -1]
+    return min(candidates) if candidates else len(text)
+
+
 def parse_html(source: str, *, strict_entities: bool = True) -> FormattedText:
     """Parse Telegram HTML into visible text and entities, as tdlib does."""
     parser = _HtmlParser(source, strict_entities)
@@ -133,8 +141,10 @@ class _HtmlParser:
             elif ch == "<":
                 self._tag()
             else:
-                self._emit(ch)
-                self.i += 1
+                # A run of plain text at once: the next markup character ends it.
+                end = _next_markup(self.src, self.i)
+                self._emit(self.src[self.i : end])
+                self.i = end
         if self.stack:
             raise EntityParseError(
                 f"Can't find end tag corresponding to start tag {self.stack[-1].name}"
