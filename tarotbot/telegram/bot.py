@@ -47,6 +47,8 @@ COMMANDS = [
     ("help", "How this works"),
 ]
 COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s|$)")
+#: Handler threads: handlers wait on Redis and HTTP, not on the CPU.
+HANDLER_THREADS = 8
 #: Longest a handler thread sleeps for a rate-limit slot (seconds); beyond it
 #: the reply is handed to the sends queue, so handlers stay free.
 HANDLER_MAX_WAIT = 0.5
@@ -77,7 +79,11 @@ class TarotBot:
         self.app = app
         base = make_bot(app.settings, token=token, threaded=True)
         self.bot = _UpdateAwareBot(
-            base.token, parse_mode="HTML", threaded=True, num_threads=4, skip_pending=False
+            base.token,
+            parse_mode="HTML",
+            threaded=True,
+            num_threads=HANDLER_THREADS,
+            skip_pending=False,
         )
         self.sessions = SessionCache(app.redis)
         self.bot.register_message_handler(self.on_payment, content_types=["successful_payment"])
@@ -257,9 +263,11 @@ class TarotBot:
                 if not note.proceed:
                     self.reply(update_id, chat_id, *items)
                     return
+        # The message first: a message ends any chat action, so the action that
+        # shows "sending a photo…" while the worker draws must come after it.
         items += [
-            replies.action(chat_id, "upload_photo"),
             replies.text(chat_id, texts.render(texts.SHUFFLING, title=spread.title)),
+            replies.action(chat_id, "upload_photo"),
         ]
         key = job_id("reading", update_id)
         self.app.enqueue(
