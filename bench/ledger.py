@@ -12,23 +12,25 @@ at the end):
 
 1. creates one user per process, each with a balance far larger than the run
    can spend;
-2. runs three phases, each with ``--processes`` (default 8) processes
-   (``spawn``; each opens its own connections) that wait at a barrier, then
-   debit one credit at a time for ``--seconds`` (default 5):
+2. starts ``--processes`` (default 8) worker processes (``spawn``; each opens
+   its own connections) that live for the whole run and, released together
+   at a barrier, debit one credit at a time for ``--seconds`` (default 2) per
+   phase:
 
    - ``raw``: the one-statement CTE below through psycopg2, autocommit;
-   - ``ledger, cache off``: ``ledger.debit_reading`` with its own idempotency
-     key, the CreditCache disabled: the same database work as ``raw`` plus
-     the idempotency check and the optimistic lock;
+   - ``ledger, cache off``: ``ledger.debit_reading``, each debit with its
+     own idempotency key, the CreditCache disabled: the same database work as
+     ``raw`` plus the replay check and the optimistic lock;
    - ``ledger, cache on``: the same with the CreditCache on Redis at
      ``BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``, under a
      private key prefix removed afterwards), as in production: two Redis
      calls per debit (mark dirty before, store after). ``--no-cache`` skips
      this phase.
 
-   ``--rounds`` (default 3) repeats all phases, rotating their order, and the
-   median per phase is reported (the machine may be shared: medians of
-   interleaved runs resist a neighbour's burst);
+   ``--rounds`` (default 8) repeats the three phases, rotating their order.
+   Short interleaved phases and medians (of each phase's rate, and of the
+   per-round ratios) keep a busy neighbour on a shared machine from skewing
+   one side of the comparison;
 3. counts the SQL statements one ledger debit issues (peewee's query log),
    runs the audit over everything written (both paths must leave a
    consistent ledger), and prints the rates, the ratios to ``raw`` and one
@@ -37,11 +39,11 @@ at the end):
 Run::
 
     .venv/bin/python -m bench.ledger                 # or: .venv/bin/python bench/ledger.py
-    .venv/bin/python -m bench.ledger --processes 8 --seconds 10 --rounds 5
+    .venv/bin/python -m bench.ledger --processes 8 --seconds 5 --rounds 10
 
 Needs PostgreSQL at ``BENCH_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``) and, for the cache,
-Redis. Takes about ``3 × rounds × seconds`` plus ~2 s per phase to start.
+Redis. Takes about ``3 × rounds × seconds`` plus ten seconds.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from bench._db import throwaway_database  # noqa: E402
 
 START_BALANCE = 1_000_000_000  # credits per user: more than any run spends
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+RAW, UNCACHED, CACHED = "raw", "ledger_uncached", "ledger_cached"
 
 RAW_DEBIT = """
 WITH u AS (
@@ -82,70 +85,80 @@ RETURNING id
 """
 
 
-def _ledger_worker(url, user_id, seconds, barrier, results, cache_url, prefix):
-    """One process: debit through the ledger API until the time is up."""
+def _worker(url, user_id, schedule, seconds, barrier, results, cache_url, prefix):
+    """One process for the whole run: for each phase, wait at the barrier, then debit."""
+    import psycopg2
+
     from tarotbot import db, ledger
     from tarotbot.cache import CreditCache
     from tarotbot.config import load_settings
 
     db.init_database(load_settings({"DATABASE_URL": url}))
     db.database.connect()
+    no_cache = CreditCache(client=None)
+    with_cache = no_cache
     if cache_url:
         import redis
 
-        ledger.set_credit_cache(CreditCache(redis.Redis.from_url(cache_url), prefix=prefix))
-    else:
-        ledger.set_credit_cache(CreditCache(client=None))
-    ledger.balance(user_id)  # warm: connection, scripts
+        with_cache = CreditCache(redis.Redis.from_url(cache_url), prefix=prefix)
+    raw = psycopg2.connect(url)
+    raw.autocommit = True
+    cur = raw.cursor()
     tag = uuid.uuid4().hex[:8]
-    barrier.wait()
+    for cache in (no_cache, with_cache):  # warm: connections, prepared statement, scripts
+        ledger.set_credit_cache(cache)
+        ledger.debit_reading(user_id, 1, key=f"warm-{tag}-{id(cache)}")
     done = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        ledger.debit_reading(user_id, 1, key=f"bench-{tag}-{done}")
-        done += 1
+    for step, phase in enumerate(schedule):
+        if phase != RAW:
+            ledger.set_credit_cache(with_cache if phase == CACHED else no_cache)
+        barrier.wait()
+        count = 0
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            if phase == RAW:
+                cur.execute(RAW_DEBIT, {"amount": 1, "user": user_id, "key": f"r-{tag}-{done}"})
+                if cur.fetchone() is None:
+                    raise RuntimeError("raw debit found no credits")
+            else:
+                ledger.debit_reading(user_id, 1, key=f"l-{tag}-{done}")
+            count += 1
+            done += 1
+        results.put((step, count))
+    raw.close()
     db.database.close()
-    results.put(done)
 
 
-def _raw_worker(url, user_id, seconds, barrier, results, cache_url, prefix):
-    """One process: debit with one raw statement per debit (psycopg2, autocommit)."""
-    import psycopg2
-
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    cur = conn.cursor()
-    tag = uuid.uuid4().hex[:8]
-    barrier.wait()
-    done = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        cur.execute(RAW_DEBIT, {"amount": 1, "user": user_id, "key": f"raw-{tag}-{done}"})
-        if cur.fetchone() is None:
-            raise RuntimeError("raw debit found no credits")
-        done += 1
-    conn.close()
-    results.put(done)
-
-
-def _phase(target, url, users, seconds, cache_url, prefix) -> float:
-    """Run ``target`` in one process per user; return debits per second (all processes)."""
+def _run_schedule(url, users, schedule, seconds, cache_url, prefix) -> list[float]:
+    """Run every phase of ``schedule`` across one process per user; debits/s per step."""
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(len(users) + 1)
     results = ctx.Queue()
     procs = [
-        ctx.Process(target=target, args=(url, u, seconds, barrier, results, cache_url, prefix))
+        ctx.Process(
+            target=_worker,
+            args=(url, u, schedule, seconds, barrier, results, cache_url, prefix),
+        )
         for u in users
     ]
     for p in procs:
         p.start()
-    barrier.wait(timeout=120)
-    total = sum(results.get(timeout=seconds + 120) for _ in procs)
-    for p in procs:
-        p.join(30)
-        if p.exitcode != 0:
-            raise RuntimeError(f"a {target.__name__} process exited {p.exitcode}")
-    return total / seconds
+    totals = [0] * len(schedule)
+    try:
+        for _ in schedule:
+            barrier.wait(timeout=120)
+            for _ in procs:
+                done_step, count = results.get(timeout=seconds + 120)
+                totals[done_step] += count
+    finally:
+        for p in procs:
+            p.join(60)
+            if p.exitcode is None:
+                p.kill()
+    bad = [p.exitcode for p in procs if p.exitcode != 0]
+    if bad:
+        raise RuntimeError(f"worker processes exited with {bad}")
+    return [t / seconds for t in totals]
 
 
 def _statements_per_debit(user_id: int) -> int:
@@ -153,6 +166,7 @@ def _statements_per_debit(user_id: int) -> int:
 
     from tarotbot import ledger
 
+    ledger.debit_reading(user_id, 1, key=f"count-warm-{uuid.uuid4().hex}")  # prepares
     with count_queries() as counter:
         ledger.debit_reading(user_id, 1, key=f"count-{uuid.uuid4().hex}")
     return counter.count
@@ -161,12 +175,12 @@ def _statements_per_debit(user_id: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=8, help="concurrent processes (8)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per phase (5)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per phase (2)")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds of all phases, order rotated (3)"
+        "--rounds", type=int, default=8, help="rounds of all phases, order rotated (8)"
     )
     parser.add_argument(
-        "--no-cache", action="store_true", help="run the ledger without the Redis CreditCache"
+        "--no-cache", action="store_true", help="skip the phase with the Redis CreditCache"
     )
     args = parser.parse_args(argv)
     cache_url = None if args.no_cache else os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
@@ -184,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     from tarotbot.cache import CreditCache
     from tarotbot.models import User
 
+    phases = [RAW, UNCACHED] + ([CACHED] if cache_url else [])
+    schedule = []
+    for round_no in range(args.rounds):
+        shift = round_no % len(phases)
+        schedule += phases[shift:] + phases[:shift]
+
     with throwaway_database("tarotbot_bench_ledger") as url:
         ledger.set_credit_cache(CreditCache(client=None))
         users = []
@@ -192,20 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             ledger.grant_bonus(user_id, START_BALANCE, key=f"bench-start-{user_id}")
             users.append(user_id)
         statements = _statements_per_debit(users[0])
-        tdb_close()
-        rates: dict[str, list[float]] = {"ledger": [], "ledger_nocache": [], "raw": []}
-        phases = [
-            ("raw", _raw_worker, None),
-            ("ledger_nocache", _ledger_worker, None),
-        ] + ([("ledger", _ledger_worker, cache_url)] if cache_url else [])
         try:
-            for round_no in range(args.rounds):
-                # Rotate the order each round so no phase always runs first or last.
-                shift = round_no % len(phases)
-                for name, target, phase_cache in phases[shift:] + phases[:shift]:
-                    rates[name].append(
-                        _phase(target, url, users, args.seconds, phase_cache, prefix)
-                    )
+            rates = _run_schedule(url, users, schedule, args.seconds, cache_url, prefix)
         finally:
             if cache_url:
                 import redis
@@ -215,22 +223,31 @@ def main(argv: list[str] | None = None) -> int:
                 if keys:
                     client.delete(*keys)
         report = audit.run_audit()
-    mean = {name: statistics.median(r) for name, r in rates.items() if r}
-    raw_rate = mean["raw"]
-    ratio = {name: (rate / raw_rate if raw_rate else 0.0) for name, rate in mean.items()}
+
+    by_phase: dict[str, list[float]] = {p: [] for p in phases}
+    for phase, rate in zip(schedule, rates, strict=True):
+        by_phase[phase].append(rate)
+    median = {p: statistics.median(r) for p, r in by_phase.items()}
+    ratio = {
+        p: statistics.median(a / b for a, b in zip(by_phase[p], by_phase[RAW], strict=True) if b)
+        for p in phases
+        if p != RAW
+    }
     print(
-        f"processes: {args.processes}, seconds per phase: {args.seconds:g}, rounds: {args.rounds}"
+        f"processes: {args.processes}, seconds per phase: {args.seconds:g}, "
+        f"rounds: {args.rounds}, cpus: {os.cpu_count()}"
+    )
+    print(f"raw statement (psycopg2):    {median[RAW]:8.1f} debits/s  (1 statement per debit)")
+    print(
+        f"ledger API, CreditCache off: {median[UNCACHED]:8.1f} debits/s  "
+        f"ratio {ratio[UNCACHED]:.2f}  ({statements} SQL statement(s) per debit)"
     )
     if cache_url:
         print(
-            f"ledger API, CreditCache on:  {mean['ledger']:8.1f} debits/s  "
-            f"ratio {ratio['ledger']:.2f}  ({statements} SQL statements + 2 Redis calls per debit)"
+            f"ledger API, CreditCache on:  {median[CACHED]:8.1f} debits/s  "
+            f"ratio {ratio[CACHED]:.2f}  ({statements} SQL statement(s) + 2 Redis calls per debit)"
         )
-    print(
-        f"ledger API, CreditCache off: {mean['ledger_nocache']:8.1f} debits/s  "
-        f"ratio {ratio['ledger_nocache']:.2f}  ({statements} SQL statements per debit)"
-    )
-    print(f"raw statement (psycopg2):    {raw_rate:8.1f} debits/s  (1 statement per debit)")
+    print("(rates: median over rounds; ratios: median of the per-round ratios to raw)")
     print(
         f"audit after the run: {'consistent' if report.ok else 'VIOLATIONS'} "
         f"({report.users} users, {report.transactions} transactions)"
@@ -243,25 +260,17 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds": args.seconds,
                 "rounds": args.rounds,
                 "cpus": os.cpu_count(),
-                "ledger_cached_debits_per_s": round(mean["ledger"], 1) if cache_url else None,
-                "ledger_uncached_debits_per_s": round(mean["ledger_nocache"], 1),
-                "raw_debits_per_s": round(raw_rate, 1),
-                "ratio_cached": round(ratio["ledger"], 3) if cache_url else None,
-                "ratio_uncached": round(ratio["ledger_nocache"], 3),
+                "raw_debits_per_s": round(median[RAW], 1),
+                "ledger_uncached_debits_per_s": round(median[UNCACHED], 1),
+                "ledger_cached_debits_per_s": round(median[CACHED], 1) if cache_url else None,
+                "ratio_uncached": round(ratio[UNCACHED], 3),
+                "ratio_cached": round(ratio[CACHED], 3) if cache_url else None,
                 "ledger_statements_per_debit": statements,
                 "audit_ok": report.ok,
             }
         )
     )
     return 0 if report.ok else 1
-
-
-def tdb_close() -> None:
-    """Close the parent's connection before children start (they open their own)."""
-    from tarotbot import db
-
-    if not db.database.is_closed():
-        db.database.close()
 
 
 if __name__ == "__main__":

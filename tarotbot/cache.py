@@ -42,19 +42,22 @@ their deadline in ms):
    while it had live members (its TTL is ``dirty_ttl + ttl``), so such a
    value cannot outlast the evidence.
 
-All four steps run as Lua scripts (``register_script``), so each is atomic in
-Redis. The time is Redis's own (``TIME``), so client clocks do not matter.
+All four steps run as Lua scripts (EVALSHA, loaded on first use), so each is
+atomic in Redis. The time is Redis's own (``TIME``), so client clocks do not
+matter.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import redis
 
@@ -63,6 +66,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _DEFAULT_CLIENT: Any = object()  # sentinel: use tarotbot.queue.get_redis()
+
+
+class _ThreadConnection(threading.local):
+    """Per thread: a Redis connection, the process that opened it, its client."""
+
+    conn: Any = None
+    pid: int = 0
+    client: Any = None
 
 
 class RedisCache:
@@ -88,6 +99,7 @@ class RedisCache:
         self._down_until = 0.0
         self._warned = False
         self._stale: set[str] = set()  # keys to delete at the next successful contact
+        self._direct = _ThreadConnection()  # this thread's own connection (see _command)
         if prefix is not None:
             self.prefix = prefix
         if ttl is not None:
@@ -140,6 +152,35 @@ class RedisCache:
             log.warning("Redis reachable again; %s back in use", type(self).__name__)
         self._down_until = 0.0
         return result
+
+    def _command(self, client: redis.Redis, *args: Any) -> Any:
+        """One command on this thread's own connection to ``client``'s server.
+
+        The hot path (two calls per ledger write) skips the pool's per-call
+        checkout, liveness probe and release, which cost as much CPU as the
+        round trip itself. Same server, credentials and timeouts as the
+        client (its pool's connection class and arguments); a new connection
+        after fork or after any connection error.
+        """
+        pool = getattr(client, "connection_pool", None)
+        if pool is None or not hasattr(pool, "connection_class"):
+            return client.execute_command(*args)
+        direct = self._direct
+        conn = direct.conn
+        if conn is None or direct.pid != os.getpid() or direct.client is not client:
+            conn = pool.connection_class(**pool.connection_kwargs)
+            direct.conn, direct.pid, direct.client = conn, os.getpid(), client
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        except redis.ResponseError:
+            raise  # an error reply (e.g. NOSCRIPT): the connection is fine
+        except (redis.RedisError, OSError) as exc:
+            direct.conn = None
+            conn.disconnect()
+            if isinstance(exc, redis.RedisError):
+                raise
+            raise redis.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
 
     def _flush_stale(self, client: redis.Redis) -> None:
         with self._lock:
@@ -279,6 +320,22 @@ return 1
 """
 
 
+class _Script(NamedTuple):
+    source: str
+    sha: str
+
+
+def _script(source: str) -> _Script:
+    return _Script(source, hashlib.sha1(source.encode()).hexdigest())
+
+
+_GET = _script(_LUA_GET)
+_POPULATE = _script(_LUA_POPULATE)
+_BEGIN = _script(_LUA_BEGIN)
+_FINISH = _script(_LUA_FINISH)
+_ABANDON = _script(_LUA_ABANDON)
+
+
 class CreditCache(RedisCache):
     """Credit balances under ``credits:<user_id>`` for 300 s, never stale after a commit.
 
@@ -291,34 +348,27 @@ class CreditCache(RedisCache):
     ttl: ClassVar[int] = 300  # seconds (the specification's BALANCE_TTL)
     dirty_ttl: ClassVar[int] = 30  # seconds a writer's marker blocks readers at most
 
-    def __init__(self, client: redis.Redis | None = _DEFAULT_CLIENT, **kwargs: Any):
-        super().__init__(client, **kwargs)
-        self._scripts: dict[str, Any] = {}
-        self._scripts_client: Any = None
-
     def _keys(self, user_id: int) -> list[str]:
         key = self.key(user_id)
         return [key, key + ":writers"]
 
-    def _script(self, client: redis.Redis, name: str, source: str):
-        if self._scripts_client is not client:
-            self._scripts = {}
-            self._scripts_client = client
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = client.register_script(source)
-        return script
+    def _eval(self, client: redis.Redis, script: _Script, keys: list[str], args: list) -> Any:
+        """EVALSHA, loading the script once if the server does not know it yet."""
+        try:
+            return self._command(client, "EVALSHA", script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            self._command(client, "SCRIPT", "LOAD", script.source)
+            return self._command(client, "EVALSHA", script.sha, len(keys), *keys, *args)
 
     def get(self, user_id: int) -> int | None:
         """The cached balance, or None (miss, a writer in flight, or Redis down)."""
         keys = self._keys(user_id)
-        raw = self._run(
-            "get", lambda c: self._script(c, "get", _LUA_GET)(keys=keys, client=c), None
-        )
+        raw = self._run("get", lambda c: self._eval(c, _GET, keys, []), None)
         if raw is None:
             return None
         try:
-            balance, _, _version = raw.decode().partition(":")
+            text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            balance, _, _version = text.partition(":")
             return int(balance)
         except (ValueError, AttributeError):
             return None
@@ -334,9 +384,7 @@ class CreditCache(RedisCache):
         return bool(
             self._run(
                 "populate",
-                lambda c: self._script(c, "populate", _LUA_POPULATE)(
-                    keys=keys, args=args, client=c
-                ),
+                lambda c: self._eval(c, _POPULATE, keys, args),
                 0,
             )
         )
@@ -356,7 +404,7 @@ class CreditCache(RedisCache):
         args = [token, dirty_ms, dirty_ms + self.ttl * 1000]
         ok = self._run(
             "begin_change",
-            lambda c: self._script(c, "begin", _LUA_BEGIN)(keys=keys, args=args, client=c),
+            lambda c: self._eval(c, _BEGIN, keys, args),
             None,
         )
         if ok is None:
@@ -378,7 +426,7 @@ class CreditCache(RedisCache):
         args = [token or "", balance, version, self.ttl]
         stored = self._run(
             "finish_change",
-            lambda c: self._script(c, "finish", _LUA_FINISH)(keys=keys, args=args, client=c),
+            lambda c: self._eval(c, _FINISH, keys, args),
             None,
         )
         if stored is None:
@@ -393,9 +441,7 @@ class CreditCache(RedisCache):
         keys = self._keys(user_id)
         ok = self._run(
             "abandon_change",
-            lambda c: self._script(c, "abandon", _LUA_ABANDON)(
-                keys=keys, args=[token or ""], client=c
-            ),
+            lambda c: self._eval(c, _ABANDON, keys, [token or ""]),
             None,
         )
         if ok is None:

@@ -46,11 +46,12 @@ How a change is written
 4. ``INSERT`` the transactions row, before/after and version taken from the
    RETURNING.
 
-Steps 3 and 4 commit together or not at all. On PostgreSQL they are one
-statement (``WITH u AS (UPDATE … RETURNING …) INSERT … SELECT … FROM u``),
-so a bonus or a debit outside any transaction is two statements and no
-BEGIN/COMMIT round trips (the read in step 1 needs no transaction: step 3
-re-checks it). Everything else, SQLite, and every call inside a caller's
+Steps 3 and 4 commit together or not at all. On PostgreSQL a new row
+(bonus, debit, one-step purchase) is all four steps in ONE statement
+(:data:`_CHANGE_IN_ONE_STATEMENT`: the read, the replay and balance checks
+and the version-checked UPDATE feeding the INSERT, as data-modifying CTEs),
+so outside a caller's transaction a debit costs one round trip and no
+BEGIN/COMMIT. Everything else, SQLite, and every call inside a caller's
 transaction use ``database.atomic()`` around the steps.
 
 Zero rows updated means another writer got there first: the attempt (or,
@@ -96,7 +97,9 @@ import datetime as dt
 import functools
 import logging
 import random
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -230,22 +233,45 @@ WHERE user_id = %s AND version = %s
 RETURNING balance, version
 """
 
-# PostgreSQL: the version-checked UPDATE and the INSERT of its row as one
-# statement, so they commit together without a BEGIN/COMMIT round trip. An
-# UPDATE matching no row (a conflict) inserts nothing and returns no row.
-_UPDATE_AND_INSERT = """
-WITH u AS (
+# PostgreSQL: the whole change in one statement (autocommit: one transaction).
+# ``cur`` reads balance and version, ``prior`` the row already carrying the
+# key; ``u`` is the specification's version-checked UPDATE, allowed only if
+# the key is new and the balance suffices; ``ins`` writes the row from its
+# RETURNING. Under READ COMMITTED a concurrent committed change makes the
+# UPDATE re-check ``version = (read version)`` against the new row: no match,
+# no row updated, nothing inserted — a conflict, retried like any other. The
+# result row tells which case happened (see _apply_new_postgres). It runs as
+# a server-side prepared statement: planning these CTEs costs more than
+# executing them. Parameters: $1 user_id, $2 key, $3 signed amount, $4 type,
+# $5 payment_reference, $6 reason.
+_CHANGE_STATEMENT = "tarotbot_ledger_change_v1"
+_CHANGE_TYPES = "bigint, varchar, integer, varchar, varchar, text"
+_CHANGE_IN_ONE_STATEMENT = f"""
+WITH cur AS (
+    SELECT balance, version FROM credits WHERE user_id = $1
+), prior AS (
+    SELECT {", ".join(_TXN_COLUMNS)} FROM transactions WHERE idempotency_key = $2
+), u AS (
     UPDATE credits
-    SET balance = balance + %s, version = version + 1, last_updated_at = CURRENT_TIMESTAMP
-    WHERE user_id = %s AND version = %s
+    SET balance = balance + $3, version = version + 1, last_updated_at = CURRENT_TIMESTAMP
+    WHERE user_id = $1 AND version = (SELECT version FROM cur)
+      AND (SELECT balance FROM cur) + $3 >= 0
+      AND NOT EXISTS (SELECT 1 FROM prior)
     RETURNING balance, version
+), ins AS (
+    INSERT INTO transactions (user_id, type, amount, credits_before, credits_after, status,
+        payment_reference, idempotency_key, credits_version, reason, completed_at)
+    SELECT $1, $4, $3, u.balance - $3, u.balance, 'completed', $5, $2, u.version, $6,
+        CURRENT_TIMESTAMP
+    FROM u
+    RETURNING id, credits_after, credits_version
 )
-INSERT INTO transactions (user_id, type, amount, credits_before, credits_after, status,
-    payment_reference, idempotency_key, refund_of_id, credits_version, reason, completed_at)
-SELECT %s, %s, %s, u.balance - %s, u.balance, 'completed', %s, %s, NULL, u.version, %s,
-    CURRENT_TIMESTAMP
-FROM u
-RETURNING id, credits_after, credits_version
+SELECT cur.balance, cur.version, ins.id, ins.credits_after, ins.credits_version,
+    {_cols("prior")}
+FROM (SELECT 1 AS one) AS o
+LEFT JOIN cur ON TRUE
+LEFT JOIN ins ON TRUE
+LEFT JOIN prior ON TRUE
 """
 
 _INSERT_TXN = """
@@ -271,6 +297,24 @@ def _dialect(text: str, postgres: bool) -> str:
 
 def _execute(text: str, params: tuple = ()):
     return database.execute_sql(_dialect(text, is_postgres()), params)
+
+
+# psycopg2 connection -> names of the statements prepared on it. Weak keys: a
+# closed or forgotten (forked) connection takes its entry with it.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_prepared_lock = threading.Lock()
+
+
+def _execute_prepared(name: str, types: str, text: str, params: tuple):
+    """PostgreSQL: EXECUTE ``name``, preparing it on this connection the first time."""
+    conn = database.connection()
+    with _prepared_lock:
+        names = _prepared.setdefault(conn, set())
+    if name not in names:
+        database.execute_sql(f"PREPARE {name} ({types}) AS {text}")
+        names.add(name)
+    placeholders = ", ".join(["%s"] * len(params))
+    return database.execute_sql(f"EXECUTE {name} ({placeholders})", params)
 
 
 def _one(text: str, params: tuple = ()) -> tuple | None:
@@ -353,51 +397,6 @@ class _Work:
         self.applied = (row[0], row[1])
         return row[0], row[1]
 
-    def update_and_insert(
-        self,
-        user_id: int,
-        type_: str,
-        amount: int,
-        version: int,
-        key: str,
-        payment_reference: str | None,
-        reason: str | None,
-    ) -> _Txn:
-        """PostgreSQL: the optimistic-lock UPDATE and the new row in one statement."""
-        self.mark(user_id)
-        row = _one(
-            _UPDATE_AND_INSERT,
-            (
-                amount,
-                user_id,
-                version,
-                user_id,
-                type_,
-                amount,
-                amount,
-                payment_reference,
-                key,
-                reason,
-            ),
-        )
-        if row is None:
-            raise _Conflict
-        txn_id, after, new_version = row
-        self.applied = (after, new_version)
-        return _Txn(
-            txn_id,
-            user_id,
-            type_,
-            amount,
-            after - amount,
-            after,
-            "completed",
-            key,
-            payment_reference,
-            None,
-            new_version,
-        )
-
 
 def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))))
@@ -432,11 +431,10 @@ def _transact(
 ) -> LedgerEntry:
     """Run ``body`` in a transaction (a savepoint when nested), retrying conflicts.
 
-    ``single_write``: the body's only write on PostgreSQL is one statement (the
-    UPDATE+INSERT of :func:`_apply_new`, or an idempotent account INSERT), so
-    at top level it runs without BEGIN/COMMIT: the statement is its own
-    transaction, and the reads before it decide nothing the version check
-    does not re-check.
+    ``single_write``: on PostgreSQL the body's only writes are single
+    statements that each stand alone (the change of :func:`_apply_new`, an
+    idempotent account INSERT), so at top level it runs without BEGIN/COMMIT:
+    each statement is its own transaction.
     """
     cache = get_credit_cache()
     top = database.transaction_depth() == 0
@@ -609,11 +607,9 @@ def _apply_new(
     payment_reference: str | None = None,
     reason: str | None = None,
 ) -> LedgerEntry:
-    """The hot path: fetch (replay check), optimistic UPDATE, INSERT.
-
-    On PostgreSQL the UPDATE and INSERT are one statement; at top level the
-    operation then needs no explicit transaction (see :func:`_transact`).
-    """
+    """A new completed row: replay check, optimistic UPDATE, INSERT (see the module doc)."""
+    if is_postgres():
+        return _apply_new_postgres(work, user_id, type_, amount, key, payment_reference, reason)
     row = _one(_FETCH_FOR_KEY, (user_id, key))
     balance_now, version = row[0], row[1]
     existing = _txn(row[2:])
@@ -631,11 +627,6 @@ def _apply_new(
         balance_now, version = _open_account_here(user_id)
     if balance_now + amount < 0:
         raise InsufficientCredits(user_id, balance_now, -amount)
-    if is_postgres():
-        txn = work.update_and_insert(
-            user_id, type_, amount, version, key, payment_reference, reason
-        )
-        return txn.entry(replayed=False)
     after, new_version = work.update_balance(user_id, amount, version)
     txn = _insert(
         user_id,
@@ -650,6 +641,54 @@ def _apply_new(
         reason=reason,
     )
     return txn.entry(replayed=False)
+
+
+def _apply_new_postgres(
+    work: _Work,
+    user_id: int,
+    type_: str,
+    amount: int,
+    key: str,
+    payment_reference: str | None,
+    reason: str | None,
+) -> LedgerEntry:
+    """:func:`_apply_new` on PostgreSQL: one prepared statement (:data:`_CHANGE_IN_ONE_STATEMENT`).
+
+    The cache is marked dirty before it, since whether it writes is known only
+    after; a replay or a refusal then just unmarks (:func:`_transact`).
+    """
+    if type_ == "purchase" and payment_reference is not None:
+        credited = _credited(payment_reference)
+        if credited is not None and credited.idempotency_key != key:
+            return _replay(credited, key, user_id, type_, amount)
+    for _ in range(2):  # a second pass only after opening the account
+        work.mark(user_id)
+        row = _execute_prepared(
+            _CHANGE_STATEMENT,
+            _CHANGE_TYPES,
+            _CHANGE_IN_ONE_STATEMENT,
+            (user_id, key, amount, type_, payment_reference, reason),
+        ).fetchone()
+        balance_now, _version, txn_id, after, new_version = row[:5]
+        if txn_id is not None:
+            work.applied = (after, new_version)
+            return LedgerEntry(
+                txn_id, user_id, type_, amount, after - amount, after, "completed", key
+            )
+        existing = _txn(row[5:])
+        if existing is not None:
+            return _replay(
+                existing, key, user_id, type_, amount, payment_reference, type_ == "purchase"
+            )
+        if balance_now is None:
+            if amount < 0:
+                raise InsufficientCredits(user_id, 0, -amount)
+            _execute(_OPEN_ACCOUNT, (user_id,))
+            continue
+        if balance_now + amount < 0:
+            raise InsufficientCredits(user_id, balance_now, -amount)
+        raise _Conflict  # the version moved between the read and the UPDATE
+    raise _Conflict
 
 
 def _credited(payment_reference: str) -> _Txn | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -25,16 +26,17 @@ def dead_redis():
     return redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=0.2)
 
 
-class FlakyRedis(redis.Redis):
-    """A real client whose next ``fail`` commands raise ConnectionError (a network fault)."""
+class FlakyConnection(redis.Connection):
+    """A real connection; the next ``fail`` commands (on any connection of this class)
+    raise ConnectionError, as a network fault would."""
 
     fail = 0
 
-    def execute_command(self, *args, **kwargs):
-        if self.fail > 0:
-            self.fail -= 1
+    def send_command(self, *args, **kwargs):
+        if FlakyConnection.fail > 0:
+            FlakyConnection.fail -= 1
             raise redis.ConnectionError("injected network fault")
-        return super().execute_command(*args, **kwargs)
+        return super().send_command(*args, **kwargs)
 
 
 @pytest.fixture
@@ -136,7 +138,7 @@ def test_outer_savepoint_rollback_does_not_cache_the_undone_change(pg, make_user
 
 
 def test_failed_cache_write_invalidates(pg, make_user, redis_url):
-    client = FlakyRedis.from_url(redis_url)
+    client = redis.Redis.from_url(redis_url, connection_class=FlakyConnection)
     cache = CreditCache(client)
     cache.retry_after = 0.0
     ledger.set_credit_cache(cache)
@@ -146,8 +148,9 @@ def test_failed_cache_write_invalidates(pg, make_user, redis_url):
     # Redis unreachable before and after the change (mark, store, invalidate all
     # fail): the old value survives in Redis, but this process deletes it at its
     # next contact, before anything is read.
-    client.fail = 3
+    FlakyConnection.fail = 3
     ledger.debit_reading(user, 2, key="d")
+    assert FlakyConnection.fail == 0
     assert client.get(f"credits:{user}") == b"5:2"
     assert ledger.balance(user) == 3
     assert cache.get(user) == 3
@@ -155,7 +158,7 @@ def test_failed_cache_write_invalidates(pg, make_user, redis_url):
     # miss and cannot repopulate until it expires).
     token = cache.begin_change(user)
     assert token is not None
-    client.fail = 1
+    FlakyConnection.fail = 1
     assert not cache.finish_change(user, token, 1, 99)
     assert client.get(f"credits:{user}") is None
     assert cache.get(user) is None and not cache.populate(user, 3, 4)
@@ -228,3 +231,27 @@ def test_no_reader_sees_a_balance_older_than_the_last_returned_commit(pg, make_u
     assert not errors, errors[:5]
     assert ledger.balance(user) == 0
     assert reads[0] > 100 and hits[0] > 0, (reads, hits)
+
+
+def test_a_forked_child_opens_its_own_redis_connection(redis_conn):
+    cache = CreditCache(redis_conn)
+    cache.populate(1, 7, 2)
+    assert cache.get(1) == 7  # the parent's own connection is open now
+    parent_conn = cache._direct.conn
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: use the cache as a forked RQ work horse would
+        code = 1
+        try:
+            ok = cache.get(1) == 7 and cache._direct.conn is not parent_conn
+            cache.populate(2, 3, 1)
+            os.write(write, b"ok" if ok else b"no")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(child, 0)
+    answer = os.read(read, 8)
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0 and answer == b"ok"
+    assert cache._direct.conn is parent_conn and cache.get(1) == 7 and cache.get(2) == 3
