@@ -51,8 +51,11 @@ Steps 3 and 4 commit together or not at all. On PostgreSQL a new row
 (:data:`_CHANGE_IN_ONE_STATEMENT`: the read, the replay and balance checks
 and the version-checked UPDATE feeding the INSERT, as data-modifying CTEs),
 so outside a caller's transaction a debit costs one round trip and no
-BEGIN/COMMIT. Everything else, SQLite, and every call inside a caller's
-transaction use ``database.atomic()`` around the steps.
+BEGIN/COMMIT. It is a server-side prepared statement (PREPAREd once per
+connection: planning the CTEs costs more than running them), so the
+connection must be a real session, not a transaction-mode pooler. Everything
+else, SQLite, and every call inside a caller's transaction use
+``database.atomic()`` around the steps.
 
 Zero rows updated means another writer got there first: the attempt (or,
 inside a caller's transaction, only our savepoint) is rolled back and retried
