@@ -10,7 +10,7 @@ from tarotbot import history, users
 from tarotbot.app import get_app
 from tarotbot.cache import ReadingCache
 from tarotbot.exceptions import InsufficientCredits, UnknownUser
-from tarotbot.models import Reading
+from tarotbot.models import Reading, User
 from tarotbot.readings import ReadingOutcome, perform_reading, reopen
 from tarotbot.tarot.render import render_spread
 from tarotbot.tarot.spreads import get_spread
@@ -19,8 +19,14 @@ from tarotbot.telegram.sender import store_photo
 
 log = logging.getLogger("tarotbot.jobs.readings")
 
-#: Seconds between attempts of a failed reading job (RQ Retry intervals).
-RETRY_INTERVALS = (1, 5, 15)
+
+def _registered_user(app, telegram_id: int, chat_id: int, key: str) -> User | None:
+    """The user, or None after asking the person to /start first."""
+    try:
+        return users.by_telegram_id(telegram_id)
+    except UnknownUser:
+        app.sender.deliver(f"{key}-nouser", chat_id, [replies.text(chat_id, texts.NOT_REGISTERED)])
+        return None
 
 
 @job_context
@@ -29,10 +35,8 @@ def run_reading(
 ) -> dict:
     """Charge, draw, interpret, store, then send the picture and the text."""
     app = get_app()
-    try:
-        user = users.by_telegram_id(telegram_id)
-    except UnknownUser:
-        app.sender.deliver(f"{key}-nouser", chat_id, [replies.text(chat_id, texts.NOT_REGISTERED)])
+    user = _registered_user(app, telegram_id, chat_id, key)
+    if user is None:
         return {"status": "unknown-user"}
     try:
         outcome = perform_reading(user, spread, question, key, app.settings)
@@ -97,10 +101,8 @@ def show_history(
 ) -> dict:
     """A page of the person's readings with Newer/Older buttons (keyset pagination)."""
     app = get_app()
-    try:
-        user = users.by_telegram_id(telegram_id)
-    except UnknownUser:
-        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.NOT_REGISTERED)])
+    user = _registered_user(app, telegram_id, chat_id, key)
+    if user is None:
         return {"status": "unknown-user"}
     try:
         page = history.history_page(user.id, cursor=cursor, direction=direction, limit=5)
@@ -142,10 +144,8 @@ def _cached_reading(app, user_id: int, reading_id: int) -> Reading | None:
 def open_reading(telegram_id: int, chat_id: int, reading_id: int, key: str) -> dict:
     """Show a past reading again, picture included; only to its owner."""
     app = get_app()
-    try:
-        user = users.by_telegram_id(telegram_id)
-    except UnknownUser:
-        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.NOT_REGISTERED)])
+    user = _registered_user(app, telegram_id, chat_id, key)
+    if user is None:
         return {"status": "unknown-user"}
     reading = _cached_reading(app, user.id, reading_id) or history.reading_for_user(
         user.id, reading_id

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from tarotbot.tarot.deck import Card
 from tarotbot.tarot.draw import Draw, DrawnCard
+from tarotbot.tarot.spreads import ORDINALS
 from tarotbot.tarot.telegram_text import (
     CAPTION_LIMIT,
     escape,
@@ -284,21 +285,6 @@ _PATH = (
 )
 _MORE_BROADLY = ("More broadly:", "Beyond this spread:", "In its wider sense:")
 
-_ORDINAL = (
-    "first",
-    "second",
-    "third",
-    "fourth",
-    "fifth",
-    "sixth",
-    "seventh",
-    "eighth",
-    "ninth",
-    "tenth",
-    "eleventh",
-    "twelfth",
-)
-
 
 def _time_kind(dc: DrawnCard, time_frame: str | None) -> tuple[tuple[str, ...], str]:
     """The templates and the ``when`` words for a position of a time spread."""
@@ -306,9 +292,9 @@ def _time_kind(dc: DrawnCard, time_frame: str | None) -> tuple[tuple[str, ...], 
     if key in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"):
         return _DAY, dc.position.name
     if key.startswith("week_"):
-        return _WEEK, _ORDINAL[int(key.split("_")[1]) - 1]
+        return _WEEK, ORDINALS[int(key.split("_")[1]) - 1]
     if key.startswith("month_"):
-        return _MONTH, _ORDINAL[int(key.split("_")[1]) - 1]
+        return _MONTH, ORDINALS[int(key.split("_")[1]) - 1]
     if key in ("theme", "overview"):
         return _THEME, time_frame or "this time"
     return _PATH, ""

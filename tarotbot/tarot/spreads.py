@@ -254,7 +254,7 @@ _MONTH = Spread(
     focus=("theme",),
 )
 
-_ORDINALS = (
+ORDINALS = (
     "first",
     "second",
     "third",
@@ -288,7 +288,7 @@ _YEAR = Spread(
                 1.2 + i % 3,
                 i // 3,
             )
-            for i, o in enumerate(_ORDINALS)
+            for i, o in enumerate(ORDINALS)
         ),
     ),
     focus=("overview",),
