@@ -1,0 +1,35 @@
+"""The terminal demo, scripted through stdin, with no configuration at all."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_scripted_demo_reaches_a_reading_and_the_history(clean_env, tmp_path):
+    script = "/start\n/reading\n2\nWill I find a new job?\n/history\n/frobnicate\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "tarotbot", "demo"],
+        input=script,
+        env=clean_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = result.stdout
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Welcome, Seeker" in out and "5 free credits" in out
+    assert "[2] Past, Present, Future" in out
+    pictures = re.findall(r"\[picture: ([^\]]+)\]", out)
+    assert len(pictures) == 1
+    picture = tmp_path / pictures[0]
+    assert picture.read_bytes().startswith(b"\x89PNG")
+    assert "credit(s) used · 3 left" in out
+    assert "Your readings" in out and "Will I find a new job?" in out.split("Your readings")[1]
+    assert "I do not know /frobnicate" in out
+    assert (tmp_path / "tarotbot.sqlite3").exists()
+    assert "Traceback" not in result.stderr
+    assert not Path(tmp_path / "dump.rdb").exists()
