@@ -83,6 +83,7 @@ COMMANDS = [worker]
 PERIODIC_JOBS = (
     ("periodic-expire-stale-purchases", "jobs.maintenance.expire_stale_purchases", 300),
     ("periodic-expire-subscriptions", "jobs.maintenance.expire_subscriptions", 600),
+    ("periodic-refund-orphan-debits", "jobs.maintenance.refund_orphan_debits", 300),
 )
 
 

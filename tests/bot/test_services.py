@@ -77,3 +77,14 @@ def test_scheduler_registers_each_periodic_job_once(app_env, redis_conn):
     assert sorted(job.id for job in jobs) == sorted(job_id for job_id, _, _ in PERIODIC_JOBS)
     for job in jobs:
         assert job.result_ttl > job.meta.get("interval", 0)
+
+
+def test_a_debit_without_a_reading_is_refunded(pg):
+    user = users.register(46, None, None, bonus=5).user
+    ledger.debit_reading(user.id, 2, key="reading-lost")
+    assert maintenance.refund_orphan_debits() == 0  # too recent: the job may still be storing
+    Transaction.update(created_at=utcnow() - dt.timedelta(hours=1)).execute()
+    assert maintenance.refund_orphan_debits() == 1
+    assert ledger.balance(user.id) == 5
+    assert maintenance.refund_orphan_debits() == 0
+    assert Transaction.get(Transaction.idempotency_key == "reading-lost").status == "refunded"
