@@ -14,6 +14,7 @@ from tarotbot.models import Reading, User
 from tarotbot.readings import ReadingOutcome, perform_reading, reopen
 from tarotbot.tarot.render import render_spread
 from tarotbot.tarot.spreads import get_spread
+from tarotbot.tarot.telegram_text import MESSAGE_LIMIT, telegram_length
 from tarotbot.telegram import keyboards, replies, texts
 from tarotbot.telegram.sender import store_photo
 
@@ -60,16 +61,26 @@ def run_reading(
 
 
 def send_reading(outcome: ReadingOutcome, chat_id: int, bundle_id: str) -> None:
-    """Picture with the summary caption, the interpretation, then a footer with buttons."""
+    """Picture with the summary caption, then the interpretation ending in a footer with buttons.
+
+    The footer joins the last interpretation message when it fits, which
+    saves the person a message and the bot a Telegram call (and a rate-limit
+    slot) per reading.
+    """
     app = get_app()
     photo_key = f"photo:{bundle_id}"
     store_photo(app.redis, photo_key, render_spread(outcome.draw))
     footer = texts.render(
         texts.READING_FOOTER, cost=outcome.cost, balance=outcome.balance, seed=outcome.draw.seed
     )
+    messages = list(outcome.messages)
+    if messages and telegram_length(f"{messages[-1]}\n\n{footer}") <= MESSAGE_LIMIT:
+        messages[-1] = f"{messages[-1]}\n\n{footer}"
+    else:
+        messages.append(footer)
     items = [replies.photo(chat_id, photo_key, outcome.caption)]
-    items += [replies.text(chat_id, message) for message in outcome.messages]
-    items.append(replies.text(chat_id, footer, keyboards.after_reading()))
+    items += [replies.text(chat_id, message) for message in messages[:-1]]
+    items.append(replies.text(chat_id, messages[-1], keyboards.after_reading()))
     app.sender.deliver(bundle_id, chat_id, items)
 
 
