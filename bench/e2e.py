@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import signal
 import statistics
@@ -99,6 +100,20 @@ class Run:
             start_new_session=True,
         )
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by the bot and by all workers together."""
+        tick = os.sysconf("SC_CLK_TCK")
+        totals = {"bot": 0.0, "workers": 0.0}
+        for proc in self.procs:
+            role = "bot" if proc is self.procs[-1] else "workers"
+            try:
+                with open(f"/proc/{proc.pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                totals[role] += (int(fields[11]) + int(fields[12])) / tick
+            except OSError:
+                pass
+        return totals
+
     def stop(self) -> None:
         for proc in self.procs:
             try:
@@ -141,6 +156,8 @@ class Run:
         before = {u: len(self.emu.messages(u)) for u in users}
         footers_before = {u: sum(FOOTER in body(m) for m in self.emu.messages(u)) for u in users}
         sent_at = {}
+        cpu_before = self.cpu_seconds()
+        own_before = resource.getrusage(resource.RUSAGE_SELF)
         start = time.monotonic()
         for user in users:
             sent_at[user] = time.monotonic()
@@ -164,7 +181,18 @@ class Run:
         if len(done) < len(users):
             raise SystemExit(f"only {len(done)} of {len(users)} readings finished")
         acks, totals = list(ack.values()), list(done.values())
+        cpu_after = self.cpu_seconds()
+        own_after = resource.getrusage(resource.RUSAGE_SELF)
+        own = (own_after.ru_utime + own_after.ru_stime) - (
+            own_before.ru_utime + own_before.ru_stime
+        )
+        per_reading = {
+            role: round((cpu_after[role] - cpu_before[role]) / len(users) * 1000, 1)
+            for role in cpu_after
+        }
+        per_reading["emulator"] = round(own / len(users) * 1000, 1)
         return {
+            "cpu_ms_per_reading": per_reading,
             "readings": len(users),
             "wall_s": round(wall, 2),
             "readings_per_s": round(len(users) / wall, 2),
