@@ -48,12 +48,8 @@ def register(
         if bonus > 0:
             entry = ledger.grant_bonus(user.id, bonus, key=welcome_key(user.id), reason="welcome")
             granted = 0 if entry.replayed else bonus
-            balance = entry.balance_after if not entry.replayed else None
-        else:
-            balance = None
-    if balance is None:
-        balance = ledger.balance(user.id)
-    return Registration(user, created, granted, balance)
+    # Read after the commit: a replayed bonus carries the balance of its day, not today's.
+    return Registration(user, created, granted, ledger.balance(user.id))
 
 
 def by_telegram_id(telegram_id: int) -> User:
