@@ -325,16 +325,10 @@ def _position_section(draw: Draw, index: int, dc: DrawnCard) -> str:
         header += " <i>(reversed)</i>"
     question = f"<i>{escape(dc.position.question)}</i>"
     card = dc.card
-    if spread.angle == "love":
-        lead = _fill(_pick(draw.seed, slot, _LOVE), dc)
-        body = escape(card.love(dc.reversed))
-        wider = f"<i>{_pick(draw.seed, slot + 'w', _MORE_BROADLY)}</i> " + escape(
-            _first_sentences(card.meaning(dc.reversed), 2)
-        )
-        text = f"{lead} {body}\n{wider}"
-    elif spread.angle == "career":
-        lead = _fill(_pick(draw.seed, slot, _CAREER), dc)
-        body = escape(card.career(dc.reversed))
+    if spread.angle in ("love", "career"):
+        templates, angled = (_LOVE, card.love) if spread.angle == "love" else (_CAREER, card.career)
+        lead = _fill(_pick(draw.seed, slot, templates), dc)
+        body = escape(angled(dc.reversed))
         wider = f"<i>{_pick(draw.seed, slot + 'w', _MORE_BROADLY)}</i> " + escape(
             _first_sentences(card.meaning(dc.reversed), 2)
         )
