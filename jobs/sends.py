@@ -5,7 +5,7 @@ and hands it back to the process's :class:`~tarotbot.telegram.sender.Sender`,
 which skips what an earlier attempt already delivered. No database is
 touched, so the job does not use :func:`jobs.job_context`.
 
-The sender is built once per process from the settings (a forked work horse
+The sender is the process app's, built once from the settings (a forked work horse
 builds its own, which costs no network call). Its token comes from
 ``TELEGRAM_BOT_TOKEN`` and never enters the job's arguments or result.
 """
@@ -13,38 +13,28 @@ builds its own, which costs no network call). Its token comes from
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from tarotbot.telegram.sender import DEFAULT_MAX_WAIT, Outgoing, Sender
 
 log = logging.getLogger("tarotbot.jobs.sends")
 
-_sender: Sender | None = None
-_sender_lock = threading.Lock()
 
-
-def build_sender() -> Sender:
-    """The process's app sender: the bot (unthreaded), Redis, the shared limiter, RQ."""
+def get_sender() -> Sender:
+    """The process's sender: the app's (the bot unthreaded, Redis, the shared limiter, RQ)."""
     from tarotbot.app import get_app
 
     return get_app().sender
 
 
-def get_sender() -> Sender:
-    """The process's sender, built on first use."""
-    global _sender
-    with _sender_lock:
-        if _sender is None:
-            _sender = build_sender()
-        return _sender
-
-
 def set_sender(sender: Sender | None) -> None:
-    """Install the process's sender (embedded mode, tests); None forgets it."""
-    global _sender
-    with _sender_lock:
-        _sender = sender
+    """Install the process's sender (tests); None forgets the app, rebuilt from settings."""
+    from tarotbot.app import get_app, set_app
+
+    if sender is None:
+        set_app(None)
+    else:
+        get_app().set_sender(sender)
 
 
 def deliver_bundle(
