@@ -16,7 +16,6 @@ from tarotbot.tarot.render import render_spread
 from tarotbot.tarot.spreads import get_spread
 from tarotbot.tarot.telegram_text import MESSAGE_LIMIT, telegram_length
 from tarotbot.telegram import keyboards, replies, texts
-from tarotbot.telegram.sender import store_photo
 
 log = logging.getLogger("tarotbot.jobs.readings")
 
@@ -69,7 +68,7 @@ def send_reading(outcome: ReadingOutcome, chat_id: int, bundle_id: str) -> None:
     """
     app = get_app()
     photo_key = f"photo:{bundle_id}"
-    store_photo(app.redis, photo_key, render_spread(outcome.draw))
+    picture = render_spread(outcome.draw, image_format="jpeg")
     footer = texts.render(
         texts.READING_FOOTER, cost=outcome.cost, balance=outcome.balance, seed=outcome.draw.seed
     )
@@ -81,7 +80,7 @@ def send_reading(outcome: ReadingOutcome, chat_id: int, bundle_id: str) -> None:
     items = [replies.photo(chat_id, photo_key, outcome.caption)]
     items += [replies.text(chat_id, message) for message in messages[:-1]]
     items.append(replies.text(chat_id, messages[-1], keyboards.after_reading()))
-    app.sender.deliver(bundle_id, chat_id, items)
+    app.sender.deliver(bundle_id, chat_id, items, photos={photo_key: picture})
 
 
 def reading_failed(job, connection, exc_type, exc_value, traceback) -> None:

@@ -19,7 +19,7 @@ import dataclasses
 import sys
 import threading
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -187,7 +187,8 @@ class DemoChat:
         info = self.bot.bot.get_file(largest["file_id"])
         data = self.bot.bot.download_file(info.file_path)
         self.picture_dir.mkdir(parents=True, exist_ok=True)
-        path = self.picture_dir / f"reading-{message['message_id']}.png"
+        suffix = PurePosixPath(info.file_path).suffix or ".jpg"  # Telegram's photos are JPEG
+        path = self.picture_dir / f"reading-{message['message_id']}{suffix}"
         path.write_bytes(data)
         return str(path)
 

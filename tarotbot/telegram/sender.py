@@ -33,9 +33,12 @@ sends the items in order and guarantees:
 Long texts are split with :func:`~tarotbot.tarot.telegram_text.split_html`
 into messages of at most 4096 characters; a photo caption over 1024 is cut at
 a paragraph boundary and the rest follows as text. A keyboard always goes on
-the last message of the split. Photos travel by reference: the PNG lives in
-Redis under ``photo_key`` (:func:`store_photo`); job payloads carry only the
-key.
+the last message of the split. Photos travel by reference: job payloads
+carry only a ``photo_key``, and the picture lives in Redis under it
+(:func:`store_photo`). The job that made a picture passes the bytes to
+:meth:`Sender.deliver` (``photos``), which sends them straight away and
+stores them in Redis only if the item has to wait for a later attempt, so
+the usual path moves no picture through Redis.
 
 The bot token never appears in a payload, a Redis key, a log line or an
 exception raised here; error descriptions are passed through :func:`redact`.
@@ -130,8 +133,9 @@ class Outgoing:
     ``kind`` is one of :data:`KINDS`:
 
     * ``text``: ``text`` (Telegram HTML), optional ``reply_markup``;
-    * ``photo``: ``photo_key`` (a Redis key holding PNG bytes, see
-      :func:`store_photo`), optional caption in ``text`` and ``reply_markup``;
+    * ``photo``: ``photo_key`` (a Redis key holding the picture, see
+      :func:`store_photo`, or a key of the ``photos`` given to
+      :meth:`Sender.deliver`), optional caption in ``text`` and ``reply_markup``;
     * ``edit_text``: ``message_id``, ``text``, optional ``reply_markup``;
     * ``edit_markup``: ``message_id``, ``reply_markup`` (None removes the keyboard);
     * ``delete``: ``message_id``;
@@ -168,7 +172,7 @@ class Outgoing:
         if self.kind in ("text", "edit_text") and not (self.text and self.text.strip()):
             raise ValueError(f"a {self.kind} item needs a non-empty text")
         if self.kind == "photo" and not self.photo_key:
-            raise ValueError("a photo item needs a photo_key (store the PNG with store_photo)")
+            raise ValueError("a photo item needs a photo_key (see store_photo)")
         if self.kind in ("edit_text", "edit_markup", "delete") and self.message_id is None:
             raise ValueError(f"a {self.kind} item needs the message_id to act on")
         if self.kind == "chat_action" and not self.action:
@@ -258,14 +262,14 @@ class Outgoing:
         )
 
 
-def store_photo(conn: redis.Redis, key: str, png_bytes: bytes, ttl: int = RECORD_TTL) -> str:
-    """Keep a picture in Redis under ``key`` for ``ttl`` seconds; return the key.
+def store_photo(conn: redis.Redis, key: str, image: bytes, ttl: int = RECORD_TTL) -> str:
+    """Keep a picture (JPEG or PNG bytes) in Redis under ``key`` for ``ttl`` seconds; return the key.
 
     Items refer to it by ``photo_key``: image bytes never go into a job payload.
     """
-    if not isinstance(png_bytes, bytes | bytearray) or not png_bytes:
-        raise ValueError("png_bytes must be non-empty bytes")
-    conn.set(key, bytes(png_bytes), ex=int(ttl))
+    if not isinstance(image, bytes | bytearray) or not image:
+        raise ValueError("image must be non-empty bytes")
+    conn.set(key, bytes(image), ex=int(ttl))
     return key
 
 
@@ -489,6 +493,7 @@ class _Run:
     token: str  # identifies this call's hold on the chat lock (random, not the bot token)
     max_wait: float
     result: DeliveryResult
+    photos: dict[str, bytes] = field(default_factory=dict)  # pictures in hand, by photo_key
 
 
 def _sent_key(bundle_id: str, index: int) -> str:
@@ -597,11 +602,15 @@ class Sender:
         chat_id: int,
         items: list[Outgoing],
         max_wait: float = DEFAULT_MAX_WAIT,
+        photos: dict[str, bytes] | None = None,
     ) -> DeliveryResult:
         """Send ``items`` to ``chat_id`` in order; reschedule what cannot go out soon.
 
         ``max_wait``: the longest this call sleeps for one rate-limit slot
-        (seconds). Returns what happened, including the message ids created.
+        (seconds). ``photos``: pictures by ``photo_key`` that need not be
+        fetched from Redis; one whose item is rescheduled is stored there
+        first (:func:`store_photo`). Returns what happened, including the
+        message ids created.
         Raises only for malformed input or when Redis or ``enqueue_later``
         fail; then nothing is lost: a retry of the caller's job resumes after
         the recorded items.
@@ -613,7 +622,9 @@ class Sender:
         plan = self.plan(chat_id, items)
         if not plan:
             return result
-        run = _Run(bundle_id, chat_id, secrets.token_hex(8), max(0.0, max_wait), result)
+        run = _Run(
+            bundle_id, chat_id, secrets.token_hex(8), max(0.0, max_wait), result, dict(photos or {})
+        )
         claim = self._turns.claim(chat_id, bundle_id, run.token)
         for other in claim.skipped:
             log.warning("chat %s: bundle %s is long overdue; sending later ones", chat_id, other)
@@ -682,6 +693,9 @@ class Sender:
     def _hand_over(self, run: _Run, items: list[Outgoing], delay: float, reason: str) -> None:
         """Give ``items`` to ``enqueue_later`` and note it in the result."""
         delay = max(0.0, float(delay))
+        for item in items:  # the later attempt finds its picture in Redis
+            if item.photo_key in run.photos:
+                store_photo(self.redis, item.photo_key, run.photos.pop(item.photo_key))
         self.enqueue_later(delay, run.bundle_id, run.chat_id, list(items))
         run.result.rescheduled.extend(item.index for item in items)
         run.result.delay = delay
@@ -704,7 +718,7 @@ class Sender:
         """
         photo = None
         if item.kind == "photo":
-            photo = self.redis.get(item.photo_key)
+            photo = run.photos.get(item.photo_key) or self.redis.get(item.photo_key)
             if photo is None:
                 return self._photo_missing(item)
         if item.kind not in UNLIMITED_KINDS:

@@ -26,7 +26,7 @@ def test_scripted_demo_reaches_a_reading_and_the_history(clean_env, tmp_path):
     pictures = re.findall(r"\[picture: ([^\]]+)\]", out)
     assert len(pictures) == 1
     picture = tmp_path / pictures[0]
-    assert picture.read_bytes().startswith(b"\x89PNG")
+    assert picture.suffix == ".jpg" and picture.read_bytes().startswith(b"\xff\xd8\xff")
     assert "credit(s) used · 3 left" in out
     assert "Your readings" in out and "Will I find a new job?" in out.split("Your readings")[1]
     assert "I do not know /frobnicate" in out

@@ -109,6 +109,36 @@ def test_photo_with_long_caption(emulator, users, make_sender, redis_conn):
     assert b"PNG" not in repr([i.to_dict() for i in make_sender().plan(1002, [item])]).encode()
 
 
+def test_photo_in_hand_goes_out_without_redis_and_is_kept_only_when_rescheduled(
+    emulator, users, make_sender, redis_conn
+):
+    users(1012)
+    picture = png()
+    items = [
+        Outgoing.photo(1012, "photo:hand:1", "first"),
+        Outgoing.message(1012, "between"),
+        Outgoing.photo(1012, "photo:hand:2"),
+    ]
+    later = Recorder()
+    sender = make_sender(later)
+    emulator.inject_fault("sendMessage", error_code=429, retry_after=1, count=1)
+
+    result = sender.deliver(
+        "hand-1", 1012, items, photos={"photo:hand:1": picture, "photo:hand:2": picture}
+    )
+
+    # the first went out straight from memory, never through Redis
+    assert result.sent == [0] and result.rescheduled == [1, 2]
+    assert redis_conn.get("photo:hand:1") is None
+    # the second waits for a later attempt, which finds its picture in Redis
+    assert redis_conn.get("photo:hand:2") == picture
+    [(_, bundle_id, chat_id, rest)] = later.calls
+    again = sender.deliver(bundle_id, chat_id, [Outgoing.from_dict(i.to_dict()) for i in rest])
+    assert again.sent == [1, 2]
+    sent = messages(emulator, 1012)
+    assert [m["photo_size"] for m in sent] == [len(picture), None, len(picture)]
+
+
 def test_injected_429_reschedules_the_rest(emulator, users, make_sender):
     users(1003)
     # through the emulator's HTTP driver, as any client would

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from tarotbot.tarot import render
 from tarotbot.tarot.draw import draw
@@ -40,6 +40,20 @@ def test_faces_are_cached_and_turned(deck):
     assert face.size == (200, round(200 * CARD_ASPECT))
     turned = card_face(card, True, 200)
     assert list(turned.getdata()) == list(face.rotate(180).getdata())
+
+
+def test_jpeg_for_telegram(deck):
+    result = draw("three", "ab" * 16, deck=deck)
+    jpeg = render_spread(result, image_format="jpeg")
+    image = Image.open(io.BytesIO(jpeg))
+    assert image.format == "JPEG" and image.size == canvas_size(result.spread)
+    assert len(jpeg) < 300_000
+    # close to the lossless picture: mean absolute difference under 2 of 255
+    exact = Image.open(io.BytesIO(render_spread(result))).convert("RGB")
+    histogram = ImageChops.difference(image.convert("RGB"), exact).convert("L").histogram()
+    assert sum(level * count for level, count in enumerate(histogram)) / sum(histogram) < 2
+    with pytest.raises(ValueError):
+        render_spread(result, image_format="gif")
 
 
 def test_same_draw_same_picture(deck):

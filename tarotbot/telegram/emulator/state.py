@@ -110,6 +110,9 @@ class StoredMessage:
     edits: list[dict[str, Any]] = field(default_factory=list)
     edit_date: int | None = None
     deleted: bool = False
+    #: ``time.monotonic()`` when the message was stored: precise timings for
+    #: tests and benchmarks in this process (``date`` has whole seconds).
+    stored_at: float = field(default_factory=time.monotonic, repr=False)
 
     def to_api(self) -> dict[str, Any]:
         """The Bot API Message object."""
