@@ -1,17 +1,30 @@
-"""End-to-end throughput: simulated users through the emulator against bot + workers.
+"""End-to-end throughput and latency: simulated users through the emulator against bot + workers.
 
 Everything real but Telegram: a ``python -m tarotbot bot`` process and
 ``--workers`` worker processes on a throwaway PostgreSQL database and a
 private Redis DB index, the Bot API emulator in this process. Each simulated
-user registers and picks a three-card spread (not timed); then every user
-sends their question at once, and we time, per user, the update to the bot's
-first reply (the "shuffling" acknowledgement) and to the end of the reading
-(picture, interpretation and footer delivered).
+user registers and picks a three-card spread (not timed), then asks a
+question; we time the update to the bot's first reply (the "shuffling"
+acknowledgement, "ack") and to the end of the reading (picture,
+interpretation and footer delivered, "reading"). Times come from the
+emulator's own clock: when it stored the user's message and each of the
+bot's.
 
-Run twice: with Telegram's flood limits off (capacity) and on (compliance:
-the emulator counts every 429 it serves; the target is none).
+Three runs:
 
-    python -m bench.e2e [--users 60] [--workers 3] [--worker-class simple]
+* **paced** (limits off): questions arrive at ``--rate`` per second for
+  ``--seconds``, the way real traffic does; the latency target is measured
+  here (p99 ≤ 500 ms at 50 readings/s).
+* **burst** (limits off): ``--users`` ask at the same moment; readings per
+  second is the capacity.
+* **compliance** (limits on, ``--compliance-users`` at once): the emulator
+  enforces Telegram's flood limits and counts every 429 it serves; the
+  target is none.
+
+CPU per reading is reported by role: bot, workers, emulator (this process),
+PostgreSQL and Redis.
+
+    python -m bench.e2e [--rate 50] [--seconds 10] [--users 300] [--workers 3]
 
 Prints a table and ends with one line of JSON.
 """
@@ -39,6 +52,7 @@ from tarotbot.telegram.emulator import BotAPIEmulator
 TOKEN = "515151:bench-emulated-token-abcdef"
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 FOOTER = "credit(s) used"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def claim_redis_db() -> tuple[str, str]:
@@ -65,67 +79,111 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def server_pids() -> dict[str, list[int]]:
+    """Pids of this machine's PostgreSQL and Redis server processes, by role."""
+    found: dict[str, list[int]] = {"postgres": [], "redis": []}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as comm:
+                name = comm.read().strip()
+        except OSError:
+            continue
+        if name in ("postgres", "postmaster"):
+            found["postgres"].append(int(entry))
+        elif name == "redis-server":
+            found["redis"].append(int(entry))
+    return found
+
+
 class Run:
-    def __init__(
-        self,
-        env: dict,
-        emu: BotAPIEmulator,
-        workers: int,
-        worker_class: str,
-        logs: Path,
-        limits: bool,
-    ):
+    """Bot and worker processes against the emulator, with one setting of the limits."""
+
+    def __init__(self, env: dict, emu: BotAPIEmulator, args, logs: Path, limits: bool):
         self.emu = emu
+        self.state = emu.bot_state(TOKEN)
+        self.logs = logs
+        self.profile = args.profile
         self.env = {
             **env,
             "TELEGRAM_API_URL": emu.base_url,
             "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TAROTBOT_WORKER_CLASS": worker_class,
+            "TAROTBOT_WORKER_CLASS": args.worker_class,
             "LOG_LEVEL": "WARNING",
             "WELCOME_BONUS": "100",
             "TELEGRAM_RATE_LIMITS": "on" if limits else "off",
         }
-        self.procs = []
-        for i in range(workers):
-            self.procs.append(self._spawn(logs / f"worker{i}-{limits}.log", "worker"))
-        self.procs.append(self._spawn(logs / f"bot-{limits}.log", "bot"))
+        self.tag = "limits-on" if limits else "limits-off"
+        self.workers = [self._spawn(f"worker{i}-{self.tag}", "worker") for i in range(args.workers)]
+        self.bot = self._spawn(f"bot-{self.tag}", "bot")
 
-    def _spawn(self, log: Path, *args: str) -> subprocess.Popen:
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+        profile = ["-m", "cProfile", "-o", str(self.logs / f"{name}.prof")] if self.profile else []
         return subprocess.Popen(
-            [sys.executable, "-m", "tarotbot", *args],
+            [sys.executable, *profile, "-m", "tarotbot", *args],
             env=self.env,
             cwd=ROOT,
-            stdout=log.open("w"),
+            stdout=(self.logs / f"{name}.log").open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time (user + system) used so far by the bot and by all workers together."""
-        tick = os.sysconf("SC_CLK_TCK")
-        totals = {"bot": 0.0, "workers": 0.0}
-        for proc in self.procs:
-            role = "bot" if proc is self.procs[-1] else "workers"
-            try:
-                with open(f"/proc/{proc.pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                totals[role] += (int(fields[11]) + int(fields[12])) / tick
-            except OSError:
-                pass
-        return totals
-
     def stop(self) -> None:
-        for proc in self.procs:
+        procs = [*self.workers, self.bot]
+        for proc in procs:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        for proc in self.procs:
+        for proc in procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
 
+    # -- measuring -------------------------------------------------------------
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far, by role."""
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        servers = server_pids()
+        return {
+            "bot": process_cpu(self.bot.pid),
+            "workers": sum(process_cpu(p.pid) for p in self.workers),
+            "emulator": own.ru_utime + own.ru_stime,
+            "postgres": sum(process_cpu(pid) for pid in servers["postgres"]),
+            "redis": sum(process_cpu(pid) for pid in servers["redis"]),
+        }
+
+    def peak_rss_mb(self) -> dict[str, float]:
+        """Peak resident memory of the bot and of the largest worker, MB."""
+
+        def hwm(pid: int) -> float:
+            try:
+                with open(f"/proc/{pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            return int(line.split()[1]) / 1024
+            except OSError:
+                pass
+            return 0.0
+
+        return {
+            "bot": round(hwm(self.bot.pid), 1),
+            "worker": round(max(hwm(p.pid) for p in self.workers), 1),
+        }
+
+    # -- driving ---------------------------------------------------------------
     def wait_all(self, users: list[int], predicate, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         pending = set(users)
@@ -133,82 +191,95 @@ class Run:
             pending = {u for u in pending if not predicate(self.emu.messages(u))}
             time.sleep(0.05)
         if pending:
-            raise SystemExit(f"{len(pending)} user(s) never got their answer (see logs)")
+            raise SystemExit(f"{len(pending)} user(s) never got their answer (see {self.logs})")
 
     def prepare(self, users: list[int]) -> None:
+        """Register ``users`` and leave each one at the question of a three-card reading."""
         for user in users:
             self.emu.send(user, "/start", first_name=f"User{user}")
-        self.wait_all(users, lambda ms: any("free credits" in body(m) for m in ms), 120)
-
-    def choose_three(self, users: list[int]) -> None:
+        self.wait_all(users, lambda ms: any("free credits" in body(m) for m in ms), 300)
         for user in users:
             self.emu.send(user, "/reading")
-        self.wait_all(users, lambda ms: any("Choose a spread" in body(m) for m in ms[-3:]), 120)
+        self.wait_all(users, lambda ms: any("Choose a spread" in body(m) for m in ms[-3:]), 300)
         for user in users:
             menu = next(
                 m for m in reversed(self.emu.messages(user)) if "Choose a spread" in body(m)
             )
             self.emu.tap(user, menu["message_id"], "s:three")
-        self.wait_all(users, lambda ms: "Type your question (up to" in body(ms[-1]), 120)
+        self.wait_all(users, lambda ms: "Type your question (up to" in body(ms[-1]), 300)
 
-    def readings(self, users: list[int], timeout: float = 600) -> dict:
-        """All users ask at once; time acknowledgement and completion per user."""
-        before = {u: len(self.emu.messages(u)) for u in users}
-        footers_before = {u: sum(FOOTER in body(m) for m in self.emu.messages(u)) for u in users}
-        sent_at = {}
+    def _progress(self, user: int, asked: int) -> tuple[float | None, float | None]:
+        """Emulator times of the bot's first reply and of the footer after message ``asked``."""
+        ack = done = None
+        for message in reversed(self.state.chats[user].messages.values()):
+            if message.message_id <= asked:
+                break
+            if message.outgoing:
+                ack = message.stored_at
+                if done is None and FOOTER in (message.text or ""):
+                    done = message.stored_at
+        return ack, done
+
+    def readings(self, users: list[int], rate: float | None, timeout: float = 600) -> dict:
+        """Every user asks once, at ``rate`` per second (None: all at once); timings per user."""
         cpu_before = self.cpu_seconds()
-        own_before = resource.getrusage(resource.RUSAGE_SELF)
+        asked: dict[int, tuple[int, float]] = {}  # user -> (message_id, emulator time)
         start = time.monotonic()
-        for user in users:
-            sent_at[user] = time.monotonic()
-            self.emu.send(user, f"What does the week hold for me, number {user}?")
-        ack, done = {}, {}
-        state = self.emu.bot_state(TOKEN)
+        for i, user in enumerate(users):
+            if rate:
+                time.sleep(max(0.0, start + i / rate - time.monotonic()))
+            sent = self.emu.send(user, f"What does the week hold for me, number {user}?")
+            with self.state.lock:
+                message = self.state.chats[user].messages[sent["message_id"]]
+            asked[user] = (message.message_id, message.stored_at)
+        ack: dict[int, float] = {}
+        done: dict[int, float] = {}
         deadline = time.monotonic() + timeout
-        with state.lock:  # woken by the emulator whenever the bot acts: no busy polling
-            while len(done) < len(users) and time.monotonic() < deadline:
-                now = time.monotonic()
+        while len(done) < len(users) and time.monotonic() < deadline:
+            with self.state.lock:
                 for user in users:
                     if user in done:
                         continue
-                    outgoing = [m for m in state.chats[user].messages.values() if m.outgoing]
-                    if user not in ack and len(outgoing) > before[user]:
-                        ack[user] = now - sent_at[user]
-                    if sum(FOOTER in (m.text or "") for m in outgoing) > footers_before[user]:
-                        done[user] = now - sent_at[user]
-                state.changed.wait(timeout=0.05)
-        wall = time.monotonic() - start
+                    first, last = self._progress(user, asked[user][0])
+                    if first is not None:
+                        ack[user] = first - asked[user][1]
+                    if last is not None:
+                        done[user] = last - asked[user][1]
+            time.sleep(0.1)
         if len(done) < len(users):
-            raise SystemExit(f"only {len(done)} of {len(users)} readings finished")
-        acks, totals = list(ack.values()), list(done.values())
+            raise SystemExit(f"only {len(done)} of {len(users)} readings finished ({self.logs})")
         cpu_after = self.cpu_seconds()
-        own_after = resource.getrusage(resource.RUSAGE_SELF)
-        own = (own_after.ru_utime + own_after.ru_stime) - (
-            own_before.ru_utime + own_before.ru_stime
-        )
-        per_reading = {
-            role: round((cpu_after[role] - cpu_before[role]) / len(users) * 1000, 1)
-            for role in cpu_after
-        }
-        per_reading["emulator"] = round(own / len(users) * 1000, 1)
+        finished = max(asked[u][1] + done[u] for u in users)
+        wall = finished - min(t for _, t in asked.values())
+        acks, totals = list(ack.values()), list(done.values())
         return {
-            "cpu_ms_per_reading": per_reading,
             "readings": len(users),
+            "offered_per_s": rate,
             "wall_s": round(wall, 2),
-            "readings_per_s": round(len(users) / wall, 2),
+            "readings_per_s": round(len(users) / wall, 1),
             "ack_p50_ms": round(statistics.median(acks) * 1000),
             "ack_p99_ms": round(percentile(acks, 99) * 1000),
             "reading_p50_ms": round(statistics.median(totals) * 1000),
             "reading_p99_ms": round(percentile(totals, 99) * 1000),
+            "cpu_ms_per_reading": {
+                role: round((cpu_after[role] - cpu_before[role]) / len(users) * 1000, 1)
+                for role in cpu_after
+            },
+            "peak_rss_mb": self.peak_rss_mb(),
         }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=60)
+    parser.add_argument("--rate", type=float, default=50.0, help="paced run: readings per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="paced run: duration")
+    parser.add_argument("--users", type=int, default=300, help="burst run: users asking at once")
+    parser.add_argument("--compliance-users", type=int, default=20)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--worker-class", choices=["fork", "simple"], default="simple")
-    parser.add_argument("--compliance-users", type=int, default=20)
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile every bot and worker process (logs dir)"
+    )
     args = parser.parse_args()
 
     redis_url, claim = claim_redis_db()
@@ -218,28 +289,31 @@ def main() -> None:
         with throwaway_database("bench_e2e") as db_url, BotAPIEmulator(default_bot=TOKEN) as emu:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("TAROT", "TELEGRAM"))}
             env.update(DATABASE_URL=db_url, REDIS_URL=redis_url, PYTHONPATH=str(ROOT), TZ="UTC")
-            users = [8_000_000 + i for i in range(args.users)]
+            paced = [8_000_000 + i for i in range(round(args.rate * args.seconds))]
+            burst = [8_500_000 + i for i in range(args.users)]
             # Capacity: our sender's limiter off, the emulator's limits off.
-            run = Run(env, emu, args.workers, args.worker_class, logs, limits=False)
+            run = Run(env, emu, args, logs, limits=False)
             try:
-                print(f"preparing {len(users)} users…", file=sys.stderr)
-                run.prepare(users)
-                run.choose_three(users)
-                print("capacity run (limits off)…", file=sys.stderr)
-                results["limits_off"] = run.readings(users)
+                print(f"preparing {len(paced) + len(burst)} users…", file=sys.stderr)
+                run.prepare(paced + burst)
+                print(
+                    f"paced run: {args.rate:g} readings/s for {args.seconds:g} s…", file=sys.stderr
+                )
+                results["paced"] = run.readings(paced, rate=args.rate)
+                print(f"burst run: {len(burst)} at once…", file=sys.stderr)
+                results["burst"] = run.readings(burst, rate=None)
             finally:
                 run.stop()
             # Compliance: Telegram's limits enforced by the emulator and kept by the sender.
             few = [9_000_000 + i for i in range(args.compliance_users)]
             emu.set_limits(enforce=True)
-            run = Run(env, emu, args.workers, args.worker_class, logs, limits=True)
+            run = Run(env, emu, args, logs, limits=True)
             try:
                 run.prepare(few)
-                run.choose_three(few)
                 emu.reset_stats()
                 print("compliance run (limits on)…", file=sys.stderr)
-                results["limits_on"] = run.readings(few)
-                results["limits_on"]["429_received"] = emu.get_stats()["responses_429"]
+                results["compliance"] = run.readings(few, rate=None)
+                results["compliance"]["429_received"] = emu.get_stats()["responses_429"]
             finally:
                 run.stop()
     finally:
@@ -247,16 +321,16 @@ def main() -> None:
         redis.Redis.from_url(REDIS_BASE + "/0").delete(claim)
 
     print(f"\nE2E ({args.workers} {args.worker_class} workers, logs in {logs})")
-    print(
-        f"{'run':<12}{'readings':>9}{'per s':>8}{'ack p50':>9}{'ack p99':>9}{'read p50':>10}{'read p99':>10}"
-    )
+    print(f"{'run':<12}{'readings':>9}{'per s':>8}{'ack p50':>9}{'ack p99':>9}"
+          f"{'read p50':>10}{'read p99':>10}   CPU ms per reading")  # fmt: skip
     for name, r in results.items():
+        cpu = " ".join(f"{role} {ms:g}" for role, ms in r["cpu_ms_per_reading"].items())
         print(
             f"{name:<12}{r['readings']:>9}{r['readings_per_s']:>8}{r['ack_p50_ms']:>9}"
-            f"{r['ack_p99_ms']:>9}{r['reading_p50_ms']:>10}{r['reading_p99_ms']:>10}"
+            f"{r['ack_p99_ms']:>9}{r['reading_p50_ms']:>10}{r['reading_p99_ms']:>10}   {cpu}"
         )
     print(json.dumps({"bench": "e2e", "workers": args.workers, "worker_class": args.worker_class,
-                      "users": args.users, **results}))  # fmt: skip
+                      "cores": os.cpu_count(), **results}))  # fmt: skip
 
 
 if __name__ == "__main__":
