@@ -15,8 +15,10 @@ sends the items in order and guarantees:
   process ever sleeps long on Telegram's behalf.
 * **Order per chat.** One bundle at a time is delivered to a chat, in the
   order the bundles first reached the sender (a small queue per chat in
-  Redis). A bundle that finds an earlier one still pending reschedules itself
-  behind it. A pending bundle whose process died is skipped once it is
+  Redis). A bundle that finds another one being sent to the chat right now
+  waits in place (up to ``max_wait``: a reading finished while the bot is
+  still sending its acknowledgement); one that finds an earlier bundle
+  waiting for later reschedules itself behind it. A pending bundle whose process died is skipped once it is
   :data:`STALE_AFTER` seconds overdue, so the chat never stays stuck.
 * **Never twice.** Each delivered item is recorded (``SET
   sent:<bundle_id>:<index> <message_id> NX EX 86400``) and skipped when the
@@ -102,6 +104,7 @@ BACKOFF_MAX = 60.0  # seconds, cap on that backoff
 LOCK_TTL = 60.0  # seconds a chat stays locked by a sender that stopped refreshing (crash)
 STALE_AFTER = 60.0  # seconds past its due time after which a pending bundle is skipped
 POLL = 1.0  # seconds a bundle waits before asking again whether its turn has come
+BUSY_POLL = 0.02  # seconds between looks at a chat another bundle is being sent to
 DEFAULT_RETRY_AFTER = 5  # seconds, when a 429 carries no retry_after
 BUNDLE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 FAILED = "failed"  # record value of an item Telegram refused for good
@@ -379,6 +382,7 @@ end
 redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now))
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], keep) end
 local locked = redis.call('EXISTS', KEYS[4]) == 1
+local busy = locked and 1 or 0  -- another bundle is being sent to the chat right now
 local skipped = {}
 while true do
   local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
@@ -387,18 +391,18 @@ while true do
   if locked or due + stale_after >= now then
     local wait = math.max(poll, due - now + poll)
     redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now + wait))
-    return {0, string.format('%.6f', wait), skipped}
+    return {0, string.format('%.6f', wait), skipped, busy}
   end
   redis.call('ZREM', KEYS[1], head)
   redis.call('HDEL', KEYS[2], head)
   table.insert(skipped, head)
 end
 if redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) then
-  return {1, '0', skipped}
+  return {1, '0', skipped, 0}
 end
 local wait = math.max(poll, redis.call('PTTL', KEYS[4]) / 1000)
 redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now + wait))
-return {0, string.format('%.6f', wait), skipped}
+return {0, string.format('%.6f', wait), skipped, 1}
 """
 
 _KEEP_LUA = """
@@ -429,8 +433,9 @@ return 1
 @dataclass
 class _Claim:
     ok: bool
-    wait: float
-    skipped: list[str]
+    wait: float  # seconds until the bundle should ask again (when not ok)
+    skipped: list[str]  # overdue bundles of dead senders skipped on the way
+    busy: bool  # another bundle is being sent to the chat right now
 
 
 class _ChatTurn:
@@ -450,11 +455,11 @@ class _ChatTurn:
         return [f"{base}:queue", f"{base}:due", f"{base}:ticket", f"{base}:lock"]
 
     def claim(self, chat_id: int, bundle_id: str, token: str) -> _Claim:
-        ok, wait, skipped = self._claim(
+        ok, wait, skipped, busy = self._claim(
             keys=self._keys(chat_id),
             args=[bundle_id, token, self.lock_ttl_ms, self.stale_after, POLL, RECORD_TTL],
         )
-        return _Claim(bool(ok), float(wait), [s.decode() for s in skipped])
+        return _Claim(bool(ok), float(wait), [s.decode() for s in skipped], bool(busy))
 
     def keep(self, chat_id: int, bundle_id: str, token: str) -> bool:
         _, due, _, lock = self._keys(chat_id)
@@ -494,6 +499,7 @@ class _Run:
     max_wait: float
     result: DeliveryResult
     photos: dict[str, bytes] = field(default_factory=dict)  # pictures in hand, by photo_key
+    wait: float = 0.0  # when the chat was not ours: seconds until we ask again
 
 
 def _sent_key(bundle_id: str, index: int) -> str:
@@ -625,11 +631,8 @@ class Sender:
         run = _Run(
             bundle_id, chat_id, secrets.token_hex(8), max(0.0, max_wait), result, dict(photos or {})
         )
-        claim = self._turns.claim(chat_id, bundle_id, run.token)
-        for other in claim.skipped:
-            log.warning("chat %s: bundle %s is long overdue; sending later ones", chat_id, other)
-        if not claim.ok:
-            self._hand_over(run, plan, claim.wait, "waiting for earlier messages to this chat")
+        if not self._take_turn(run):
+            self._hand_over(run, plan, run.wait, "waiting for earlier messages to this chat")
             return result
         comes_back: float | None = POLL  # if we fail out, keep the bundle's place in the queue
         try:
@@ -637,6 +640,26 @@ class Sender:
         finally:
             self._turns.leave(chat_id, bundle_id, run.token, comes_back)
         return result
+
+    def _take_turn(self, run: _Run) -> bool:
+        """Claim the chat; while another bundle is being sent to it, wait up to ``max_wait``.
+
+        False: not our turn soon enough; ``run.wait`` says when to come back.
+        """
+        deadline = time.monotonic() + run.max_wait
+        while True:
+            claim = self._turns.claim(run.chat_id, run.bundle_id, run.token)
+            for other in claim.skipped:
+                log.warning(
+                    "chat %s: bundle %s is long overdue; sending later ones", run.chat_id, other
+                )
+            if claim.ok:
+                return True
+            pause = BUSY_POLL if claim.busy else claim.wait
+            if pause > deadline - time.monotonic():
+                run.wait = claim.wait
+                return False
+            self._sleep(pause)
 
     def _send_all(self, run: _Run, plan: list[Outgoing]) -> float | None:
         """Send what is not yet recorded; return the reschedule delay, or None when done."""

@@ -183,8 +183,9 @@ def test_sender_killed_mid_bundle_then_retried(emulator, users, make_sender, red
     sender = make_sender(later, limits=Limits(chat_rate=2.0))
     later.sender = sender
     items = [Outgoing.message(6001, f"k{n}") for n in range(8)]
-    first = sender.deliver("killed", 6001, items)
-    # the dead process still holds the chat for up to its lock TTL (1 s): wait our turn
+    first = sender.deliver("killed", 6001, items, max_wait=0.2)
+    # the dead process still holds the chat for up to its lock TTL (1 s): more than
+    # this call may wait in place, so it comes back later
     assert first.rescheduled and first.reason == "waiting for earlier messages to this chat"
     assert later.wait_idle(15) and not later.errors
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
+import time
 
 import pytest
 import requests
@@ -308,6 +310,36 @@ def test_bundles_to_one_chat_keep_their_order(emulator, users, make_sender):
 
     assert later.wait_idle(15) and not later.errors
     assert bot_texts(emulator, 1011) == ["a0", "a1", "a2", "a3", "a4", "b0", "b1"]
+
+
+def test_a_bundle_waits_in_place_while_the_chat_is_busy(emulator, users, make_sender):
+    """A reading done while the acknowledgement is still going out follows it at once."""
+    users(1013, 1014)
+    later = Recorder()
+    sender = make_sender(later)
+    emulator.set_delay("sendMessage", 300)
+
+    def busy(chat_id: int) -> threading.Thread:
+        """Start a bundle whose one call takes 300 ms; return once it holds the chat."""
+        thread = threading.Thread(
+            target=sender.deliver,
+            args=(f"busy-{chat_id}", chat_id, [Outgoing.message(chat_id, "ack")]),
+        )
+        thread.start()
+        time.sleep(0.1)
+        return thread
+
+    holder = busy(1013)
+    patient = sender.deliver("reading-1013", 1013, [Outgoing.message(1013, "reading")])
+    holder.join()
+    holder = busy(1014)
+    hurried = sender.deliver("reading-1014", 1014, [Outgoing.message(1014, "x")], max_wait=0.05)
+    holder.join()
+
+    assert patient.sent == [0] and not patient.rescheduled
+    assert bot_texts(emulator, 1013) == ["ack", "reading"]
+    assert hurried.rescheduled == [0] and hurried.delay >= 1  # not worth waiting for
+    assert [call[1] for call in later.calls] == ["reading-1014"]
 
 
 def test_limits_per_bot_are_namespaced(emulator, users, make_sender, redis_conn):
