@@ -34,13 +34,14 @@ import random
 import struct
 import unicodedata
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from tarotbot.tarot.deck import Card
+from tarotbot.tarot.deck import Card, load_deck
 from tarotbot.tarot.draw import Draw
-from tarotbot.tarot.spreads import CARD_ASPECT, Spread
+from tarotbot.tarot.spreads import CARD_ASPECT, Spread, get_spread
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -50,6 +51,7 @@ __all__ = [
     "encode_jpeg",
     "encode_png",
     "render_spread",
+    "warm_faces",
 ]
 
 #: What :func:`render_spread` can produce.
@@ -286,6 +288,21 @@ def _upright_face(card: Card, width: int) -> Image.Image:
     for i, line in enumerate(lines):
         draw.text((w / 2, y0 + i * line_h), line, font=name_font, fill=pal.ink, anchor="mm")
     return face.reduce(SUPERSAMPLE)
+
+
+def warm_faces(spread_names: Iterable[str]) -> int:
+    """Draw every upright face at the card widths of ``spread_names`` now; return how many.
+
+    A worker calls this before taking jobs so its first readings do not each
+    pay a few milliseconds per new face (and forked work horses inherit the
+    faces). Bounded by the face cache: at most 160 faces stay.
+    """
+    deck = load_deck()
+    widths = sorted({_layout(get_spread(name)).card_w for name in spread_names})
+    for width in widths:
+        for card in deck:
+            _upright_face(card, width)
+    return len(widths) * len(deck)
 
 
 @functools.lru_cache(maxsize=64)

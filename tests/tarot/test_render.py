@@ -56,6 +56,16 @@ def test_jpeg_for_telegram(deck):
         render_spread(result, image_format="gif")
 
 
+def test_warm_faces_fills_the_cache_for_the_everyday_spreads(deck):
+    render._upright_face.cache_clear()
+    render.card_face.cache_clear()
+    assert render.warm_faces(["single", "three"]) == len(deck)  # both lay cards 300 px wide
+    before = render._upright_face.cache_info()
+    render_spread(draw("three", "cd" * 16, deck=deck))
+    after = render._upright_face.cache_info()
+    assert after.misses == before.misses and after.hits == before.hits + 3
+
+
 def test_same_draw_same_picture(deck):
     result = draw("three", "ab" * 16, deck=deck)
     assert render_spread(result) == render_spread(result)
