@@ -80,13 +80,14 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` has used; 0 if it is gone."""
+    """CPU seconds (user + system) used by process ``pid`` and its reaped children (fork
+    workers' work horses); 0 if it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return sum(int(value) for value in fields[11:15]) / TICK
 
 
 def server_pids() -> dict[str, list[int]]:

@@ -4,7 +4,8 @@ Renders N draws (default 30, fixed seeds) of every spread twice: once from
 empty caches, then again with every card face cached, as a long-running
 worker mostly renders. Prints a table of milliseconds (the very first render,
 the first pass's median, and the warm median and 95th percentile) and PNG
-size per spread. The last line is one JSON object with
+size per spread, then the warm median and size of the JPEG that readings
+send to Telegram. The last line is one JSON object with
 the figures, for scripts: ``{"bench": "render", "celtic_median_ms": ...}``.
 
 Run: ``python bench/render.py [-n 30]`` (or ``python -m bench.render``).
@@ -41,13 +42,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _timed(draws) -> tuple[list[float], list[int]]:
+def _timed(draws, image_format: str = "png") -> tuple[list[float], list[int]]:
     times, sizes = [], []
     for result in draws:
         started = time.perf_counter()
-        png = render_spread(result)
+        picture = render_spread(result, image_format=image_format)
         times.append((time.perf_counter() - started) * 1000)
-        sizes.append(len(png))
+        sizes.append(len(picture))
     return times, sizes
 
 
@@ -65,6 +66,7 @@ def bench(runs: int) -> dict[str, dict[str, float]]:
         draws = [draw(name, seed, 0.3, deck=deck) for seed in seeds]
         first, sizes = _timed(draws)
         warm, _ = _timed(draws)
+        jpeg, jpeg_sizes = _timed(draws, "jpeg")
         width, height = canvas_size(SPREADS[name])
         results[name] = {
             "cold_ms": round(first[0], 1),
@@ -73,6 +75,8 @@ def bench(runs: int) -> dict[str, dict[str, float]]:
             "p95_ms": round(percentile(warm, 0.95), 1),
             "png_kb": round(statistics.mean(sizes) / 1024, 1),
             "max_png_kb": round(max(sizes) / 1024, 1),
+            "jpeg_median_ms": round(statistics.median(jpeg), 1),
+            "jpeg_kb": round(statistics.mean(jpeg_sizes) / 1024, 1),
             "width": width,
             "height": height,
         }
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     results = bench(args.runs)
     header = (
         f"{'spread':<18} {'canvas':>10} {'cold ms':>8} {'1st pass':>9} "
-        f"{'median ms':>10} {'p95 ms':>8} {'PNG KB':>8} {'max KB':>8}"
+        f"{'median ms':>10} {'p95 ms':>8} {'PNG KB':>8} {'max KB':>8} {'JPEG ms':>8} {'JPEG KB':>8}"
     )
     print(f"render benchmark: {args.runs} draws per spread, {os.cpu_count()} CPUs")
     print("cold: first render in the process; 1st pass: median while faces are drawn the")
@@ -100,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name:<18} {canvas:>10} {r['cold_ms']:>8.1f} {r['first_pass_median_ms']:>9.1f} "
             f"{r['median_ms']:>10.1f} {r['p95_ms']:>8.1f} {r['png_kb']:>8.1f} {r['max_png_kb']:>8.1f}"
+            f" {r['jpeg_median_ms']:>8.1f} {r['jpeg_kb']:>8.1f}"
         )
     summary: dict[str, object] = {"bench": "render", "runs": args.runs}
     for name, r in results.items():
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         summary[f"{name}_first_pass_median_ms"] = r["first_pass_median_ms"]
         summary[f"{name}_p95_ms"] = r["p95_ms"]
         summary[f"{name}_png_kb"] = r["png_kb"]
+        summary[f"{name}_jpeg_median_ms"] = r["jpeg_median_ms"]
     summary["max_png_kb"] = max(r["max_png_kb"] for r in results.values())
     print(json.dumps(summary))
     return 0
