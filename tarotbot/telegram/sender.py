@@ -104,7 +104,8 @@ BACKOFF_MAX = 60.0  # seconds, cap on that backoff
 LOCK_TTL = 60.0  # seconds a chat stays locked by a sender that stopped refreshing (crash)
 STALE_AFTER = 60.0  # seconds past its due time after which a pending bundle is skipped
 POLL = 1.0  # seconds a bundle waits before asking again whether its turn has come
-BUSY_POLL = 0.02  # seconds between looks at a chat another bundle is being sent to
+BUSY_POLL = 0.02  # seconds before looking again at a chat another bundle is being sent to
+BUSY_POLL_MAX = 0.32  # ... doubling up to this
 DEFAULT_RETRY_AFTER = 5  # seconds, when a 429 carries no retry_after
 BUNDLE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 FAILED = "failed"  # record value of an item Telegram refused for good
@@ -647,6 +648,7 @@ class Sender:
         False: not our turn soon enough; ``run.wait`` says when to come back.
         """
         deadline = time.monotonic() + run.max_wait
+        busy_pause = BUSY_POLL
         while True:
             claim = self._turns.claim(run.chat_id, run.bundle_id, run.token)
             for other in claim.skipped:
@@ -655,11 +657,13 @@ class Sender:
                 )
             if claim.ok:
                 return True
-            pause = BUSY_POLL if claim.busy else claim.wait
-            if pause > deadline - time.monotonic():
+            left = deadline - time.monotonic()
+            if left <= 0 or (not claim.busy and claim.wait > left):
                 run.wait = claim.wait
                 return False
-            self._sleep(pause)
+            self._sleep(min(busy_pause, left) if claim.busy else claim.wait)
+            if claim.busy:
+                busy_pause = min(busy_pause * 2, BUSY_POLL_MAX)  # a long bundle: look less often
 
     def _send_all(self, run: _Run, plan: list[Outgoing]) -> float | None:
         """Send what is not yet recorded; return the reschedule delay, or None when done."""
