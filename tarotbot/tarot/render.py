@@ -15,10 +15,12 @@ shadows and legend, so a warm Celtic Cross takes a few tens of
 milliseconds, mostly PNG encoding (done by :func:`encode_png`, about twice
 as fast as Pillow's encoder here). Photos for Telegram are JPEG
 (``image_format="jpeg"``): Telegram turns every photo into a JPEG of its
-own, so a lossless upload buys nothing the person sees, and encoding a
-JPEG takes about a fifth of the time (2 ms instead of 9 for three cards). Memory: a face is 0.1-0.6 MB; the caches
-are bounded (160 upright faces, 64 oriented, 20 blanks, 64 spread bases),
-and card widths come in four sizes (:data:`CARD_WIDTHS`) shared by all spreads.
+own, so a lossless upload buys nothing the person sees, and a JPEG takes
+about a third of the time (4 ms instead of 11 for three cards).
+
+Memory: a face is 0.1-0.6 MB; the caches are bounded (160 upright faces, 64
+oriented, 20 blanks, 64 spread bases), and card widths come in four sizes
+(:data:`CARD_WIDTHS`) shared by all spreads.
 
 Fonts: Pillow's built-in scalable font (``ImageFont.load_default(size=...)``,
 Aileron), so there is no system font dependency. It covers Latin text;

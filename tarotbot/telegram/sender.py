@@ -18,8 +18,9 @@ sends the items in order and guarantees:
   Redis). A bundle that finds another one being sent to the chat right now
   waits in place (up to ``max_wait``: a reading finished while the bot is
   still sending its acknowledgement); one that finds an earlier bundle
-  waiting for later reschedules itself behind it. A pending bundle whose process died is skipped once it is
-  :data:`STALE_AFTER` seconds overdue, so the chat never stays stuck.
+  waiting for later reschedules itself behind it. A pending bundle whose
+  process died is skipped once it is :data:`STALE_AFTER` seconds overdue, so
+  the chat never stays stuck.
 * **Never twice.** Each delivered item is recorded (``SET
   sent:<bundle_id>:<index> <message_id> NX EX 86400``) and skipped when the
   bundle is delivered again (a retried job, a rescheduled remainder). This is
@@ -267,7 +268,7 @@ class Outgoing:
 
 
 def store_photo(conn: redis.Redis, key: str, image: bytes, ttl: int = RECORD_TTL) -> str:
-    """Keep a picture (JPEG or PNG bytes) in Redis under ``key`` for ``ttl`` seconds; return the key.
+    """Keep a picture (JPEG or PNG bytes) in Redis under ``key`` for ``ttl`` s; return the key.
 
     Items refer to it by ``photo_key``: image bytes never go into a job payload.
     """
@@ -613,8 +614,9 @@ class Sender:
     ) -> DeliveryResult:
         """Send ``items`` to ``chat_id`` in order; reschedule what cannot go out soon.
 
-        ``max_wait``: the longest this call sleeps for one rate-limit slot
-        (seconds). ``photos``: pictures by ``photo_key`` that need not be
+        ``max_wait``: the longest this call sleeps for one rate-limit slot,
+        or for the chat while another bundle is being sent to it (seconds).
+        ``photos``: pictures by ``photo_key`` that need not be
         fetched from Redis; one whose item is rescheduled is stored there
         first (:func:`store_photo`). Returns what happened, including the
         message ids created.
