@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         json.dumps(
             {
-                "benchmark": "ledger",
+                "bench": "ledger",
                 "processes": args.processes,
                 "seconds": args.seconds,
                 "rounds": args.rounds,
