@@ -21,8 +21,9 @@ Three runs:
   enforces Telegram's flood limits and counts every 429 it serves; the
   target is none.
 
-CPU per reading is reported by role: bot, workers, emulator (this process),
-PostgreSQL and Redis.
+CPU per reading is reported by role: bot, workers (with fork workers' work
+horses), emulator (this process), PostgreSQL and Redis (all of this
+machine's server processes: run nothing else meanwhile).
 
     python -m bench.e2e [--rate 50] [--seconds 10] [--users 300] [--workers 3]
 
