@@ -261,7 +261,7 @@ class Run:
             # the pace questions really arrived at (the emulator's clock), and the
             # pace readings were completed from the first question to the last footer
             "offered_per_s": round((len(users) - 1) / (last_asked - first_asked), 1)
-            if rate
+            if rate and last_asked > first_asked
             else None,
             "wall_s": round(wall, 2),
             "readings_per_s": round(len(users) / wall, 1),
