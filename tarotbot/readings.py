@@ -36,8 +36,14 @@ class ReadingOutcome:
     replayed: bool  # True when this key had already produced the reading
 
 
-def _stored_for_key(key: str) -> Reading | None:
-    return Reading.select().join(Transaction).where(Transaction.idempotency_key == key).first()
+def _stored_for_key(user_id: int, key: str) -> Reading | None:
+    """The reading ``key`` produced for ``user_id``; never another person's."""
+    return (
+        Reading.select()
+        .join(Transaction)
+        .where(Transaction.idempotency_key == key, Transaction.user == user_id)
+        .first()
+    )
 
 
 def perform_reading(
@@ -49,7 +55,7 @@ def perform_reading(
     when the balance is short, and :class:`UnknownSpread` for a bad name.
     """
     spread = get_spread(spread_name)
-    existing = _stored_for_key(key)
+    existing = _stored_for_key(user.id, key)
     if existing is not None:
         return _outcome(existing, cost=spread.cost, balance=ledger.balance(user.id), replayed=True)
     the_draw = draw(
@@ -63,7 +69,7 @@ def perform_reading(
     with database.atomic():
         entry = ledger.debit_reading(user.id, spread.cost, key=key)
         if entry.replayed:  # a concurrent run of the same key won the race
-            reading = _stored_for_key(key)
+            reading = _stored_for_key(user.id, key)
             if reading is not None:
                 return _outcome(reading, spread.cost, ledger.balance(user.id), replayed=True)
         reading = Reading.create(

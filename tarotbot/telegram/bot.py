@@ -3,8 +3,8 @@
 Handlers are thin. They read the session (Redis, rebuilt from the database on
 a miss), send short instant replies through the one sender, and enqueue every
 write (registration, readings, payments, preferences) as an RQ job whose id
-derives from the Telegram ``update_id``; the instant replies use the same id
-as their bundle id. An update redelivered after a crash therefore neither
+derives from the user and the Telegram ``update_id`` (:func:`update_key`);
+the instant replies use the chat and update id as their bundle id. An update redelivered after a crash therefore neither
 queues its work twice nor repeats a reply. Pre-checkout queries are answered
 here, at once, because Telegram allows ten seconds.
 
@@ -54,6 +54,18 @@ HANDLER_THREADS = 8
 HANDLER_MAX_WAIT = 0.5
 READING_RETRY = (1, 5, 15)  # seconds between attempts of a reading job
 PAYMENT_RETRY = (1, 5, 15, 60, 300)  # seconds between attempts of a payment job
+
+
+def update_key(kind: str, user_id: int, update_id: int) -> str:
+    """The id of the work an update asks for: a job id, and the ledger key of its charge.
+
+    Derived from the update, so a redelivered update maps to the same job
+    (and RQ's ``unique`` refuses it twice). Scoped to the user as well:
+    Telegram numbers updates sequentially but restarts at a random number
+    after a week without updates, so an update_id alone could meet another
+    person's old key (their reading would be replayed to the wrong person).
+    """
+    return job_id(kind, user_id, update_id)
 
 
 def has_words(text: str) -> bool:
@@ -121,7 +133,7 @@ class TarotBot:
     # -- helpers -------------------------------------------------------------
     def reply(self, update_id: int, chat_id: int, *items, suffix: str = "") -> None:
         self.app.sender.deliver(
-            f"u{update_id}{suffix}", chat_id, list(items), max_wait=HANDLER_MAX_WAIT
+            f"u{chat_id}-{update_id}{suffix}", chat_id, list(items), max_wait=HANDLER_MAX_WAIT
         )
 
     def say(self, update_id: int, chat_id: int, html: str, markup: dict | None = None) -> None:
@@ -166,8 +178,8 @@ class TarotBot:
                 chat_id,
                 user.username,
                 user.first_name,
-                job_id("start", update_id),
-                key=job_id("start", update_id),
+                update_key("start", user.id, update_id),
+                key=update_key("start", user.id, update_id),
             )
             return
         if name == "help":
@@ -269,7 +281,7 @@ class TarotBot:
             replies.text(chat_id, texts.render(texts.SHUFFLING, title=spread.title)),
             replies.action(chat_id, "upload_photo"),
         ]
-        key = job_id("reading", update_id)
+        key = update_key("reading", session.telegram_id, update_id)
         self.app.enqueue(
             QUEUE_READINGS,
             "jobs.readings.run_reading",
@@ -293,7 +305,7 @@ class TarotBot:
         edit_message_id: int | None,
         update_id: int,
     ) -> None:
-        key = job_id("history", update_id)
+        key = update_key("history", telegram_id, update_id)
         self.app.enqueue(
             QUEUE_READINGS,
             "jobs.readings.show_history",
@@ -349,7 +361,7 @@ class TarotBot:
             )
             return
         if action == "open":
-            key = job_id("open", update_id)
+            key = update_key("open", user_id, update_id)
             self.reply(update_id, chat_id, replies.action(chat_id, "upload_photo"))
             self.app.enqueue(
                 QUEUE_READINGS,
@@ -366,7 +378,7 @@ class TarotBot:
             self.say(update_id, chat_id, texts.NOT_REGISTERED)
             return
         if action == "rev":
-            key = job_id("settings", update_id)
+            key = update_key("settings", user_id, update_id)
             self.app.enqueue(
                 QUEUE_PAYMENTS,
                 "jobs.credits.set_reversals",

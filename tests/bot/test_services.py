@@ -6,11 +6,15 @@ import datetime as dt
 import subprocess
 import sys
 
+import pytest
 import redis
 
 from jobs import maintenance
 from tarotbot import ledger, users
-from tarotbot.models import Transaction, User, utcnow
+from tarotbot.config import load_settings
+from tarotbot.exceptions import DuplicatePayment
+from tarotbot.models import Reading, Transaction, User, utcnow
+from tarotbot.readings import perform_reading
 from tarotbot.sessions import Session, SessionCache
 
 
@@ -21,6 +25,21 @@ def test_registration_grants_the_welcome_bonus_once(pg):
     assert not again.created and again.bonus == 0 and again.balance == 5
     assert Transaction.select().count() == 1
     assert ledger.balance(first.user.id) == 5
+
+
+def test_a_reading_key_never_replays_another_persons_reading(pg):
+    """Keys are scoped to the user; if one ever met another person's, nothing leaks."""
+    settings = load_settings({})
+    ada = users.register(50, None, "Ada", bonus=5).user
+    bo = users.register(51, None, "Bo", bonus=5).user
+    first = perform_reading(ada, "three", "Will it rain?", "reading-7", settings)
+    again = perform_reading(ada, "three", "Will it rain?", "reading-7", settings)
+    assert not first.replayed and again.replayed and again.reading.id == first.reading.id
+
+    with pytest.raises(DuplicatePayment):  # the ledger refuses the other person's key ...
+        perform_reading(bo, "three", "Am I loved?", "reading-7", settings)
+    assert ledger.balance(bo.id) == 5  # ... and nothing of Ada's reading reached Bo
+    assert Reading.select().where(Reading.user == bo.id).count() == 0
 
 
 def test_session_is_rebuilt_from_the_database_on_a_miss(pg, redis_conn):
