@@ -8,17 +8,21 @@ import sys
 from pathlib import Path
 
 
-def test_scripted_demo_reaches_a_reading_and_the_history(clean_env, tmp_path):
-    script = "/start\n/reading\n2\nWill I find a new job?\n/history\n/frobnicate\n"
-    result = subprocess.run(
+def demo(script: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "tarotbot", "demo"],
         input=script,
-        env=clean_env,
-        cwd=tmp_path,
+        env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=240,
     )
+
+
+def test_scripted_demo_reaches_a_reading_and_the_history(clean_env, tmp_path):
+    script = "/start\n/reading\n2\nWill I find a new job?\n/history\n/frobnicate\n"
+    result = demo(script, clean_env, tmp_path)
     out = result.stdout
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Welcome, Seeker" in out and "5 free credits" in out
@@ -33,3 +37,18 @@ def test_scripted_demo_reaches_a_reading_and_the_history(clean_env, tmp_path):
     assert (tmp_path / "tarotbot.sqlite3").exists()
     assert "Traceback" not in result.stderr
     assert not Path(tmp_path / "dump.rdb").exists()
+
+
+def test_a_second_demo_run_on_the_same_database_is_a_new_conversation(clean_env, tmp_path):
+    """The emulator starts afresh each run, the SQLite file stays: no update replays the past."""
+    first = demo("/start\n/reading\n2\nWill I find a new job?\n", clean_env, tmp_path)
+    assert first.returncode == 0 and "credit(s) used · 3 left" in first.stdout
+
+    second = demo("/start\n/reading\n1\nShould I move abroad?\n/history\n", clean_env, tmp_path)
+
+    out = second.stdout
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Welcome back" in out and "Should I move abroad?" in out
+    assert "credit(s) used · 2 left" in out
+    history = out.split("Your readings")[1]
+    assert "Should I move abroad?" in history and "Will I find a new job?" in history

@@ -33,6 +33,17 @@ def test_updates_arrive_in_order_and_offset_confirms_them(bot, api):
     assert api.pending_updates() == []
 
 
+def test_update_ids_start_somewhere_random_like_telegrams():
+    """A fresh emulator must not reuse an earlier one's ids (a kept database would replay them)."""
+    from tarotbot.telegram.emulator import BotAPIEmulator
+
+    firsts = set()
+    for _ in range(3):
+        emu = BotAPIEmulator(default_bot=TOKEN)
+        firsts.add(emu.send(USER, "hello")["update_id"])
+    assert len(firsts) == 3 and all(100_000_000 <= first < 1_000_000_000 for first in firsts)
+
+
 def test_limit_and_negative_offset(api):
     for n in range(5):
         api.send(USER, f"m{n}")

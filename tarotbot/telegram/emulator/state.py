@@ -21,9 +21,19 @@ from typing import Any
 
 from tarotbot.telegram.emulator.errors import bad_request, forbidden
 
-FIRST_UPDATE_ID = 100_001
 # Update types sent when a bot never chose (Telegram leaves these three out).
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+
+
+def first_update_id() -> int:
+    """Where a bot's update ids start: a random 9-digit number, as on Telegram.
+
+    Telegram numbers updates sequentially from an arbitrary point (and picks
+    a new random one after a week without updates), so clients must not
+    assume ids are small or unique forever; a fresh emulator with a database
+    kept from an earlier run must not replay that run's update ids either.
+    """
+    return 100_000_000 + secrets.randbelow(800_000_000)
 
 
 @dataclass
@@ -261,7 +271,7 @@ class BotState:
         self.changed = threading.Condition(self.lock)
         # Update ids only ever grow, even across reset(): a running client keeps
         # its offset, and a restarted counter would make it confirm new updates.
-        self.update_ids = itertools.count(FIRST_UPDATE_ID)
+        self.update_ids = itertools.count(first_update_id())
         self.poll_generation = 0
         self.closing = False
         self._clear()
