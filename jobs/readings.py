@@ -6,10 +6,10 @@ import datetime as dt
 import logging
 
 from jobs import job_context
-from tarotbot import history, users
+from tarotbot import history, ledger, users
 from tarotbot.app import get_app
 from tarotbot.cache import ReadingCache
-from tarotbot.exceptions import InsufficientCredits, UnknownUser
+from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownUser
 from tarotbot.models import Reading, User
 from tarotbot.readings import ReadingOutcome, perform_reading, reopen
 from tarotbot.tarot.render import render_spread
@@ -84,20 +84,38 @@ def send_reading(outcome: ReadingOutcome, chat_id: int, bundle_id: str) -> None:
 
 
 def reading_failed(job, connection, exc_type, exc_value, traceback) -> None:
-    """RQ failure callback: after the last attempt, tell the person kindly.
+    """RQ failure callback: after the last attempt, tell the person kindly, and truly.
 
-    Nothing needs refunding: the debit and the reading commit together, so a
-    job that never stored a reading never charged for it.
+    A job that never stored a reading never charged for it (the debit and the
+    reading commit together). One that stored it but could not send it (the
+    picture or Telegram failed every time) refunds the debit, so nobody pays
+    for a reading they did not receive; the reading stays in /history.
     """
     if job.retries_left:  # another attempt is coming
         return
-    telegram_id, chat_id = job.args[0], job.args[1]
+    telegram_id, chat_id, key = job.args[0], job.args[1], job.args[4]
     log.error(
         "reading job %s for user %s failed for good: %s", job.id, telegram_id, exc_type.__name__
     )
-    get_app().sender.deliver(
-        f"{job.id}-failed", chat_id, [replies.text(chat_id, texts.READING_FAILED)]
-    )
+    refund = _refund_undelivered(key)
+    if refund is None:
+        message = texts.READING_FAILED
+    else:
+        message = texts.render(
+            texts.READING_UNDELIVERED, cost=refund.amount, balance=refund.balance_after
+        )
+    get_app().sender.deliver(f"{job.id}-failed", chat_id, [replies.text(chat_id, message)])
+
+
+@job_context
+def _refund_undelivered(key: str) -> ledger.LedgerEntry | None:
+    """Refund the debit of the reading stored under ``key``; None if nothing was charged."""
+    if ledger.find(key) is None:
+        return None
+    try:
+        return ledger.refund(key, key=f"undelivered-{key}", reason="reading could not be sent")
+    except NotRefundable:  # refunded already (e.g. by the orphan-debit sweep)
+        return None
 
 
 @job_context

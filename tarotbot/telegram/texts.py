@@ -55,6 +55,11 @@ READING_FAILED = (
     "😔 Something went wrong while I was preparing your reading, and I could not finish it. "
     "You were not charged for it. Please try again with /reading in a moment."
 )
+READING_UNDELIVERED = (
+    "😔 Your reading was ready, but I could not send it to you, even after several tries. "
+    "Your {cost} credit(s) are back: you hold <b>{balance}</b>. The reading is saved; "
+    "you can try to open it from /history in a while."
+)
 BALANCE = "🪙 You hold <b>{balance}</b> credits."
 BUY = (
     "⭐ <b>Buy credits with Telegram Stars</b>\n\n"

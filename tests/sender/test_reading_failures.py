@@ -1,0 +1,88 @@
+"""A reading job that fails for good: the person is told the truth and never pays for nothing.
+
+Real RQ (a burst SimpleWorker in this process, so a fault can be injected),
+PostgreSQL, Redis and the emulator with the real client.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rq import Callback, Queue, Retry, SimpleWorker
+
+from jobs import readings as reading_jobs
+from tarotbot import ledger
+from tarotbot import users as accounts
+from tarotbot.app import App, set_app
+from tarotbot.config import load_settings
+from tarotbot.models import Reading, Transaction
+from tarotbot.queue import QUEUE_READINGS
+
+from .conftest import bot_texts
+
+
+@pytest.fixture
+def app(pg, redis_conn, make_sender):
+    """This process's app: the test's Redis and a sender on the emulator."""
+    the_app = App(load_settings({}), redis_conn)
+    the_app.set_sender(make_sender())
+    set_app(the_app)
+    yield the_app
+    set_app(None)
+
+
+def run_reading_job(conn, telegram_id: int, key: str) -> None:
+    """Enqueue a reading as the bot does (one retry here) and work until it is done."""
+    queue = Queue(QUEUE_READINGS, connection=conn)
+    queue.enqueue(
+        "jobs.readings.run_reading",
+        telegram_id,
+        telegram_id,
+        "three",
+        "Will it rain?",
+        key,
+        job_id=key,
+        retry=Retry(max=1),
+        on_failure=Callback("jobs.readings.reading_failed"),
+    )
+    SimpleWorker([queue], connection=conn).work(burst=True, logging_level="WARNING")
+
+
+def test_reading_stored_but_never_sent_is_refunded(app, emulator, users, monkeypatch):
+    users(5001)
+    person = users_register(5001)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the renderer broke")
+
+    monkeypatch.setattr(reading_jobs, "render_spread", broken)
+    run_reading_job(app.redis, 5001, "reading-5001-1")
+
+    [reading] = Reading.select().where(Reading.user == person.id)
+    assert ledger.balance(person.id) == 5  # charged 2, refunded 2
+    refund = Transaction.get(Transaction.type == "refund")
+    assert refund.amount == 2 and refund.refund_of.idempotency_key == "reading-5001-1"
+    assert refund.refund_of.status == "refunded" and reading.transaction_id == refund.refund_of.id
+    [told] = bot_texts(emulator, 5001)
+    assert "could not send it" in told and "2 credit(s) are back" in told
+    assert "not charged" not in told
+
+
+def test_reading_never_stored_says_nothing_was_charged(app, emulator, users, monkeypatch):
+    users(5002)
+    person = users_register(5002)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(reading_jobs, "perform_reading", broken)
+    run_reading_job(app.redis, 5002, "reading-5002-1")
+
+    assert ledger.balance(person.id) == 5
+    assert Transaction.select().where(Transaction.user == person.id).count() == 1  # the bonus
+    [told] = bot_texts(emulator, 5002)
+    assert "You were not charged" in told
+
+
+def users_register(telegram_id: int):
+    """A registered person holding the five-credit welcome bonus."""
+    return accounts.register(telegram_id, None, "Ada", bonus=5).user
