@@ -45,13 +45,28 @@ def record_payment(
     payload: str,
     currency: str,
     total_amount: int,
+    username: str | None = None,
+    first_name: str | None = None,
 ) -> dict:
-    """A successful Stars payment: credit the pack exactly once per charge id."""
+    """A successful Stars payment: credit the pack exactly once per charge id.
+
+    Someone who pays before ever sending /start (an invoice from /buy, which
+    needs no account) is registered here, welcome bonus included, rather than
+    have their Stars taken and nothing credited.
+    """
     app = get_app()
     pack = check_payment(
         payload, currency, total_amount, telegram_id
     )  # checked at pre-checkout too
-    user = users.by_telegram_id(telegram_id)
+    try:
+        user = users.by_telegram_id(telegram_id)
+    except UnknownUser:
+        registration = users.register(
+            telegram_id, username, first_name, app.settings.welcome_bonus
+        )
+        user = registration.user
+        SessionCache(app.redis).store_user(user)
+        log.info("registered user %s with their first payment", telegram_id)
     entry = ledger.credit_purchase(
         user.id, pack.credits, payment_reference=charge_id, key=f"charge-{charge_id}"
     )

@@ -53,7 +53,9 @@ HANDLER_THREADS = 8
 #: the reply is handed to the sends queue, so handlers stay free.
 HANDLER_MAX_WAIT = 0.5
 READING_RETRY = (1, 5, 15)  # seconds between attempts of a reading job
-PAYMENT_RETRY = (1, 5, 15, 60, 300)  # seconds between attempts of a payment job
+# seconds between attempts of a payment job: Stars already taken must be credited
+# even after an hour-long database outage
+PAYMENT_RETRY = (1, 5, 15, 60, 300, 900, 1800, 3600)
 
 
 def update_key(kind: str, user_id: int, update_id: int) -> str:
@@ -436,6 +438,8 @@ class TarotBot:
             payment.invoice_payload,
             payment.currency,
             payment.total_amount,
+            message.from_user.username,
+            message.from_user.first_name,
             key=key,
             retry=Retry(max=len(PAYMENT_RETRY), interval=list(PAYMENT_RETRY)),
             on_failure=Callback("jobs.credits.payment_failed"),

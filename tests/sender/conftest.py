@@ -87,3 +87,15 @@ def bot_texts(emulator, chat_id):
 
 def messages(emulator, chat_id):
     return emulator.messages(chat_id, bot=BOT_ID)
+
+
+@pytest.fixture
+def app(pg, redis_conn, make_sender):
+    """This process's app (what jobs get from get_app()): the test's Redis, a sender on the emulator."""
+    from tarotbot.app import App, set_app
+
+    the_app = App(load_settings({}), redis_conn)
+    the_app.set_sender(make_sender())
+    set_app(the_app)
+    yield the_app
+    set_app(None)

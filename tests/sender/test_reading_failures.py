@@ -6,28 +6,15 @@ PostgreSQL, Redis and the emulator with the real client.
 
 from __future__ import annotations
 
-import pytest
 from rq import Callback, Queue, Retry, SimpleWorker
 
 from jobs import readings as reading_jobs
 from tarotbot import ledger
 from tarotbot import users as accounts
-from tarotbot.app import App, set_app
-from tarotbot.config import load_settings
 from tarotbot.models import Reading, Transaction
 from tarotbot.queue import QUEUE_READINGS
 
 from .conftest import bot_texts
-
-
-@pytest.fixture
-def app(pg, redis_conn, make_sender):
-    """This process's app: the test's Redis and a sender on the emulator."""
-    the_app = App(load_settings({}), redis_conn)
-    the_app.set_sender(make_sender())
-    set_app(the_app)
-    yield the_app
-    set_app(None)
 
 
 def run_reading_job(conn, telegram_id: int, key: str) -> None:
