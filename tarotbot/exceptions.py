@@ -22,6 +22,12 @@ class ConfigError(TarotBotError):
         super().__init__(f"{variable}: {problem}")
 
 
+class TelegramUnavailable(TarotBotError):
+    """The Bot API cannot be reached, or refuses our token, when the bot starts."""
+
+    exit_code = 3
+
+
 class DatabaseUnavailable(TarotBotError):
     """The database cannot be reached or refused the connection."""
 

@@ -6,7 +6,9 @@ can also be given as an environment variable (``TAROTBOT_<COMMAND>_<OPTION>``,
 or the variable named in the option's help).
 
 Expected failures (:class:`~tarotbot.exceptions.TarotBotError`) end the
-command with one line on stderr and a non-zero exit code, never a traceback.
+command with one line on stderr and a non-zero exit code, never a traceback;
+anything else prints its traceback with the bot token redacted, as every log
+line is (:mod:`tarotbot.redaction`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import sys
 import click
 
 from tarotbot import __version__
+from tarotbot.config import get_settings
 from tarotbot.exceptions import TarotBotError
+from tarotbot.redaction import RedactingFormatter, redacted_traceback
 
 COMMAND_MODULES = (
     "tarotbot.cli.database",
@@ -63,13 +67,38 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug or an unexpected failure: report it, token-free
+        click.echo(redacted_traceback(exc, _token()), err=True, nl=False)
+        sys.exit(1)
     sys.exit(0)
 
 
+def _token() -> str | None:
+    """The configured bot token, to redact it (None when unset or unreadable)."""
+    try:
+        secret = get_settings().telegram_bot_token
+    except TarotBotError:
+        return None
+    return secret.reveal() if secret else None
+
+
 def setup_logging(level: str = "INFO") -> None:
-    """Plain one-line logs on stderr (the PaaS collects them)."""
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    """Plain one-line logs on stderr (the PaaS collects them), never showing the bot token.
+
+    urllib3 stays at WARNING or above even at DEBUG: its request lines carry
+    the Bot API URL, token included (redacted anyway; also too chatty).
+    """
+    numeric = getattr(logging, level, logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", token=_token())
     )
+    logging.basicConfig(level=numeric, handlers=[handler], force=True)
+    logging.getLogger("urllib3").setLevel(max(numeric, logging.WARNING))
+    # pyTelegramBotAPI gives its logger a handler of its own when imported: send
+    # its lines through ours instead, so they are redacted too (and not twice).
+    import telebot  # noqa: F401  (imported now, so its handler is added before we remove it)
+
+    telebot_log = logging.getLogger("TeleBot")
+    telebot_log.handlers.clear()
+    telebot_log.propagate = True

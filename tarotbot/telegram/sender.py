@@ -68,6 +68,7 @@ from telebot import types
 from telebot.apihelper import ApiTelegramException
 
 from tarotbot.queue import QUEUE_SENDS, job_id
+from tarotbot.redaction import redact
 from tarotbot.tarot.telegram_text import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
@@ -110,16 +111,6 @@ BUSY_POLL_MAX = 0.32  # ... doubling up to this
 DEFAULT_RETRY_AFTER = 5  # seconds, when a 429 carries no retry_after
 BUNDLE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 FAILED = "failed"  # record value of an item Telegram refused for good
-
-_TOKEN_PATTERN = re.compile(r"(bot)?(\d+):[A-Za-z0-9_-]{20,}")
-
-
-def redact(text: object, token: str | None = None) -> str:
-    """``text`` with any bot token in it replaced by ``<digits>:***``."""
-    out = str(text)
-    if token:
-        out = out.replace(token, token.split(":", 1)[0] + ":***")
-    return _TOKEN_PATTERN.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}:***", out)
 
 
 def _describe(exc: BaseException, token: str | None = None) -> str:
