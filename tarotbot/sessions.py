@@ -30,6 +30,10 @@ class Session:
     reversals: bool = True
     state: str = "idle"
     spread: str | None = None
+    # the update that last took a question, and for which spread: that update,
+    # redelivered after a crash, is answered the same way again
+    taken_update: int | None = None
+    taken_spread: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -81,7 +85,13 @@ class SessionCache:
         current = self._read(user.telegram_id)
         session = Session(user.telegram_id, user.id, reversals=user.reads_reversals)
         if current is not None:
-            session = replace(session, state=current.state, spread=current.spread)
+            session = replace(
+                session,
+                state=current.state,
+                spread=current.spread,
+                taken_update=current.taken_update,
+                taken_spread=current.taken_spread,
+            )
         self._write(session)
         return session
 
@@ -94,6 +104,55 @@ class SessionCache:
         session = replace(session, state=state, spread=spread)
         self._write(session)
         return session
+
+    def take_question(
+        self, telegram_id: int, update_id: int, spread: str | None = None
+    ) -> Session | None:
+        """End the wait for a question, atomically; the session as it was, or None.
+
+        Returns the session only if it was waiting for a question (for
+        ``spread``, when given), and leaves it idle. Of several updates racing
+        for one question (a double tap on "No question", two messages, an old
+        button tapped again) exactly one wins, so one prompt never becomes two
+        readings. The winning ``update_id`` is remembered: the same update
+        redelivered after a crash gets the same answer again (its job and its
+        replies are deduplicated downstream). None also when Redis is down:
+        no conversation step can be trusted then.
+        """
+        key = self.key(telegram_id)
+
+        def attempt(pipe: redis.client.Pipeline) -> Session | None:
+            raw = pipe.get(key)
+            try:
+                session = Session.from_json(raw) if raw else None
+            except (ValueError, TypeError):
+                session = None
+            if session is None:
+                return None
+            if session.taken_update == update_id and session.taken_spread:
+                return replace(session, state="awaiting_question", spread=session.taken_spread)
+            if (
+                session.state != "awaiting_question"
+                or not session.spread
+                or (spread is not None and session.spread != spread)
+            ):
+                return None
+            taken = replace(
+                session,
+                state="idle",
+                spread=None,
+                taken_update=update_id,
+                taken_spread=session.spread,
+            )
+            pipe.multi()
+            pipe.setex(key, self.SESSION_TTL, taken.to_json())
+            return session
+
+        try:
+            return self.redis.transaction(attempt, key, value_from_callable=True)
+        except redis.RedisError as exc:
+            log.warning("session cache unavailable (%s); question not taken", type(exc).__name__)
+            return None
 
     def _read(self, telegram_id: int) -> Session | None:
         try:

@@ -17,15 +17,20 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 
+import requests
 import telebot
 from rq import Callback, Retry
 from telebot import types
+from telebot.apihelper import ApiTelegramException
 
 from tarotbot import ledger
 from tarotbot.app import App
+from tarotbot.exceptions import TelegramUnavailable
 from tarotbot.packs import PACKS_BY_ID, InvalidPayload, check_payment
 from tarotbot.queue import QUEUE_PAYMENTS, QUEUE_READINGS, job_id
+from tarotbot.redaction import redact
 from tarotbot.sessions import Session, SessionCache
 from tarotbot.tarot.errors import QuestionTooLong
 from tarotbot.tarot.safety import assess_question, clean_question
@@ -75,15 +80,57 @@ def has_words(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LNS" for ch in text)
 
 
+def _chat_of(update: types.Update) -> object:
+    """Whose conversation an update belongs to (the chat, else the user, else itself)."""
+    if update.message is not None:
+        return update.message.chat.id
+    for item in (update.callback_query, update.pre_checkout_query):
+        if item is not None:
+            return item.from_user.id
+    return ("update", update.update_id)
+
+
 class _UpdateAwareBot(telebot.TeleBot):
-    """A TeleBot that tells each handler the ``update_id`` its object came in."""
+    """A TeleBot that handles each batch of updates in full, chat by chat, before confirming it.
+
+    pyTelegramBotAPI's threaded mode hands updates to a pool and polls again
+    at once: that next getUpdates confirms them to Telegram while handlers may
+    still be running (a crash then loses them, a payment among them), and two
+    updates of one chat run at the same time in any order (a "No question"
+    tap overtaking the tap that chose the spread). Here the next poll waits
+    until the batch is handled: chats in parallel on ``handler_threads``
+    threads, each chat's updates in order. Each handler also learns the
+    ``update_id`` its object came in (``tarot_update_id``).
+    """
+
+    def __init__(self, token: str, *, handler_threads: int, **options):
+        super().__init__(token, threaded=False, **options)
+        self._handlers = ThreadPoolExecutor(handler_threads, thread_name_prefix="tarot-handler")
 
     def process_new_updates(self, updates):
+        by_chat: dict[object, list] = {}
         for update in updates:
             for item in (update.message, update.callback_query, update.pre_checkout_query):
                 if item is not None:
                     item.tarot_update_id = update.update_id
-        super().process_new_updates(updates)
+            by_chat.setdefault(_chat_of(update), []).append(update)
+        try:
+            running = [self._handlers.submit(self._in_order, batch) for batch in by_chat.values()]
+        except RuntimeError:  # stopping: left unconfirmed, Telegram hands them out again
+            log.info("stopping; %d update(s) left for the next start", len(updates))
+            return
+        for done in running:
+            done.result()
+
+    def _in_order(self, updates) -> None:
+        for update in updates:
+            try:
+                super().process_new_updates([update])
+            except Exception:  # a handler's bug must not hold up the chat or the poll
+                log.exception("handling update %s failed", update.update_id)
+
+    def close_handlers(self) -> None:
+        self._handlers.shutdown(wait=True)
 
 
 class TarotBot:
@@ -93,11 +140,7 @@ class TarotBot:
         self.app = app
         base = make_bot(app.settings, token=token, threaded=True)
         self.bot = _UpdateAwareBot(
-            base.token,
-            parse_mode="HTML",
-            threaded=True,
-            num_threads=HANDLER_THREADS,
-            skip_pending=False,
+            base.token, parse_mode="HTML", handler_threads=HANDLER_THREADS, skip_pending=False
         )
         self.sessions = SessionCache(app.redis)
         self.bot.register_message_handler(self.on_payment, content_types=["successful_payment"])
@@ -117,9 +160,25 @@ class TarotBot:
         self.bot.set_my_commands([types.BotCommand(name, text) for name, text in COMMANDS])
 
     def run(self, poll_timeout: int = 20) -> None:
-        """Long-poll until stopped; never skip pending updates."""
-        self.bot.delete_webhook(drop_pending_updates=False)
-        self.announce_commands()
+        """Long-poll until stopped; never skip pending updates.
+
+        Raises :class:`TelegramUnavailable` (one clear line, no token) when the
+        Bot API cannot be reached or refuses the token at start-up.
+        """
+        url = self.app.settings.telegram_api_url
+        try:
+            self.bot.delete_webhook(drop_pending_updates=False)
+            self.announce_commands()
+        except ApiTelegramException as exc:
+            raise TelegramUnavailable(
+                f"the Bot API at {url} refused the bot ({exc.error_code} "
+                f"{redact(exc.description)}); check TELEGRAM_BOT_TOKEN"
+            ) from None
+        except requests.RequestException as exc:
+            raise TelegramUnavailable(
+                f"cannot reach the Bot API at {url} ({type(exc).__name__}); "
+                "check TELEGRAM_API_URL and the network"
+            ) from None
         log.info("bot polling %s", self.app.settings.telegram_api_url)
         self.bot.infinity_polling(
             timeout=poll_timeout,
@@ -131,6 +190,7 @@ class TarotBot:
 
     def stop(self) -> None:
         self.bot.stop_polling()
+        self.bot.close_handlers()
 
     # -- helpers -------------------------------------------------------------
     def reply(self, update_id: int, chat_id: int, *items, suffix: str = "") -> None:
@@ -163,7 +223,8 @@ class TarotBot:
         if session is None:
             self.say(update_id, chat_id, texts.NOT_REGISTERED)
             return
-        if session.state == "awaiting_question" and session.spread:
+        waiting = session.state == "awaiting_question" and session.spread
+        if waiting or session.taken_update == update_id:  # (or this question, redelivered)
             self.on_question(session, text, chat_id, update_id)
             return
         self.say(update_id, chat_id, texts.FREE_TEXT_HINT, keyboards.main_menu())
@@ -261,14 +322,17 @@ class TarotBot:
         if not has_words(question):
             self.say(update_id, chat_id, texts.QUESTION_EMPTY)
             return
-        self.start_reading(session, session.spread, question, chat_id, update_id)
+        taken = self.sessions.take_question(session.telegram_id, update_id)
+        if taken is None:  # another message took this question a moment ago
+            self.say(update_id, chat_id, texts.SLOW_DOWN)
+            return
+        self.start_reading(taken, taken.spread, question, chat_id, update_id)
 
     def start_reading(
         self, session: Session, spread_name: str, question: str | None, chat_id: int, update_id: int
     ) -> None:
-        """Acknowledge at once, then hand the reading to a worker."""
+        """Acknowledge at once, then hand the reading to a worker (the question is taken)."""
         spread = get_spread(spread_name)
-        self.sessions.set_state(session.telegram_id, "idle")
         items = []
         if question:
             note = assess_question(question)
@@ -409,7 +473,11 @@ class TarotBot:
                 ),
             )
         elif action == "noq":
-            self.start_reading(session, callback.arg, None, chat_id, update_id)
+            taken = self.sessions.take_question(user_id, update_id, spread=callback.arg)
+            if taken is None:  # tapped twice, or a prompt from an earlier step
+                self.say(update_id, chat_id, texts.STALE_BUTTON)
+                return
+            self.start_reading(taken, callback.arg, None, chat_id, update_id)
 
     # -- payments ------------------------------------------------------------
     def on_pre_checkout(self, query: types.PreCheckoutQuery) -> None:

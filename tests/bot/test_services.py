@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -54,6 +56,31 @@ def test_session_is_rebuilt_from_the_database_on_a_miss(pg, redis_conn):
     redis_conn.flushdb()  # evicted: the user part comes back from PostgreSQL
     assert cache.get(43) == Session(43, registration.user.id, reversals=False)
     assert cache.get(999) is None
+
+
+def test_one_question_is_taken_once_however_many_race_for_it(pg, redis_conn):
+    registration = users.register(44, None, "Cy", bonus=0)
+    cache = SessionCache(redis_conn)
+    assert cache.take_question(44, 900) is None  # idle: nothing to take
+    cache.set_state(44, "awaiting_question", spread="three")
+    assert cache.take_question(44, 901, spread="celtic") is None  # a button of another prompt
+
+    barrier = threading.Barrier(8)
+
+    def race(update_id: int):
+        barrier.wait()  # all at once, each on its own pooled connection
+        return update_id, SessionCache(redis_conn).take_question(44, update_id, spread="three")
+
+    with ThreadPoolExecutor(8) as pool:
+        won = [(u, s) for u, s in pool.map(race, range(1000, 1008)) if s is not None]
+    [(winner, session)] = won
+    assert session.spread == "three" and session.user_id == registration.user.id
+    after = cache.get(44)
+    assert after.state == "idle" and after.spread is None
+    # the winning update, redelivered after a crash, is answered the same way; no other is
+    again = cache.take_question(44, winner)
+    assert again is not None and again.spread == "three"
+    assert cache.take_question(44, winner + 100) is None
 
 
 def test_sessions_survive_redis_being_down(pg):

@@ -20,6 +20,13 @@ def _last_with_button(messages: list[dict], prefix: str) -> dict:
     raise AssertionError(f"no message with a {prefix!r} button")
 
 
+def _prompt_in(menu: dict):
+    """Wait condition: the spread menu has been edited into the question prompt."""
+    return lambda ms: any(
+        m["message_id"] == menu["message_id"] and "Type your question (up to" in body(m) for m in ms
+    )
+
+
 def _start(stack, user_id: int) -> list[dict]:
     stack.send(user_id, "/start")
     return stack.wait_for(user_id, containing("free credits"))
@@ -30,7 +37,7 @@ def _read(stack, user_id: int, spread: str, question: str | None) -> list[dict]:
     stack.send(user_id, "/reading")
     menu = _last_with_button(stack.wait_for(user_id, containing("Choose a spread")), "s:")
     stack.tap(user_id, menu["message_id"], f"s:{spread}")
-    stack.wait_for(user_id, lambda ms: any("Type your question (up to" in body(m) for m in ms))
+    stack.wait_for(user_id, _prompt_in(menu))
     if question is None:
         stack.tap(user_id, menu["message_id"], f"q:{spread}")
     else:
@@ -128,10 +135,28 @@ def test_not_enough_credits_is_refused_politely(stack):
     stack.send(ADA, "/reading")
     menu = _last_with_button(stack.wait_for(ADA, containing("You hold 3")), "s:")
     stack.tap(ADA, menu["message_id"], "s:yearly_path")
-    stack.wait_for(ADA, lambda ms: any("Type your question (up to" in body(m) for m in ms))
+    stack.wait_for(ADA, _prompt_in(menu))
     stack.tap(ADA, menu["message_id"], "q:yearly_path")
     stack.wait_for(ADA, containing("You were not charged"))
     assert Reading.select().count() == 1
+
+
+def test_a_double_tap_on_no_question_reads_and_charges_once(stack):
+    _start(stack, ADA)
+    stack.send(ADA, "/reading")
+    menu = _last_with_button(stack.wait_for(ADA, containing("Choose a spread")), "s:")
+    stack.tap(ADA, menu["message_id"], "s:three")
+    stack.wait_for(ADA, _prompt_in(menu))
+
+    stack.tap(ADA, menu["message_id"], "q:three")
+    stack.tap(ADA, menu["message_id"], "q:three")  # an impatient second tap
+
+    stack.wait_for(ADA, containing("credit(s) used"), timeout=60)
+    messages = stack.wait_for(ADA, containing("That button has expired"))
+    assert count_containing(messages, "credit(s) used") == 1
+    assert count_containing(messages, "Shuffling the deck") == 1
+    assert Reading.select().count() == 1
+    assert [t.amount for t in Transaction.select().order_by(Transaction.id)] == [5, -2]
 
 
 def test_the_token_is_in_no_log_payload_or_key(stack, redis_conn, tmp_path):
