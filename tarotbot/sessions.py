@@ -154,6 +154,17 @@ class SessionCache:
             log.warning("session cache unavailable (%s); question not taken", type(exc).__name__)
             return None
 
+    def end_step(self, telegram_id: int) -> None:
+        """Leave any half-done step (a spread chosen, its question not yet asked).
+
+        Called when the person moves on (another command, another menu), so
+        a message typed later is not taken as the question of a reading they
+        walked away from, and charged. A session not in Redis is idle anyway.
+        """
+        current = self._read(telegram_id)
+        if current is not None and current.state != "idle":
+            self._write(replace(current, state="idle", spread=None))
+
     def _read(self, telegram_id: int) -> Session | None:
         try:
             cached = self.redis.get(self.key(telegram_id))

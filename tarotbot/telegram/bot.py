@@ -232,6 +232,8 @@ class TarotBot:
     def on_command(self, name: str, message: types.Message, update_id: int) -> None:
         chat_id = message.chat.id
         user = message.from_user
+        if name not in ("cancel", "reading"):  # those two manage the step themselves
+            self.sessions.end_step(user.id)
         if name == "start":
             self.reply(update_id, chat_id, replies.action(chat_id))
             self.app.enqueue(
@@ -385,20 +387,36 @@ class TarotBot:
         )
 
     # -- buttons -------------------------------------------------------------
+    def _answer(self, call: types.CallbackQuery, alert: str | None = None) -> None:
+        """Stop the button's spinner (with an alert, if given); never lose the press over it.
+
+        Telegram refuses answers to queries older than ~15 s ("query is too
+        old", e.g. after the bot was down): the press is still handled.
+        """
+        try:
+            if alert:
+                self.bot.answer_callback_query(call.id, alert, show_alert=True)
+            else:
+                self.bot.answer_callback_query(call.id)
+        except (ApiTelegramException, requests.RequestException) as exc:
+            log.info("could not answer callback query: %s", redact(exc))
+
     def on_callback(self, call: types.CallbackQuery) -> None:
         update_id = getattr(call, "tarot_update_id", 0)
         try:
             callback = keyboards.parse_callback(call.data)
         except keyboards.ForgedCallback:
-            self.bot.answer_callback_query(call.id, texts.STALE_BUTTON, show_alert=True)
+            self._answer(call, texts.STALE_BUTTON)
             return
         if call.message is None:
-            self.bot.answer_callback_query(call.id, texts.STALE_BUTTON, show_alert=True)
+            self._answer(call, texts.STALE_BUTTON)
             return
-        self.bot.answer_callback_query(call.id)
+        self._answer(call)
         chat_id = call.message.chat.id
         user_id = call.from_user.id
         action = callback.action
+        if action not in ("spread", "noq", "cancel"):
+            self.sessions.end_step(user_id)
         if action == "menu":
             if callback.arg == "hist":
                 self.enqueue_history(user_id, chat_id, None, "older", None, update_id)

@@ -52,3 +52,13 @@ def test_a_second_demo_run_on_the_same_database_is_a_new_conversation(clean_env,
     assert "credit(s) used · 2 left" in out
     history = out.split("Your readings")[1]
     assert "Should I move abroad?" in history and "Will I find a new job?" in history
+
+
+def test_walking_away_from_a_question_leaves_no_paid_step_behind(clean_env, tmp_path):
+    """A spread chosen, then another command: a later "hello" is not a paid question."""
+    result = demo("/start\n/reading\n2\n/balance\nhello\n/balance\n", clean_env, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Shuffling" not in out and "credit(s) used" not in out
+    assert "If that is a question for the cards" in out
+    assert out.count("🪙 You hold 5 credits") == 2

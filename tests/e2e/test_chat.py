@@ -159,6 +159,19 @@ def test_a_double_tap_on_no_question_reads_and_charges_once(stack):
     assert [t.amount for t in Transaction.select().order_by(Transaction.id)] == [5, -2]
 
 
+def test_a_button_press_counts_even_when_telegram_refuses_its_answer(stack, emulator):
+    _start(stack, ADA)
+    stack.send(ADA, "/reading")
+    menu = _last_with_button(stack.wait_for(ADA, containing("Choose a spread")), "s:")
+    emulator.inject_fault(
+        "answerCallbackQuery",
+        400,
+        "Bad Request: query is too old and response timeout expired or query ID is invalid",
+    )
+    stack.tap(ADA, menu["message_id"], "s:three")
+    stack.wait_for(ADA, _prompt_in(menu))
+
+
 def test_the_token_is_in_no_log_payload_or_key(stack, redis_conn, tmp_path):
     from e2e_stack import TOKEN
 
