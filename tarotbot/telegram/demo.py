@@ -29,7 +29,6 @@ from tarotbot.app import App, InProcessWorkers, set_app
 from tarotbot.config import Secret, Settings
 from tarotbot.db import connection, init_database
 from tarotbot.queue import QUEUE_NAMES
-from tarotbot.tarot.telegram_text import strip_html
 from tarotbot.telegram.bot import TarotBot
 from tarotbot.telegram.emulator import BotAPIEmulator
 
@@ -158,9 +157,8 @@ class DemoChat:
             path = self.save_picture(message)
             self.say(f"{prefix} [picture: {path}]")
         body = message.get("text") or message.get("caption")
-        if body:
-            text = strip_html(body) if message.get("parse_mode") == "HTML" else body
-            lines = text.splitlines() or [""]
+        if body:  # already what Telegram shows: the emulator parsed the HTML into entities
+            lines = body.splitlines() or [""]
             self.say(f"{prefix} {lines[0]}")
             for extra in lines[1:]:
                 self.say(f"     {extra}")

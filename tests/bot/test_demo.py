@@ -62,3 +62,10 @@ def test_walking_away_from_a_question_leaves_no_paid_step_behind(clean_env, tmp_
     assert "Shuffling" not in out and "credit(s) used" not in out
     assert "If that is a question for the cards" in out
     assert out.count("🪙 You hold 5 credits") == 2
+
+
+def test_markup_in_a_question_is_shown_as_typed(clean_env, tmp_path):
+    question = "Is <b>this</b> & <i>that</i> wise?"
+    result = demo(f"/start\n/reading\n1\n{question}\n", clean_env, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"“{question}”" in result.stdout  # quoted back in the reading, exactly
