@@ -59,19 +59,34 @@ def run_reading(
     return {"status": "replayed" if outcome.replayed else "done", "reading_id": outcome.reading.id}
 
 
-def send_reading(outcome: ReadingOutcome, chat_id: int, bundle_id: str) -> None:
+def send_reading(
+    outcome: ReadingOutcome, chat_id: int, bundle_id: str, reopened: bool = False
+) -> None:
     """Picture with the summary caption, then the interpretation ending in a footer with buttons.
 
     The footer joins the last interpretation message when it fits, which
     saves the person a message and the bot a Telegram call (and a rate-limit
-    slot) per reading.
+    slot) per reading. A reading ``reopened`` from /history says when it was
+    made and that nothing was charged, instead of the cost and balance.
     """
     app = get_app()
     photo_key = f"photo:{bundle_id}"
     picture = render_spread(outcome.draw, image_format="jpeg")
-    footer = texts.render(
-        texts.READING_FOOTER, cost=outcome.cost, balance=outcome.balance, seed=outcome.draw.seed
-    )
+    if reopened:
+        made = outcome.reading.created_at
+        made = (made if made.tzinfo else made.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        footer = texts.render(
+            texts.READING_FOOTER_REOPENED,
+            when=made.strftime("%d %b %Y, %H:%M UTC"),
+            seed=outcome.draw.seed,
+        )
+    else:
+        footer = texts.render(
+            texts.READING_FOOTER,
+            cost=outcome.cost,
+            balance=outcome.balance,
+            seed=outcome.draw.seed,
+        )
     messages = list(outcome.messages)
     if messages and telegram_length(f"{messages[-1]}\n\n{footer}") <= MESSAGE_LIMIT:
         messages[-1] = f"{messages[-1]}\n\n{footer}"
@@ -181,5 +196,5 @@ def open_reading(telegram_id: int, chat_id: int, reading_id: int, key: str) -> d
     if reading is None:
         app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.READING_NOT_FOUND)])
         return {"status": "not-found"}
-    send_reading(reopen(reading), chat_id, bundle_id=key)
+    send_reading(reopen(reading), chat_id, bundle_id=key, reopened=True)
     return {"status": "shown", "reading_id": reading.id}

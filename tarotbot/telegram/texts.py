@@ -47,6 +47,9 @@ QUESTION_TOO_LONG = (
 )
 QUESTION_EMPTY = "I could not find any words in that. Please type your question as text."
 READING_FOOTER = "🪙 {cost} credit(s) used · <b>{balance}</b> left · seed <code>{seed}</code>"
+READING_FOOTER_REOPENED = (
+    "📜 Your reading of {when}, opened again · nothing charged · seed <code>{seed}</code>"
+)
 NOT_ENOUGH_CREDITS = (
     "🌘 The <b>{title}</b> needs {cost} credits and you hold {balance}. "
     "You were not charged. Tap <b>Buy credits</b> or choose a smaller spread with /reading."

@@ -78,8 +78,12 @@ def test_first_chat_ends_with_a_reading(stack, app_env):
     assert f"r:{reading.id}" in buttons(listing)
     seen = len(stack.messages(ADA))
     stack.tap(ADA, listing["message_id"], f"r:{reading.id}")
-    again = stack.wait_for(ADA, lambda ms: any(m.get("photo") for m in ms[seen:]), timeout=30)
-    assert names[0] in body(next(m for m in again[seen:] if m.get("photo")))
+    again = stack.wait_for(ADA, containing("opened again"), timeout=30)[seen:]
+    assert names[0] in body(next(m for m in again if m.get("photo")))
+    made = reading.created_at.strftime("%d %b %Y")
+    assert count_containing(again, f"Your reading of {made}") == 1
+    assert count_containing(again, "nothing charged") == 1
+    assert count_containing(again, "credit(s) used") == 0  # nothing suggests a new charge
 
     stack.send(ADA, "/balance")
     stack.wait_for(ADA, containing(f"You hold {5 - cost} credits"))
