@@ -475,6 +475,20 @@ class TarotBot:
             )
         elif action == "spread":
             spread = get_spread(callback.arg)
+            balance = ledger.balance(session.user_id)
+            if balance < spread.cost:  # say so now, not after the question (the worker checks too)
+                self.sessions.end_step(user_id)
+                notice = texts.render(
+                    texts.SPREAD_TOO_DEAR, title=spread.title, cost=spread.cost, balance=balance
+                )
+                self.reply(
+                    update_id,
+                    chat_id,
+                    replies.edit_text(
+                        chat_id, call.message.message_id, notice, keyboards.not_enough_credits()
+                    ),
+                )
+                return
             self.sessions.set_state(user_id, "awaiting_question", spread=spread.name)
             prompt = texts.render(
                 texts.ASK_QUESTION,

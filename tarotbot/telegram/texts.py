@@ -40,9 +40,9 @@ ASK_QUESTION = (
     "Type your question (up to {limit} characters), or tap <b>No question</b> "
     "for a general reading."
 )
-SHUFFLING = "🔮 Shuffling the deck for your <b>{title}</b>…"
+SHUFFLING = "🔮 Shuffling the deck for <b>{title}</b>…"
 QUESTION_TOO_LONG = (
-    "That question is {length} characters long; please keep it under {limit}. "
+    "That question is {length} characters long; please keep it to {limit} or fewer. "
     "A short, open question often gives the clearest reading."
 )
 QUESTION_EMPTY = "I could not find any words in that. Please type your question as text."
@@ -51,8 +51,12 @@ READING_FOOTER_REOPENED = (
     "📜 Your reading of {when}, opened again · nothing charged · seed <code>{seed}</code>"
 )
 NOT_ENOUGH_CREDITS = (
-    "🌘 The <b>{title}</b> needs {cost} credits and you hold {balance}. "
+    "🌘 <b>{title}</b> needs {cost} credits and you hold {balance}. "
     "You were not charged. Tap <b>Buy credits</b> or choose a smaller spread with /reading."
+)
+SPREAD_TOO_DEAR = (
+    "🌘 <b>{title}</b> needs {cost} credits and you hold {balance}. "
+    "Tap <b>Buy credits</b>, or choose a smaller spread."
 )
 READING_FAILED = (
     "😔 Something went wrong while I was preparing your reading, and I could not finish it. "

@@ -125,7 +125,7 @@ def test_bad_input_gets_polite_answers_and_writes_nothing(stack):
     stack.tap(ADA, spreads["message_id"], "s:single")
     stack.wait_for(ADA, lambda ms: any("Type your question (up to" in body(m) for m in ms))
     stack.send(ADA, "x" * 600)
-    stack.wait_for(ADA, containing("please keep it under 500"))
+    stack.wait_for(ADA, containing("please keep it to 500 or fewer"))
     stack.send(ADA, "\x00\x01\x02 \u200b")
     stack.wait_for(ADA, containing("could not find any words"))
     assert Reading.select().count() == 0
@@ -138,11 +138,14 @@ def test_not_enough_credits_is_refused_politely(stack):
     assert any(m.get("photo") for m in new)
     stack.send(ADA, "/reading")
     menu = _last_with_button(stack.wait_for(ADA, containing("You hold 3")), "s:")
-    stack.tap(ADA, menu["message_id"], "s:yearly_path")
-    stack.wait_for(ADA, _prompt_in(menu))
-    stack.tap(ADA, menu["message_id"], "q:yearly_path")
-    stack.wait_for(ADA, containing("You were not charged"))
+    stack.tap(ADA, menu["message_id"], "s:yearly_path")  # 8 credits; Ada holds 3
+    messages = stack.wait_for(ADA, containing("needs 8 credits and you hold 3"))
+    notice = next(m for m in messages if m["message_id"] == menu["message_id"])
+    assert "m:buy" in buttons(notice) and "Type your question" not in body(notice)
+    stack.tap(ADA, menu["message_id"], "q:yearly_path")  # a forged "No question" tap
+    stack.wait_for(ADA, containing("That button has expired"))
     assert Reading.select().count() == 1
+    assert count_containing(stack.messages(ADA), "Shuffling the deck") == 1  # the first reading
 
 
 def test_a_double_tap_on_no_question_reads_and_charges_once(stack):

@@ -73,3 +73,17 @@ def test_reading_never_stored_says_nothing_was_charged(app, emulator, users, mon
 def users_register(telegram_id: int):
     """A registered person holding the five-credit welcome bonus."""
     return accounts.register(telegram_id, None, "Ada", bonus=5).user
+
+
+def test_a_reading_the_balance_no_longer_covers_is_refused_without_a_charge(app, emulator, users):
+    """The bot checks the balance at the spread menu; the job checks again, authoritatively."""
+    users(5003)
+    person = users_register(5003)
+    ledger.debit_reading(person.id, 4, key="spent-elsewhere")  # 1 credit left
+
+    result = reading_jobs.run_reading(5003, 5003, "three", None, "reading-5003-1")
+
+    assert result == {"status": "insufficient-credits"}
+    assert ledger.balance(person.id) == 1 and Reading.select().count() == 0
+    [told] = bot_texts(emulator, 5003)
+    assert "needs 2 credits and you hold 1" in told and "You were not charged" in told
