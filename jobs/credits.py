@@ -8,7 +8,7 @@ from jobs import job_context
 from tarotbot import ledger, users
 from tarotbot.app import get_app
 from tarotbot.cache import CacheWarmer
-from tarotbot.exceptions import UnknownUser
+from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownTransaction, UnknownUser
 from tarotbot.packs import InvalidPayload, check_payment
 from tarotbot.sessions import SessionCache
 from tarotbot.telegram import keyboards, replies, texts
@@ -61,9 +61,7 @@ def record_payment(
     try:
         user = users.by_telegram_id(telegram_id)
     except UnknownUser:
-        registration = users.register(
-            telegram_id, username, first_name, app.settings.welcome_bonus
-        )
+        registration = users.register(telegram_id, username, first_name, app.settings.welcome_bonus)
         user = registration.user
         SessionCache(app.redis).store_user(user)
         log.info("registered user %s with their first payment", telegram_id)
@@ -76,6 +74,38 @@ def record_payment(
         f"paid-{charge_id}", chat_id, [replies.text(chat_id, message, keyboards.main_menu())]
     )
     return {"transaction_id": entry.transaction_id, "replayed": entry.replayed}
+
+
+@job_context
+def record_refund(telegram_id: int, chat_id: int, charge_id: str, stars: int) -> dict:
+    """Telegram refunded a Stars payment: take back the credits it bought, once.
+
+    Credits already spent cannot be taken back without a negative balance;
+    then the balance is left alone and the operator is told (an error log
+    line), and the person is told the refund went through.
+    """
+    app = get_app()
+    purchase_key = f"charge-{charge_id}"
+    status = "refunded"
+    try:
+        entry = ledger.refund(purchase_key, key=f"refund-{charge_id}", reason="Stars refunded")
+        message = texts.render(
+            texts.REFUND_DONE, stars=stars, credits=-entry.amount, balance=entry.balance_after
+        )
+    except (UnknownTransaction, NotRefundable) as missing:
+        status = "nothing-to-undo"
+        log.warning("refund of charge %s: no credited purchase to undo (%s)", charge_id, missing)
+        message = texts.render(texts.REFUND_NOTED, stars=stars)
+    except InsufficientCredits as short:
+        status = "credits-spent"
+        log.error(
+            "refund of charge %s: its credits were spent (balance %s); left for the operator",
+            charge_id,
+            short.balance,
+        )
+        message = texts.render(texts.REFUND_NOTED, stars=stars)
+    app.sender.deliver(f"refund-{charge_id}", chat_id, [replies.text(chat_id, message)])
+    return {"status": status}
 
 
 def payment_failed(job, connection, exc_type, exc_value, traceback) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -106,6 +107,9 @@ class _UpdateAwareBot(telebot.TeleBot):
     def __init__(self, token: str, *, handler_threads: int, **options):
         super().__init__(token, threaded=False, **options)
         self._handlers = ThreadPoolExecutor(handler_threads, thread_name_prefix="tarot-handler")
+        # pyTelegramBotAPI parses refunded_payment but gives it no content type,
+        # so no message handler can match it: refunds are routed here instead.
+        self.refund_handler: Callable[[types.Message], None] | None = None
 
     def process_new_updates(self, updates):
         by_chat: dict[object, list] = {}
@@ -125,6 +129,11 @@ class _UpdateAwareBot(telebot.TeleBot):
     def _in_order(self, updates) -> None:
         for update in updates:
             try:
+                message = update.message
+                if message is not None and message.refunded_payment is not None:
+                    if self.refund_handler is not None:
+                        self.refund_handler(message)
+                    continue
                 super().process_new_updates([update])
             except Exception:  # a handler's bug must not hold up the chat or the poll
                 log.exception("handling update %s failed", update.update_id)
@@ -144,6 +153,7 @@ class TarotBot:
         )
         self.sessions = SessionCache(app.redis)
         self.bot.register_message_handler(self.on_payment, content_types=["successful_payment"])
+        self.bot.refund_handler = self.on_refund
         self.bot.register_message_handler(self.on_message, content_types=None, func=lambda m: True)
         self.bot.register_message_handler(
             self.on_message,
@@ -524,6 +534,22 @@ class TarotBot:
             )
             return
         self.bot.answer_pre_checkout_query(query.id, ok=True)
+
+    def on_refund(self, message: types.Message) -> None:
+        """Telegram refunded a Stars payment: take its credits back (a job, like payments)."""
+        refund = message.refunded_payment
+        charge_id = refund.telegram_payment_charge_id
+        key = job_id("refund", charge_id)
+        self.app.enqueue(
+            QUEUE_PAYMENTS,
+            "jobs.credits.record_refund",
+            message.from_user.id,
+            message.chat.id,
+            charge_id,
+            refund.total_amount,
+            key=key,
+            retry=Retry(max=len(PAYMENT_RETRY), interval=list(PAYMENT_RETRY)),
+        )
 
     def on_payment(self, message: types.Message) -> None:
         payment = message.successful_payment

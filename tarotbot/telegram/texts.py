@@ -73,6 +73,11 @@ BUY = (
     "Choose a pack; Telegram will ask you to confirm the payment."
 )
 PAYMENT_THANKS = "🌟 Thank you! <b>{credits} credits</b> were added. You now hold <b>{balance}</b>."
+REFUND_DONE = (
+    "↩️ Your payment of {stars}⭐ was refunded, so its <b>{credits} credits</b> were taken back. "
+    "You now hold <b>{balance}</b>."
+)
+REFUND_NOTED = "↩️ Your payment of {stars}⭐ was refunded."
 PAYMENT_DECLINED = "This invoice is not valid any more. Please use /buy for a fresh one."
 HISTORY_EMPTY = "📜 You have no readings yet. Tap <b>Get a reading</b> to make your first."
 HISTORY_HEADER = "📜 <b>Your readings</b> (newest first). Tap one to open it again."

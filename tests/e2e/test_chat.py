@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from e2e_stack import audit, body, buttons, containing, count_containing
+import requests
+from e2e_stack import TOKEN, audit, body, buttons, containing, count_containing
 from rq.job import Job
 
 from tarotbot.models import Reading, Transaction, User
@@ -106,6 +107,18 @@ def test_payment_is_credited_once(stack):
     assert purchase.status == "completed" and purchase.amount == 10
     assert purchase.payment_reference == result["charge_id"]
     assert Transaction.select().where(Transaction.user == user.id).count() == 2
+
+    # Telegram refunds it (here: the bot's own refundStarPayment, as an operator would)
+    answer = requests.post(
+        f"{stack.emulator.base_url}/bot{TOKEN}/refundStarPayment",
+        data={"user_id": ADA, "telegram_payment_charge_id": result["charge_id"]},
+        timeout=10,
+    )
+    assert answer.json()["ok"]
+    stack.wait_for(ADA, containing("10 credits were taken back"))
+    assert Transaction.get_by_id(purchase.id).status == "refunded"
+    stack.send(ADA, "/balance")
+    stack.wait_for(ADA, containing("You hold 5 credits"))
 
 
 def test_bad_input_gets_polite_answers_and_writes_nothing(stack):

@@ -25,3 +25,37 @@ def test_a_payer_who_never_sent_start_is_registered_and_credited(app, emulator, 
     kinds = sorted(t.type for t in Transaction.select().where(Transaction.user == person.id))
     assert kinds == ["bonus", "purchase"]
     assert f"{pack.credits} credits" in bot_texts(emulator, 5101)[0]
+
+
+def test_a_refund_takes_the_credits_back_once(app, emulator, users):
+    users(5102)
+    pack = PACKS[0]
+    payload = invoice_payload(pack, 5102)
+    credits.record_payment(5102, 5102, "charge-5102", payload, "XTR", pack.stars, None, "Bo")
+    person = User.get(User.telegram_id == 5102)
+
+    first = credits.record_refund(5102, 5102, "charge-5102", pack.stars)
+    again = credits.record_refund(5102, 5102, "charge-5102", pack.stars)  # redelivered
+
+    assert first == again == {"status": "refunded"}
+    assert ledger.balance(person.id) == app.settings.welcome_bonus
+    assert Transaction.get(Transaction.payment_reference == "charge-5102").status == "refunded"
+    assert Transaction.select().where(Transaction.type == "refund").count() == 1
+    told = bot_texts(emulator, 5102)
+    assert len(told) == 2 and f"{pack.credits} credits were taken back" in told[1]
+
+
+def test_a_refund_after_the_credits_were_spent_leaves_the_balance_alone(app, emulator, users):
+    users(5103)
+    pack = PACKS[0]
+    payload = invoice_payload(pack, 5103)
+    credits.record_payment(5103, 5103, "charge-5103", payload, "XTR", pack.stars, None, "Cy")
+    person = User.get(User.telegram_id == 5103)
+    ledger.debit_reading(person.id, ledger.balance(person.id), key="spent-all")
+
+    assert credits.record_refund(5103, 5103, "charge-5103", pack.stars) == {
+        "status": "credits-spent"
+    }
+    assert credits.record_refund(5103, 5103, "charge-unknown", 5) == {"status": "nothing-to-undo"}
+    assert ledger.balance(person.id) == 0
+    assert "was refunded" in bot_texts(emulator, 5103)[-1]
