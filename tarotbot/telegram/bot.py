@@ -539,25 +539,21 @@ class TarotBot:
         """Telegram refunded a Stars payment: take its credits back (a job, like payments)."""
         refund = message.refunded_payment
         charge_id = refund.telegram_payment_charge_id
-        key = job_id("refund", charge_id)
-        self.app.enqueue(
-            QUEUE_PAYMENTS,
+        self._enqueue_money(
             "jobs.credits.record_refund",
+            job_id("refund", charge_id),
             message.from_user.id,
             message.chat.id,
             charge_id,
             refund.total_amount,
-            key=key,
-            retry=Retry(max=len(PAYMENT_RETRY), interval=list(PAYMENT_RETRY)),
         )
 
     def on_payment(self, message: types.Message) -> None:
         payment = message.successful_payment
         charge_id = payment.telegram_payment_charge_id
-        key = job_id("payment", charge_id)
-        self.app.enqueue(
-            QUEUE_PAYMENTS,
+        self._enqueue_money(
             "jobs.credits.record_payment",
+            job_id("payment", charge_id),
             message.from_user.id,
             message.chat.id,
             charge_id,
@@ -566,7 +562,16 @@ class TarotBot:
             payment.total_amount,
             message.from_user.username,
             message.from_user.first_name,
+            on_failure=Callback("jobs.credits.payment_failed"),
+        )
+
+    def _enqueue_money(self, func: str, key: str, *args, **options) -> None:
+        """A job about Stars that already moved: on the payments queue, retried for ~1.8 h."""
+        self.app.enqueue(
+            QUEUE_PAYMENTS,
+            func,
+            *args,
             key=key,
             retry=Retry(max=len(PAYMENT_RETRY), interval=list(PAYMENT_RETRY)),
-            on_failure=Callback("jobs.credits.payment_failed"),
+            **options,
         )

@@ -29,10 +29,7 @@ def test_a_payer_who_never_sent_start_is_registered_and_credited(app, emulator, 
 
 def test_a_refund_takes_the_credits_back_once(app, emulator, users):
     users(5102)
-    pack = PACKS[0]
-    payload = invoice_payload(pack, 5102)
-    credits.record_payment(5102, 5102, "charge-5102", payload, "XTR", pack.stars, None, "Bo")
-    person = User.get(User.telegram_id == 5102)
+    person, pack = paid(5102)
 
     first = credits.record_refund(5102, 5102, "charge-5102", pack.stars)
     again = credits.record_refund(5102, 5102, "charge-5102", pack.stars)  # redelivered
@@ -47,10 +44,7 @@ def test_a_refund_takes_the_credits_back_once(app, emulator, users):
 
 def test_a_refund_after_the_credits_were_spent_leaves_the_balance_alone(app, emulator, users):
     users(5103)
-    pack = PACKS[0]
-    payload = invoice_payload(pack, 5103)
-    credits.record_payment(5103, 5103, "charge-5103", payload, "XTR", pack.stars, None, "Cy")
-    person = User.get(User.telegram_id == 5103)
+    person, pack = paid(5103)
     ledger.debit_reading(person.id, ledger.balance(person.id), key="spent-all")
 
     assert credits.record_refund(5103, 5103, "charge-5103", pack.stars) == {
@@ -59,3 +53,13 @@ def test_a_refund_after_the_credits_were_spent_leaves_the_balance_alone(app, emu
     assert credits.record_refund(5103, 5103, "charge-unknown", 5) == {"status": "nothing-to-undo"}
     assert ledger.balance(person.id) == 0
     assert "was refunded" in bot_texts(emulator, 5103)[-1]
+
+
+def paid(telegram_id: int):
+    """Someone who bought the smallest pack (charge id ``charge-<telegram_id>``)."""
+    pack = PACKS[0]
+    payload = invoice_payload(pack, telegram_id)
+    credits.record_payment(
+        telegram_id, telegram_id, f"charge-{telegram_id}", payload, "XTR", pack.stars
+    )
+    return User.get(User.telegram_id == telegram_id), pack

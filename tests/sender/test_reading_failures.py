@@ -34,14 +34,20 @@ def run_reading_job(conn, telegram_id: int, key: str) -> None:
     SimpleWorker([queue], connection=conn).work(burst=True, logging_level="WARNING")
 
 
+def failing(problem: str):
+    """A stand-in that always raises RuntimeError(problem)."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(problem)
+
+    return broken
+
+
 def test_reading_stored_but_never_sent_is_refunded(app, emulator, users, monkeypatch):
     users(5001)
     person = users_register(5001)
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("the renderer broke")
-
-    monkeypatch.setattr(reading_jobs, "render_spread", broken)
+    monkeypatch.setattr(reading_jobs, "render_spread", failing("the renderer broke"))
     run_reading_job(app.redis, 5001, "reading-5001-1")
 
     [reading] = Reading.select().where(Reading.user == person.id)
@@ -58,10 +64,7 @@ def test_reading_never_stored_says_nothing_was_charged(app, emulator, users, mon
     users(5002)
     person = users_register(5002)
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("the database went away")
-
-    monkeypatch.setattr(reading_jobs, "perform_reading", broken)
+    monkeypatch.setattr(reading_jobs, "perform_reading", failing("the database went away"))
     run_reading_job(app.redis, 5002, "reading-5002-1")
 
     assert ledger.balance(person.id) == 5
