@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,7 @@ HANDLER_MAX_WAIT = 0.5
 READING_RETRY = (1, 5, 15)  # seconds between attempts of a reading job
 # seconds between attempts of a payment job: Stars already taken must be credited
 # even after an hour-long database outage
+UPDATE_ATTEMPTS = 3  # times the bot handles an update whose handler raises before passing it over
 PAYMENT_RETRY = (1, 5, 15, 60, 300, 900, 1800, 3600)
 
 
@@ -102,6 +104,13 @@ class _UpdateAwareBot(telebot.TeleBot):
     until the batch is handled: chats in parallel on ``handler_threads``
     threads, each chat's updates in order. Each handler also learns the
     ``update_id`` its object came in (``tarot_update_id``).
+
+    A handler that raises (Redis or the database briefly away while a
+    payment arrives) stops its chat there, and the next poll asks Telegram
+    again from that update: nothing is confirmed unhandled. Handlers are
+    idempotent per update, so what is delivered twice does nothing twice.
+    An update that fails :data:`UPDATE_ATTEMPTS` times is logged and passed
+    over, so one poisonous update cannot stop the bot.
     """
 
     def __init__(self, token: str, *, handler_threads: int, **options):
@@ -110,6 +119,7 @@ class _UpdateAwareBot(telebot.TeleBot):
         # pyTelegramBotAPI parses refunded_payment but gives it no content type,
         # so no message handler can match it: refunds are routed here instead.
         self.refund_handler: Callable[[types.Message], None] | None = None
+        self._attempts: dict[int, int] = {}  # update id -> failed attempts so far
 
     def process_new_updates(self, updates):
         by_chat: dict[object, list] = {}
@@ -123,10 +133,16 @@ class _UpdateAwareBot(telebot.TeleBot):
         except RuntimeError:  # stopping: left unconfirmed, Telegram hands them out again
             log.info("stopping; %d update(s) left for the next start", len(updates))
             return
-        for done in running:
-            done.result()
+        failed = [first for first in (done.result() for done in running) if first is not None]
+        oldest = min(update.update_id for update in updates) if updates else 0
+        self._attempts = {u: n for u, n in self._attempts.items() if u >= oldest}
+        if failed:
+            again = min(failed)
+            self.last_update_id = again - 1  # the next getUpdates starts there
+            time.sleep(min(5.0, 0.5 * self._attempts[again]))
 
-    def _in_order(self, updates) -> None:
+    def _in_order(self, updates) -> int | None:
+        """Handle one chat's updates in order; the id of one to fetch again, or None."""
         for update in updates:
             try:
                 message = update.message
@@ -135,8 +151,20 @@ class _UpdateAwareBot(telebot.TeleBot):
                         self.refund_handler(message)
                     continue
                 super().process_new_updates([update])
-            except Exception:  # a handler's bug must not hold up the chat or the poll
-                log.exception("handling update %s failed", update.update_id)
+            except Exception:
+                tries = self._attempts.get(update.update_id, 0) + 1
+                self._attempts[update.update_id] = tries
+                if tries < UPDATE_ATTEMPTS:
+                    log.warning(
+                        "handling update %s failed (attempt %d of %d); it will be fetched again",
+                        update.update_id,
+                        tries,
+                        UPDATE_ATTEMPTS,
+                        exc_info=True,
+                    )
+                    return update.update_id
+                log.exception("giving up on update %s after %d attempts", update.update_id, tries)
+        return None
 
     def close_handlers(self) -> None:
         self._handlers.shutdown(wait=True)
@@ -529,11 +557,18 @@ class TarotBot:
                 query.invoice_payload, query.currency, query.total_amount, query.from_user.id
             )
         except InvalidPayload as problem:
-            self.bot.answer_pre_checkout_query(
-                query.id, ok=False, error_message=f"Sorry, {problem}. {texts.PAYMENT_DECLINED}"
+            self._answer_checkout(
+                query, ok=False, error_message=f"Sorry, {problem}. {texts.PAYMENT_DECLINED}"
             )
             return
-        self.bot.answer_pre_checkout_query(query.id, ok=True)
+        self._answer_checkout(query, ok=True)
+
+    def _answer_checkout(self, query: types.PreCheckoutQuery, **answer) -> None:
+        """Answer a pre-checkout query; one answered already (a redelivery) is left be."""
+        try:
+            self.bot.answer_pre_checkout_query(query.id, **answer)
+        except ApiTelegramException as exc:
+            log.info("could not answer pre-checkout query: %s", redact(exc))
 
     def on_refund(self, message: types.Message) -> None:
         """Telegram refunded a Stars payment: take its credits back (a job, like payments)."""
