@@ -58,18 +58,24 @@ def record_payment(
     pack = check_payment(
         payload, currency, total_amount, telegram_id
     )  # checked at pre-checkout too
+    bonus = 0
     try:
         user = users.by_telegram_id(telegram_id)
     except UnknownUser:
         registration = users.register(telegram_id, username, first_name, app.settings.welcome_bonus)
-        user = registration.user
+        user, bonus = registration.user, registration.bonus
         SessionCache(app.redis).store_user(user)
         log.info("registered user %s with their first payment", telegram_id)
     entry = ledger.credit_purchase(
         user.id, pack.credits, payment_reference=charge_id, key=f"charge-{charge_id}"
     )
     balance = ledger.balance(user.id)
-    message = texts.render(texts.PAYMENT_THANKS, credits=pack.credits, balance=balance)
+    if bonus:
+        message = texts.render(
+            texts.PAYMENT_THANKS_NEW, credits=pack.credits, bonus=bonus, balance=balance
+        )
+    else:
+        message = texts.render(texts.PAYMENT_THANKS, credits=pack.credits, balance=balance)
     app.sender.deliver(
         f"paid-{charge_id}", chat_id, [replies.text(chat_id, message, keyboards.main_menu())]
     )

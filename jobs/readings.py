@@ -150,7 +150,7 @@ def show_history(
     try:
         page = history.history_page(user.id, cursor=cursor, direction=direction, limit=5)
     except ValueError:
-        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.STALE_BUTTON)])
+        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.STALE_HISTORY)])
         return {"status": "bad-cursor"}
     if not page.items:
         app.sender.deliver(
@@ -160,8 +160,8 @@ def show_history(
     labels = []
     for item in page.items:
         title = get_spread(item.spread_type).title
-        when = item.created_at.strftime("%d %b %Y")
-        question = f" · {item.question[:24]}" if item.question else ""
+        when = item.created_at.strftime("%d %b %Y, %H:%M")
+        question = f" · {_shortened(item.question, 24)}" if item.question else ""
         labels.append((item.reading_id, f"{when} · {title}{question}"))
     markup = keyboards.history_menu(labels, page.older_cursor, page.newer_cursor)
     if edit_message_id:
@@ -170,6 +170,16 @@ def show_history(
         item = replies.text(chat_id, texts.HISTORY_HEADER, markup)
     app.sender.deliver(key, chat_id, [item])
     return {"status": "shown", "count": len(page.items)}
+
+
+def _shortened(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters at a word, with "…" when anything was cut."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    if text[limit - 1] != " " and " " in head:  # the cut fell inside a word: drop that word
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" ,.;:") + "…"
 
 
 def _cached_reading(app, user_id: int, reading_id: int) -> Reading | None:

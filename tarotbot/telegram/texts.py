@@ -73,6 +73,10 @@ BUY = (
     "Choose a pack; Telegram will ask you to confirm the payment."
 )
 PAYMENT_THANKS = "🌟 Thank you! <b>{credits} credits</b> were added. You now hold <b>{balance}</b>."
+PAYMENT_THANKS_NEW = (
+    "🌟 Thank you, and welcome! <b>{credits} credits</b> were added, plus <b>{bonus}</b> free "
+    "ones to begin: you hold <b>{balance}</b>. Tap <b>Get a reading</b> whenever you are ready."
+)
 REFUND_DONE = (
     "↩️ Your payment of {stars}⭐ was refunded, so its <b>{credits} credits</b> were taken back. "
     "You now hold <b>{balance}</b>."
@@ -97,6 +101,7 @@ FREE_TEXT_HINT = (
     "If that is a question for the cards, tap <b>Get a reading</b> and choose a spread first."
 )
 STALE_BUTTON = "That button has expired. Please start again with /reading."
+STALE_HISTORY = "That page of your history has expired. Open /history again."
 SLOW_DOWN = "One moment, your previous request is still on its way."
 NOT_REGISTERED = "Please send /start first so I can set up your account."
 WORKING = "Just a moment…"

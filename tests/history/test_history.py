@@ -250,3 +250,12 @@ def test_walk_property(db, offsets, limit):
     user = make_user()  # a fresh user per example; the database is shared
     make_readings(user, [BASE_TIME + dt.timedelta(microseconds=o) for o in offsets])
     check_walk(user, limit)
+
+
+def test_history_labels_shorten_long_questions_at_a_word():
+    from jobs.readings import _shortened
+
+    assert _shortened("Will I find a new job?", 24) == "Will I find a new job?"
+    assert _shortened("Question number 9 about my future", 24) == "Question number 9 about…"
+    assert _shortened("Supercalifragilisticexpialidocious", 10) == "Supercali…"
+    assert len(_shortened("a " * 40, 24)) <= 24

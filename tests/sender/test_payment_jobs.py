@@ -24,7 +24,8 @@ def test_a_payer_who_never_sent_start_is_registered_and_credited(app, emulator, 
     assert ledger.balance(person.id) == app.settings.welcome_bonus + pack.credits
     kinds = sorted(t.type for t in Transaction.select().where(Transaction.user == person.id))
     assert kinds == ["bonus", "purchase"]
-    assert f"{pack.credits} credits" in bot_texts(emulator, 5101)[0]
+    [thanks] = bot_texts(emulator, 5101)
+    assert "welcome" in thanks and f"{pack.credits} credits were added, plus 5 free" in thanks
 
 
 def test_a_refund_takes_the_credits_back_once(app, emulator, users):
