@@ -160,9 +160,11 @@ def show_history(
     labels = []
     for item in page.items:
         title = get_spread(item.spread_type).title
+        # the question tells readings apart best; the spread names one without a question
         when = item.created_at.strftime("%d %b %Y, %H:%M")
-        question = f" · {_shortened(item.question, 24)}" if item.question else ""
-        labels.append((item.reading_id, f"{when} · {title}{question}"))
+        room = keyboards.HISTORY_LABEL_LIMIT - len(when) - len(" · ")
+        what = _shortened(item.question, room) if item.question else title
+        labels.append((item.reading_id, f"{when} · {what}"))
     markup = keyboards.history_menu(labels, page.older_cursor, page.newer_cursor)
     if edit_message_id:
         item = replies.edit_text(chat_id, edit_message_id, texts.HISTORY_HEADER, markup)

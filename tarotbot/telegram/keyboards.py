@@ -107,9 +107,13 @@ def settings_menu(reversals: bool) -> dict:
     return markup([[button(label, data)]])
 
 
+#: Characters of a history button's label (longer ones are cut).
+HISTORY_LABEL_LIMIT = 60
+
+
 def history_menu(items: list[tuple[int, str]], older: str | None, newer: str | None) -> dict:
     """One button per reading, then Newer/Older navigation."""
-    rows = [[button(label[:60], f"r:{reading_id}")] for reading_id, label in items]
+    rows = [[button(label[:HISTORY_LABEL_LIMIT], f"r:{reading_id}")] for reading_id, label in items]
     nav = []
     if newer:
         nav.append(button("◀️ Newer", f"h:n:{newer}"))
