@@ -18,12 +18,64 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from tarotbot.exceptions import ConfigError
 
 TOKEN_RE = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
 DEFAULT_SQLITE_PATH = "tarotbot.sqlite3"
+
+#: Connection parameters libpq (17) accepts, the only query parameters a
+#: postgres:// DATABASE_URL may carry (e.g. Heroku's ``?sslmode=require``).
+LIBPQ_PARAMETERS = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "passfile",
+        "require_auth",
+        "channel_binding",
+        "connect_timeout",
+        "client_encoding",
+        "options",
+        "application_name",
+        "fallback_application_name",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "replication",
+        "gssencmode",
+        "sslmode",
+        "requiressl",
+        "sslnegotiation",
+        "sslcompression",
+        "sslcert",
+        "sslkey",
+        "sslpassword",
+        "sslcertmode",
+        "sslrootcert",
+        "sslcrl",
+        "sslcrldir",
+        "sslsni",
+        "requirepeer",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "krbsrvname",
+        "gsslib",
+        "gssdelegation",
+        "service",
+        "target_session_attrs",
+        "load_balance_hosts",
+    }
+)
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+#: REDIS_TLS_VERIFY values, as redis-py's ``ssl_cert_reqs``.
+REDIS_TLS_VERIFY_MODES = ("none", "required")
 
 
 class Secret:
@@ -67,6 +119,8 @@ class Settings:
     database_url: str | None = None  # None: the embedded SQLite file
     sqlite_path: str = DEFAULT_SQLITE_PATH
     redis_url: str | None = None  # None: in-process queue (demo, embedded)
+    redis_tls_verify: str = "none"  # rediss:// only: "none" (self-signed, Heroku) or "required"
+    redis_tls_ca_file: str | None = None  # CA bundle for "required"; None: the system CAs
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     welcome_bonus: int = 5  # credits, granted once on /start
     reversal_probability: float = 0.3  # chance that a drawn card is reversed
@@ -77,10 +131,27 @@ class Settings:
     db_max_connections: int = 8  # per process, pooled worker only
     log_level: str = "INFO"
     rate_limits: bool = True  # keep to Telegram's flood limits (off: benchmarks only)
+    database_url_given: bool = False  # DATABASE_URL was set (even to sqlite:///path)
 
     @property
     def uses_postgres(self) -> bool:
         return self.database_url is not None
+
+    def require_shared_database(self, process: str) -> None:
+        """Refuse to run ``process`` on an implicit SQLite file next to a shared Redis.
+
+        With ``REDIS_URL`` set, jobs move between processes (bot, workers,
+        scheduler), which must then share one database; an unset
+        ``DATABASE_URL`` would give each its own SQLite file. An explicit
+        ``DATABASE_URL=sqlite:///path`` is taken as meant.
+        """
+        if self.redis_url is None or self.database_url is not None or self.database_url_given:
+            return
+        raise ConfigError(
+            "DATABASE_URL",
+            f"is unset while REDIS_URL is set: the {process} would write its own SQLite "
+            "file; set DATABASE_URL to the shared PostgreSQL database",
+        )
 
     @property
     def database_label(self) -> str:
@@ -88,9 +159,11 @@ class Settings:
         if self.database_url is None:
             return f"SQLite file {self.sqlite_path}"
         parts = urlsplit(self.database_url)
-        host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
-        return f"PostgreSQL {host}{port}{parts.path}"
+        query = postgres_query(self.database_url)
+        host = query.get("host") or parts.hostname or "localhost"
+        port = query.get("port") or (str(parts.port) if parts.port else "")
+        path = "/" + query["dbname"] if "dbname" in query else parts.path
+        return f"PostgreSQL {host}{':' if port else ''}{port}{path}"
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -112,14 +185,61 @@ def parse_token(value: str | None) -> Secret | None:
     return Secret(value)
 
 
+def _split_url(name: str, value: str) -> SplitResult:
+    """``urlsplit`` with a checked port; anything malformed is a ConfigError naming ``name``."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed [IPv6 address
+        raise ConfigError(name, f"is not a valid URL: {_redact_url(value)!r}") from None
+    try:
+        port = parts.port  # raises ValueError on a port that is not a number in 0..65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ConfigError(
+            name, f"has a port that is not a number in 1..65535: {_redact_url(value)!r}"
+        )
+    return parts
+
+
 def parse_http_url(name: str, value: str | None, default: str | None) -> str | None:
     value = _blank_to_none(value)
     if value is None:
         return default
-    parts = urlsplit(value)
+    parts = _split_url(name, value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(name, f"expected an http:// or https:// URL, got {value!r}")
+        raise ConfigError(name, f"expected an http:// or https:// URL, got {_redact_url(value)!r}")
     return value.rstrip("/")
+
+
+def postgres_query(url: str) -> dict[str, str]:
+    """The libpq parameters in a postgres:// URL's query string, decoded.
+
+    Raises ConfigError naming DATABASE_URL for a parameter libpq does not
+    know, one given twice, or an sslmode libpq would refuse. Messages name
+    the parameter, never its value (a query may carry ``password=``).
+    """
+    params: dict[str, str] = {}
+    for item in filter(None, urlsplit(url).query.split("&")):
+        key, _, raw = item.partition("=")
+        key = unquote(key)
+        shown = repr(key) if re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", key) else "a query parameter"
+        if key not in LIBPQ_PARAMETERS:
+            raise ConfigError(
+                "DATABASE_URL",
+                f"{shown} is not a PostgreSQL connection parameter "
+                "(query parameters are libpq's, e.g. ?sslmode=require)",
+            )
+        if key in params:
+            raise ConfigError("DATABASE_URL", f"gives {shown} twice")
+        params[key] = unquote(raw)
+    sslmode = params.get("sslmode")
+    if sslmode is not None and sslmode not in SSLMODES:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"sslmode must be one of {', '.join(SSLMODES)}, got {sslmode[:20]!r}",
+        )
+    return params
 
 
 def parse_database_url(value: str | None) -> tuple[str | None, str | None]:
@@ -127,14 +247,11 @@ def parse_database_url(value: str | None) -> tuple[str | None, str | None]:
     value = _blank_to_none(value)
     if value is None:
         return None, None
-    parts = urlsplit(value)
+    parts = _split_url("DATABASE_URL", value)
     if parts.scheme in ("postgres", "postgresql"):
         if not parts.path.strip("/"):
             raise ConfigError("DATABASE_URL", "names no database (postgresql://host:port/NAME)")
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            raise ConfigError("DATABASE_URL", "has a port that is not a number") from None
+        postgres_query(value)
         return value, None
     if parts.scheme == "sqlite":
         path = value[len("sqlite:///") :] if value.startswith("sqlite:///") else ""
@@ -152,13 +269,42 @@ def parse_redis_url(value: str | None) -> str | None:
     value = _blank_to_none(value)
     if value is None:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
-        raise ConfigError("REDIS_URL", f"expected redis://host:port/db, got {_redact_url(value)!r}")
+    parts = _split_url("REDIS_URL", value)
+    scheme = parts.scheme  # lower-cased by urlsplit, but redis-py wants it so in the URL too
+    if (
+        scheme not in ("redis", "rediss", "unix")
+        or not value.startswith(scheme + ":")
+        or not (parts.netloc or parts.path)
+    ):
+        raise ConfigError(
+            "REDIS_URL",
+            f"expected redis://host:port/db or rediss://host:port, got {_redact_url(value)!r}",
+        )
     db = parts.path.strip("/")
-    if parts.scheme != "unix" and db and not db.isdigit():
-        raise ConfigError("REDIS_URL", f"the database index {db!r} is not a number")
+    if scheme != "unix" and db and not db.isdigit():
+        raise ConfigError("REDIS_URL", f"the database index {db[:20]!r} is not a number")
+    for item in filter(None, parts.query.split("&")):
+        key, _, index = item.partition("=")
+        # Other query parameters would reach redis-py's connection as keyword
+        # arguments (a TypeError on first use) or override REDIS_TLS_VERIFY.
+        if key != "db":
+            raise ConfigError(
+                "REDIS_URL",
+                "takes no query parameters but db (TLS checks are set by REDIS_TLS_VERIFY)",
+            )
+        if not index.isdigit():
+            raise ConfigError("REDIS_URL", f"the database index {index[:20]!r} is not a number")
     return value
+
+
+def parse_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (case-insensitive); unset or blank is the first."""
+    value = _blank_to_none(value)
+    if value is None:
+        return choices[0]
+    if value.lower() not in choices:
+        raise ConfigError(name, f"{value[:20]!r} is not one of {', '.join(choices)}")
+    return value.lower()
 
 
 def parse_admin_ids(value: str | None) -> frozenset[int]:
@@ -222,17 +368,49 @@ def parse_switch(name: str, value: str | None, default: bool) -> bool:
     raise ConfigError(name, f"{value!r} is not on or off")
 
 
+def parse_redis_tls_ca_file(value: str | None, verify: str) -> str | None:
+    """REDIS_TLS_CA_FILE, which only REDIS_TLS_VERIFY=required (``verify``) uses."""
+    value = _blank_to_none(value)
+    if value is not None and verify != "required":
+        raise ConfigError(
+            "REDIS_TLS_CA_FILE",
+            "is set but REDIS_TLS_VERIFY is not required, so nothing would be checked "
+            "against it; set REDIS_TLS_VERIFY=required",
+        )
+    return value
+
+
 def _redact_url(value: str) -> str:
-    """Drop any password from a URL before it goes into a message."""
-    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", value)
+    """A URL fit for a message: no password, no query string.
+
+    Works on the raw text, not on ``urlsplit`` (which a malformed URL defeats):
+    everything before the last ``@`` of the authority is the user info, of
+    which only a user name before a ``:`` is kept (``redis://:pw@host``,
+    ``http://user:pw@host``, a password holding ``/``; ``user:pw@host``
+    without a scheme). A query (``?password=...``) and fragment are cut.
+    """
+    value = re.split(r"[?#]", value, maxsplit=1)[0] + ("?..." if re.search(r"[?#]", value) else "")
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    if "@" not in rest:
+        return value
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    shown = f"{user}:***" if colon and "/" not in user else "***"
+    return f"{scheme}{sep}{shown}@{host}"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build validated :class:`Settings` from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
+    database_url_given = _blank_to_none(env.get("DATABASE_URL")) is not None
     database_url, sqlite_path = parse_database_url(env.get("DATABASE_URL"))
     sqlite_path = sqlite_path or _blank_to_none(env.get("TAROTBOT_SQLITE_PATH"))
     llm_key = _blank_to_none(env.get("TAROT_LLM_API_KEY"))
+    redis_tls_verify = parse_choice(
+        "REDIS_TLS_VERIFY", env.get("REDIS_TLS_VERIFY"), REDIS_TLS_VERIFY_MODES
+    )
     return Settings(
         telegram_bot_token=parse_token(env.get("TELEGRAM_BOT_TOKEN")),
         telegram_api_url=parse_http_url(
@@ -241,6 +419,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         sqlite_path=str(Path(sqlite_path)) if sqlite_path else DEFAULT_SQLITE_PATH,
         redis_url=parse_redis_url(env.get("REDIS_URL")),
+        redis_tls_verify=redis_tls_verify,
+        redis_tls_ca_file=parse_redis_tls_ca_file(env.get("REDIS_TLS_CA_FILE"), redis_tls_verify),
         admin_ids=parse_admin_ids(env.get("ADMIN_IDS")),
         welcome_bonus=parse_int("WELCOME_BONUS", env.get("WELCOME_BONUS"), 5, 0, 1000),
         reversal_probability=parse_float(
@@ -255,6 +435,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=parse_log_level(env.get("LOG_LEVEL")),
         rate_limits=parse_switch("TELEGRAM_RATE_LIMITS", env.get("TELEGRAM_RATE_LIMITS"), True),
+        database_url_given=database_url_given,
     )
 
 
@@ -268,9 +449,28 @@ def get_settings() -> Settings:
 ENVIRONMENT = (
     ("TELEGRAM_BOT_TOKEN", "unset", "Bot token from @BotFather; unset runs the local demo"),
     ("TELEGRAM_API_URL", "https://api.telegram.org", "Bot API base URL (emulator, self-hosted)"),
-    ("DATABASE_URL", "unset (SQLite file)", "postgresql://user@host:port/db or sqlite:///path"),
+    (
+        "DATABASE_URL",
+        "unset (SQLite file)",
+        "postgres[ql]://user:pw@host:port/db[?sslmode=require] or sqlite:///path",
+    ),
     ("TAROTBOT_SQLITE_PATH", "tarotbot.sqlite3", "SQLite file when DATABASE_URL is unset"),
-    ("REDIS_URL", "unset (in-process queue)", "redis://host:port/db for RQ, caches, sessions"),
+    (
+        "REDIS_URL",
+        "unset (in-process queue)",
+        "redis://host:port/db or rediss://:pw@host:port (TLS) for RQ, caches, sessions",
+    ),
+    (
+        "REDIS_TLS_VERIFY",
+        "none",
+        "rediss:// only: none accepts a self-signed certificate (Heroku Redis); "
+        "required checks it and the host name",
+    ),
+    (
+        "REDIS_TLS_CA_FILE",
+        "unset (system CAs)",
+        "PEM CA bundle that REDIS_TLS_VERIFY=required checks the server against",
+    ),
     ("ADMIN_IDS", "empty", "Comma-separated Telegram user ids with admin commands"),
     ("WELCOME_BONUS", "5", "Credits granted once on /start"),
     ("REVERSAL_PROBABILITY", "0.3", "Chance (0..1) that a drawn card is reversed"),

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase
 
-from tarotbot.config import Settings, get_settings
+from tarotbot.config import Settings, get_settings, postgres_query
 from tarotbot.exceptions import ConfigError
 
 database = peewee.DatabaseProxy()
@@ -34,21 +35,42 @@ _fork_hook_registered = False
 
 
 def postgres_kwargs(url: str) -> dict:
-    """Split a postgresql:// URL into psycopg2 connect arguments."""
+    """Split a postgres:// or postgresql:// URL into psycopg2 connect arguments.
+
+    Query parameters are libpq's (``?sslmode=require`` on Heroku) and, as in
+    libpq, win over the same part of the URL; ``dbname`` becomes peewee's
+    ``database``. An unknown parameter is a ConfigError naming DATABASE_URL
+    (see :func:`tarotbot.config.postgres_query`), never a keyword argument
+    that peewee or psycopg2 would take for its own.
+    """
     parts = urlsplit(url)
     kwargs: dict = {"database": unquote(parts.path.lstrip("/"))}
     if parts.hostname:
-        kwargs["host"] = parts.hostname
+        kwargs["host"] = unquote(parts.hostname)
     if parts.port:
         kwargs["port"] = parts.port
     if parts.username:
         kwargs["user"] = unquote(parts.username)
     if parts.password:
         kwargs["password"] = unquote(parts.password)
-    for item in filter(None, parts.query.split("&")):
-        key, _, value = item.partition("=")
-        kwargs[key] = unquote(value)
+    for key, value in postgres_query(url).items():
+        kwargs["database" if key == "dbname" else key] = value
     return kwargs
+
+
+def _check_libpq_parameters(kwargs: dict) -> None:
+    """Have this process's libpq parse the parameters (it may predate libpq 17's list)."""
+    from psycopg2 import ProgrammingError
+    from psycopg2.extensions import make_dsn, parse_dsn
+
+    try:
+        parse_dsn(make_dsn(**{k: v for k, v in kwargs.items() if k != "password"}))
+    except ProgrammingError as exc:
+        match = re.search(r'invalid connection option "([A-Za-z0-9_]{1,40})"', str(exc))
+        name = repr(match.group(1)) if match else "a query parameter"
+        raise ConfigError(
+            "DATABASE_URL", f"{name} is not a connection parameter this libpq knows"
+        ) from None
 
 
 def make_database(settings: Settings, pooled: bool = False) -> peewee.Database:
@@ -57,6 +79,7 @@ def make_database(settings: Settings, pooled: bool = False) -> peewee.Database:
         kwargs = postgres_kwargs(settings.database_url)
         kwargs.setdefault("connect_timeout", 5)
         kwargs.setdefault("application_name", "tarotbot")
+        _check_libpq_parameters(kwargs)
         if pooled:
             return PooledPostgresqlDatabase(
                 max_connections=settings.db_max_connections,

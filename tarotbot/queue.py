@@ -9,7 +9,9 @@ may contain only ``[A-Za-z0-9_-]``.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import ssl
 
 import redis
 
@@ -35,8 +37,36 @@ def job_id(*parts: object) -> str:
     return cleaned
 
 
+def redis_tls_options(settings: Settings) -> dict:
+    """redis-py's TLS arguments for a ``rediss://`` REDIS_URL (none for redis:// or unix://).
+
+    ``REDIS_TLS_VERIFY=none`` (the default) accepts the self-signed
+    certificate Heroku Redis presents: the link is encrypted but the server
+    not authenticated. ``required`` checks the certificate and the host name
+    against ``REDIS_TLS_CA_FILE``, or the system CAs when that is unset.
+    """
+    if settings.redis_url is None or not settings.redis_url.startswith("rediss://"):
+        return {}
+    if settings.redis_tls_verify == "none":
+        return {"ssl_cert_reqs": "none", "ssl_check_hostname": False}
+    options: dict = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    ca_file = settings.redis_tls_ca_file
+    if ca_file is not None:
+        if not os.path.isfile(ca_file):
+            raise ConfigError("REDIS_TLS_CA_FILE", f"{ca_file!r} is not a readable file")
+        try:  # the bundle is read per connection: find a bad one now, in one line
+            ssl.create_default_context(cafile=ca_file)
+        except (ssl.SSLError, OSError) as exc:
+            reason = " ".join(str(exc).split())
+            raise ConfigError(
+                "REDIS_TLS_CA_FILE", f"{ca_file!r} is not a PEM CA bundle ({reason})"
+            ) from None
+        options["ssl_ca_certs"] = ca_file
+    return options
+
+
 def redis_from_settings(settings: Settings) -> redis.Redis | None:
-    """A client for ``REDIS_URL`` (None when unset: embedded mode)."""
+    """A client for ``REDIS_URL`` (None when unset: embedded mode), TLS set up for rediss://."""
     if settings.redis_url is None:
         return None
     return redis.Redis.from_url(
@@ -44,6 +74,7 @@ def redis_from_settings(settings: Settings) -> redis.Redis | None:
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=30,
+        **redis_tls_options(settings),
     )
 
 
@@ -54,10 +85,32 @@ def get_redis() -> redis.Redis | None:
 
 
 def check_redis(conn: redis.Redis | None) -> None:
-    """Ping Redis once; an unreachable server names ``REDIS_URL``."""
+    """Ping Redis once; an unreachable server names ``REDIS_URL`` in one line.
+
+    A certificate the client refuses names ``REDIS_TLS_VERIFY`` instead,
+    with the way out. Neither message carries the password.
+    """
     if conn is None:
         return
     try:
         conn.ping()
-    except redis.RedisError as exc:
-        raise ConfigError("REDIS_URL", f"cannot reach Redis: {exc}") from None
+    except (redis.RedisError, OSError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        kwargs = conn.connection_pool.connection_kwargs
+        password = kwargs.get("password")
+        if password:
+            reason = reason.replace(str(password), "***")
+        if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
+            raise ConfigError(
+                "REDIS_TLS_VERIFY",
+                f"required, but Redis's TLS certificate was refused ({_tls_reason(reason)}); "
+                "Heroku Redis uses a self-signed certificate: set REDIS_TLS_VERIFY=none, "
+                "or REDIS_TLS_CA_FILE to the CA that signed it",
+            ) from None
+        raise ConfigError("REDIS_URL", f"cannot reach Redis: {reason}") from None
+
+
+def _tls_reason(reason: str) -> str:
+    """The part of an OpenSSL verify error a person can act on, e.g. 'self-signed certificate'."""
+    match = re.search(r"certificate verify failed: ([^(]+)", reason)
+    return match.group(1).strip() if match else "certificate verify failed"

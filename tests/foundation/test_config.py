@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tarotbot.config import Secret, load_settings
+from tarotbot.config import ENVIRONMENT, Secret, _redact_url, load_settings
 from tarotbot.exceptions import ConfigError
 
 FAKE_TOKEN = "123456:config-test-token-abcdefg"
@@ -130,3 +132,168 @@ def test_every_command_has_help(clean_env):
         )
         assert sub.returncode == 0, (command, sub.stderr)
         assert "Usage:" in sub.stdout
+
+
+# --- URL errors never show a password (found by an attack: empty user names) ---
+
+URL_PASSWORD = "url-secret-hunter2"
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (f"http://:{URL_PASSWORD}@host/0", "http://:***@host/0"),
+        (f"mysql://me:{URL_PASSWORD}@db/x", "mysql://me:***@db/x"),
+        (f"redis://:{URL_PASSWORD}/with/slash@host:1/0", "redis://:***@host:1/0"),
+        (f"redis://:{URL_PASSWORD}@[::1/0", "redis://:***@[::1/0"),
+        (f"me:{URL_PASSWORD}@db/x", "me:***@db/x"),  # no scheme at all
+        (f"postgres://u@h/db?password={URL_PASSWORD}", "postgres://***@h/db?..."),
+        (f"redis://{URL_PASSWORD}@host", "redis://***@host"),  # a lone user info may be a password
+        ("redis://host:6379/0", "redis://host:6379/0"),
+    ],
+)
+def test_redact_url(raw, shown):
+    assert _redact_url(raw) == shown
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("REDIS_URL", f"http://:{URL_PASSWORD}@host/0"),
+        ("REDIS_URL", f"redis://:{URL_PASSWORD}@127.0.0.1:notaport/0"),
+        ("REDIS_URL", f"redis://:{URL_PASSWORD}@127.0.0.1:99999/0"),
+        ("REDIS_URL", f"redis://:{URL_PASSWORD}@[::1/0"),
+        ("REDIS_URL", f"redis://:{URL_PASSWORD}@host:6379/0?ssl_cert_reqs=none"),
+        ("REDIS_URL", f":{URL_PASSWORD}@host:6379"),
+        ("DATABASE_URL", f"mysql://:{URL_PASSWORD}@db/x"),
+        ("DATABASE_URL", f"postgres://u:{URL_PASSWORD}@db:notaport/x"),
+        ("DATABASE_URL", f"postgres://u:{URL_PASSWORD}@[db/x"),
+        ("DATABASE_URL", f"u:{URL_PASSWORD}@db/x"),
+        ("DATABASE_URL", f"postgres://u@db/x?password={URL_PASSWORD}&bogus=1"),
+        ("TAROT_LLM_URL", f"ftp://:{URL_PASSWORD}@llm/v1"),
+        ("TAROT_LLM_URL", f"https://:{URL_PASSWORD}@llm:notaport/v1"),
+        ("TELEGRAM_API_URL", f"ftp://bot:{URL_PASSWORD}@api"),
+    ],
+)
+def test_url_errors_never_show_the_password(variable, value):
+    with pytest.raises(ConfigError) as info:
+        load_settings({variable: value})
+    message = str(info.value)
+    assert info.value.variable == variable
+    assert message.startswith(variable + ": ")
+    assert URL_PASSWORD not in message
+    assert "\n" not in message
+
+
+# --- ports are checked where the URL is read, not deep inside redis-py ---
+
+
+@pytest.mark.parametrize("port", ["notaport", "99999", "0", "-1"])
+def test_redis_url_port_is_validated(port):
+    with pytest.raises(ConfigError) as info:
+        load_settings({"REDIS_URL": f"redis://:pw@127.0.0.1:{port}/0"})
+    assert info.value.variable == "REDIS_URL"
+    assert "port" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://127.0.0.1/0",
+        "rediss://:pw@ec2-1-2-3-4.compute-1.amazonaws.com:12345",
+        "redis://127.0.0.1:6379?db=3",
+        "unix:///var/run/redis.sock?db=2",
+    ],
+)
+def test_good_redis_urls_pass(value):
+    assert load_settings({"REDIS_URL": value}).redis_url == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"redis://:{URL_PASSWORD}@127.0.0.1:notaport/0",
+        f"http://:{URL_PASSWORD}@127.0.0.1/0",
+        f"redis://:{URL_PASSWORD}@[::1/0",
+    ],
+)
+def test_worker_cli_stops_on_a_bad_redis_url_in_one_line(value, tmp_path, clean_env):
+    result = subprocess.run(
+        [sys.executable, "-m", "tarotbot", "worker", "--burst"],
+        env={**clean_env, "REDIS_URL": value},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: REDIS_URL: ")
+    assert URL_PASSWORD not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- REDIS_TLS_VERIFY / REDIS_TLS_CA_FILE ---
+
+
+def test_redis_tls_settings():
+    assert load_settings({}).redis_tls_verify == "none"  # what Heroku Redis needs
+    assert load_settings({"REDIS_TLS_VERIFY": " Required "}).redis_tls_verify == "required"
+    settings = load_settings({"REDIS_TLS_VERIFY": "required", "REDIS_TLS_CA_FILE": "/ca.pem"})
+    assert settings.redis_tls_ca_file == "/ca.pem"
+    with pytest.raises(ConfigError) as info:
+        load_settings({"REDIS_TLS_VERIFY": "optional"})
+    assert info.value.variable == "REDIS_TLS_VERIFY"
+    with pytest.raises(ConfigError) as info:  # a CA file nobody would check against
+        load_settings({"REDIS_TLS_CA_FILE": "/ca.pem"})
+    assert info.value.variable == "REDIS_TLS_CA_FILE"
+
+
+def test_every_setting_has_a_row_in_the_readme():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", section, re.MULTILINE))
+    names = {name for name, _default, _meaning in ENVIRONMENT}
+    assert names - rows == set()
+    assert {"REDIS_TLS_VERIFY", "REDIS_TLS_CA_FILE"} <= names
+
+
+# --- a Redis shared between processes needs a shared database ---
+
+
+def test_require_shared_database_refuses_an_implicit_sqlite_file():
+    settings = load_settings({"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    with pytest.raises(ConfigError) as info:
+        settings.require_shared_database("worker")
+    assert info.value.variable == "DATABASE_URL"
+    message = str(info.value)
+    assert message.startswith("DATABASE_URL: is unset while REDIS_URL is set: the worker ")
+    assert "PostgreSQL" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},  # embedded mode: one process, its own SQLite file is the point
+        {"TAROTBOT_SQLITE_PATH": "/tmp/x.sqlite3"},
+        {"REDIS_URL": "redis://127.0.0.1:6379/0", "DATABASE_URL": "postgres://u:pw@db/tarot"},
+        {"REDIS_URL": "redis://127.0.0.1:6379/0", "DATABASE_URL": "sqlite:///shared/tarot.db"},
+    ],
+)
+def test_require_shared_database_allows(env):
+    settings = load_settings(env)
+    settings.require_shared_database("bot")
+
+
+def test_database_url_semantics_are_unchanged_by_remembering_it():
+    explicit = load_settings({"DATABASE_URL": "sqlite:///shared/tarot.db"})
+    assert explicit.database_url is None and explicit.sqlite_path == "shared/tarot.db"
+    assert explicit.database_url_given and not explicit.uses_postgres
+    implicit = load_settings({"DATABASE_URL": "  "})  # blank counts as unset
+    assert implicit.database_url is None and not implicit.database_url_given
+    with pytest.raises(ConfigError):
+        load_settings({"DATABASE_URL": " ", "REDIS_URL": "redis://h"}).require_shared_database(
+            "scheduler"
+        )
