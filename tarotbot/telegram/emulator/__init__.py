@@ -1,7 +1,7 @@
 """A local Telegram Bot API server for tests, the terminal demo and benchmarks.
 
 It speaks enough of the Bot API for the unmodified pyTelegramBotAPI client
-(long polling, messages with HTML validation, photos, inline keyboards and
+(long polling or webhooks, messages with HTML validation, photos, inline keyboards and
 callbacks, Stars invoices, payments and refunds), keeps per-bot state, and
 adds a driver that plays the users: :meth:`BotAPIEmulator.send`, ``tap``,
 ``pay``, ``block``, inspection (``chat``, ``wait_for_messages``), injected
@@ -14,7 +14,8 @@ faults and Telegram's flood limits. Nothing reaches the real Telegram.
         emu.wait_for_messages(1001, 1)
 
 Module map: ``server`` (HTTP), ``core`` (call pipeline, Python driver API),
-``methods``/``payments`` (Bot API methods), ``driver`` (the user's side),
+``methods``/``payments``/``webhooks`` (Bot API methods), ``delivery``
+(posting updates to a webhook), ``driver`` (the user's side),
 ``state`` (what is remembered), ``formatting`` (HTML parse mode),
 ``params`` (request decoding), ``media`` (photos), ``limits`` (flood limits,
 faults, statistics), ``errors`` (Telegram's error answers).

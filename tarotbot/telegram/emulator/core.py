@@ -4,6 +4,9 @@ A Bot API call goes through :meth:`Emulator.call`: token check (401), method
 lookup (404), injected delay, injected fault, flood limits (429), then the
 method itself. Statistics count every call. The token is never logged: a bot
 is named by the digits before the colon, its user id.
+
+After each call the bot's webhook delivery is brought in step with its
+webhook (started by setWebhook, stopped by deleteWebhook and by close()).
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from tarotbot.telegram.emulator import driver, methods, payments  # noqa: F401  (registers methods)
+from tarotbot.telegram.emulator import (  # noqa: F401  (registers methods)
+    driver,
+    methods,
+    payments,
+    webhooks,
+)
+from tarotbot.telegram.emulator.delivery import Deliveries
 from tarotbot.telegram.emulator.driver import DriverError
 from tarotbot.telegram.emulator.errors import NOT_FOUND, UNAUTHORIZED, ApiError
 from tarotbot.telegram.emulator.limits import Faults, FloodControl, Stats, make_fault
@@ -61,6 +70,7 @@ class Emulator:
         self.faults = Faults()
         self.flood = FloodControl()
         self.stats = Stats()
+        self.webhooks = Deliveries(self.stats, self._webhook_reply)
         self.default_bot_id = self._bot_id(default_bot) if default_bot is not None else None
 
     # -- bots --------------------------------------------------------------
@@ -125,7 +135,12 @@ class Emulator:
             raise
         self.stats.record(method.name, None)
         log.debug("bot %s: %s -> ok", bot_id, method.name)
+        self.webhooks.sync(bot)
         return result
+
+    def _webhook_reply(self, bot_id: int, method: str, values: dict[str, Any]) -> None:
+        """Run the Bot API call a webhook answered with, as that bot (the result is dropped)."""
+        self.call(f"{bot_id}:webhook-reply", method, values)
 
     def _delay(self, name: str) -> None:
         delay = self.faults.delay_for(name)
@@ -267,14 +282,21 @@ class Emulator:
         self.stats.reset()
 
     def close(self) -> None:
-        """Release every waiting long poll and payment (and answer later polls at once)."""
+        """Release every waiting long poll and payment (and answer later polls at once).
+
+        Webhook deliveries stop too, posts in flight are cut (their updates stay
+        pending); this waits for the delivery threads for about a second at most.
+        """
         with self._bots_lock:
             bots = list(self.bots.values())
         for bot in bots:
             bot.close()
+        self.webhooks.close()
 
     def reopen(self) -> None:
-        """Undo :meth:`close`: long polls wait again."""
+        """Undo :meth:`close`: long polls wait again, webhooks are delivered again."""
         with self._bots_lock:
-            for bot in self.bots.values():
-                bot.closing = False
+            bots = list(self.bots.values())
+        for bot in bots:
+            bot.closing = False
+            self.webhooks.sync(bot)

@@ -59,6 +59,11 @@ NOT_FOUND = ApiError(404, "Not Found")
 POLLING_CONFLICT_DETAIL = (
     "terminated by other getUpdates request; make sure that only one bot instance is running"
 )
+WEBHOOK_ACTIVE_DETAIL = (
+    "can't use getUpdates method while webhook is active; use deleteWebhook to delete the "
+    "webhook first"
+)
+SET_WEBHOOK_CONFLICT_DETAIL = "terminated by setWebhook request"
 QUERY_TOO_OLD = "query is too old and response timeout expired or query ID is invalid"
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly "

@@ -198,7 +198,11 @@ class Faults:
 
 @dataclass
 class Stats:
-    """Calls per method, errors per method and code, and the 429s served."""
+    """Calls per method, errors per method and code, the 429s served, webhook posts.
+
+    ``webhook_deliveries`` counts updates a webhook accepted (2xx);
+    ``webhook_failures`` counts posts that failed and will be retried.
+    """
 
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     calls: Counter = field(default_factory=Counter)
@@ -206,6 +210,8 @@ class Stats:
     responses_429: int = 0
     flood_limited: int = 0
     faults_injected: int = 0
+    webhook_deliveries: int = 0
+    webhook_failures: int = 0
 
     def record(self, method: str, error: ApiError | None, *, flood=False, fault=False) -> None:
         with self.lock:
@@ -218,6 +224,13 @@ class Stats:
             self.flood_limited += int(flood)
             self.faults_injected += int(fault)
 
+    def record_webhook(self, *, delivered: bool) -> None:
+        with self.lock:
+            if delivered:
+                self.webhook_deliveries += 1
+            else:
+                self.webhook_failures += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -227,6 +240,8 @@ class Stats:
                 "responses_429": self.responses_429,
                 "flood_limited": self.flood_limited,
                 "faults_injected": self.faults_injected,
+                "webhook_deliveries": self.webhook_deliveries,
+                "webhook_failures": self.webhook_failures,
             }
 
     def reset(self) -> None:
@@ -234,3 +249,4 @@ class Stats:
             self.calls.clear()
             self.errors.clear()
             self.responses_429 = self.flood_limited = self.faults_injected = 0
+            self.webhook_deliveries = self.webhook_failures = 0

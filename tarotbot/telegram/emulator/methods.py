@@ -2,7 +2,7 @@
 
 Each handler takes the bot's state and the call's parameters and returns the
 ``result`` Telegram would return, or raises :class:`ApiError` with Telegram's
-wording. Payments live in ``payments.py``.
+wording. Payments live in ``payments.py``, webhooks in ``webhooks.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from tarotbot.telegram.emulator.errors import (
     NOT_MODIFIED,
     POLLING_CONFLICT_DETAIL,
     QUERY_TOO_OLD,
+    SET_WEBHOOK_CONFLICT_DETAIL,
+    WEBHOOK_ACTIVE_DETAIL,
     bad_request,
     conflict,
 )
@@ -83,12 +85,18 @@ def get_me(bot: BotState, p: Params) -> dict[str, Any]:
 
 @api_method("getUpdates")
 def get_updates(bot: BotState, p: Params) -> list[dict[str, Any]]:
-    """Long polling: wait up to ``timeout`` s; a newer poll ends this one with 409."""
+    """Long polling: wait up to ``timeout`` s; a newer poll or setWebhook ends this one with 409.
+
+    While a webhook is set the call is refused with 409 before anything is
+    confirmed, as on Telegram.
+    """
     offset = p.integer("offset", 0) or 0
     limit = min(100, max(1, p.integer("limit", 100) or 100))
     timeout = min(float(p.integer("timeout", 0) or 0), bot.settings.max_long_poll)
     kinds = p.decoded_json("allowed_updates")
     with bot.lock:
+        if bot.webhook is not None:
+            raise conflict(WEBHOOK_ACTIVE_DETAIL)
         bot.poll_generation += 1
         mine = bot.poll_generation
         bot.changed.notify_all()
@@ -96,6 +104,8 @@ def get_updates(bot: BotState, p: Params) -> list[dict[str, Any]]:
         bot.set_allowed_updates(kinds if isinstance(kinds, list) else None)
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
+            if bot.webhook is not None:
+                raise conflict(SET_WEBHOOK_CONFLICT_DETAIL)
             if bot.poll_generation != mine:
                 raise conflict(POLLING_CONFLICT_DETAIL)
             if bot.updates or bot.closing:
@@ -104,22 +114,6 @@ def get_updates(bot: BotState, p: Params) -> list[dict[str, Any]]:
             if remaining <= 0:
                 return []
             bot.changed.wait(remaining)
-
-
-@api_method("deleteWebhook")
-def delete_webhook(bot: BotState, p: Params) -> bool:
-    """No webhook is ever set here; ``drop_pending_updates`` still drops the queue."""
-    if p.flag("drop_pending_updates"):
-        with bot.lock:
-            bot.updates.clear()
-    return True
-
-
-@api_method("getWebhookInfo")
-def get_webhook_info(bot: BotState, p: Params) -> dict[str, Any]:
-    with bot.lock:
-        pending = len(bot.updates)
-    return {"url": "", "has_custom_certificate": False, "pending_update_count": pending}
 
 
 # -- commands ------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""The table of emulated Bot API methods, looked up case-insensitively as Telegram does."""
+"""The table of emulated Bot API methods, looked up case-insensitively as Telegram does.
+
+A handler returns the call's ``result``, or a :class:`Described` result when
+Telegram adds a ``description`` to a successful answer (setWebhook's
+"Webhook was set").
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,14 @@ class Method:
     name: str
     handler: Handler
     flood_counted: bool = False
+
+
+@dataclass(frozen=True)
+class Described:
+    """A successful result that Telegram sends with a ``description`` beside it."""
+
+    result: Any
+    description: str
 
 
 METHODS: dict[str, Method] = {}

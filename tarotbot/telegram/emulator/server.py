@@ -26,6 +26,7 @@ from tarotbot.telegram.emulator.core import Disconnect, Emulator
 from tarotbot.telegram.emulator.driver import DriverError
 from tarotbot.telegram.emulator.errors import NOT_FOUND, ApiError
 from tarotbot.telegram.emulator.params import decode_request
+from tarotbot.telegram.emulator.registry import Described
 
 log = logging.getLogger("tarotbot.telegram.emulator")
 
@@ -265,7 +266,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise NOT_FOUND
         values = decode_request(query, self.headers.get("Content-Type"), body)
         result = self.server.emulator.call(token, method, values)
-        self._json(200, {"ok": True, "result": result})
+        if isinstance(result, Described):
+            answer = {"ok": True, "result": result.result, "description": result.description}
+            self._json(200, answer)
+        else:
+            self._json(200, {"ok": True, "result": result})
 
     def _file(self, rest: str) -> None:
         token, _, file_path = rest.partition("/")

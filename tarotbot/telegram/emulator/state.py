@@ -45,6 +45,8 @@ class Settings:
     ``max_long_poll``: cap in seconds on getUpdates' ``timeout``.
     ``strict_entities``: refuse an unescaped ``&`` in HTML (see formatting.py).
     ``refund_service_message``: deliver a ``refunded_payment`` message on refunds.
+    ``set_webhook_interval``: seconds before setWebhook with a URL may be called
+    again (Telegram answers 429 ``retry after 1`` sooner); 0 turns it off.
     """
 
     pre_checkout_timeout: float = 10.0
@@ -53,6 +55,7 @@ class Settings:
     strict_entities: bool = True
     refund_service_message: bool = True
     bot_first_name: str = "TarotBot (emulated)"
+    set_webhook_interval: float = 1.0
 
 
 def now() -> int:
@@ -249,6 +252,27 @@ class Checkout:
 
 
 @dataclass
+class WebhookConfig:
+    """A webhook set with setWebhook, and the last delivery error getWebhookInfo reports.
+
+    A new object per setWebhook: the delivery threads compare identities to
+    notice that the webhook they serve was replaced or deleted.
+    """
+
+    url: str
+    secret_token: str
+    max_connections: int
+    ip_address: str
+    allowed_updates: frozenset[str] | None
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+    def record_error(self, message: str) -> None:
+        self.last_error_date = now()
+        self.last_error_message = message
+
+
+@dataclass
 class Charge:
     """A paid invoice, refundable once."""
 
@@ -274,6 +298,11 @@ class BotState:
         self.update_ids = itertools.count(first_update_id())
         self.poll_generation = 0
         self.closing = False
+        # The webhook outlives reset(), as a polling client keeps polling; the
+        # claims (queue key -> update id being posted) belong to delivery
+        # threads that may still be running after a reset or a new webhook.
+        self.webhook: WebhookConfig | None = None
+        self.webhook_claims: dict[tuple[str, int], int] = {}
         self._clear()
 
     def _clear(self) -> None:
@@ -291,11 +320,19 @@ class BotState:
         self.transactions: list[dict[str, Any]] = []
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.invoice_links: dict[str, dict[str, Any]] = {}
+        self.last_set_webhook_at = float("-inf")
 
     def reset(self) -> None:
-        """Forget chats, updates, files and payments; keep the lock and update counter."""
+        """Forget chats, updates, files and payments; keep the lock, update counter and webhook.
+
+        A webhook stays set with its allowed_updates (getUpdates cannot change
+        them while it is set); only its last error is forgotten.
+        """
         with self.lock:
             self._clear()
+            if self.webhook is not None:
+                self.allowed_updates = self.webhook.allowed_updates
+                self.webhook.last_error_date = self.webhook.last_error_message = None
             self.changed.notify_all()
 
     def close(self) -> None:
@@ -365,6 +402,15 @@ class BotState:
         self.updates.append({"update_id": update_id, kind: payload})
         self.changed.notify_all()
         return update_id
+
+    def remove_update(self, update_id: int) -> bool:
+        """Forget one update (delivered to the webhook); False if it was already gone."""
+        for index, update in enumerate(self.updates):
+            if update["update_id"] == update_id:
+                del self.updates[index]
+                self.changed.notify_all()
+                return True
+        return False
 
     def confirm(self, offset: int) -> None:
         """Apply getUpdates' ``offset``: forget confirmed (or, if negative, older) updates."""
