@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from jobs import job_context
-from tarotbot import ledger, users
+from tarotbot import ledger, metrics, users
 from tarotbot.app import get_app
 from tarotbot.cache import CacheWarmer
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownTransaction, UnknownUser
@@ -69,6 +69,7 @@ def record_payment(
     entry = ledger.credit_purchase(
         user.id, pack.credits, payment_reference=charge_id, key=f"charge-{charge_id}"
     )
+    metrics.count_payment("purchase-replayed" if entry.replayed else "purchase")
     balance = ledger.balance(user.id)
     if bonus:
         message = texts.render(
@@ -95,6 +96,7 @@ def record_refund(telegram_id: int, chat_id: int, charge_id: str, stars: int) ->
     status = "refunded"
     try:
         entry = ledger.refund(purchase_key, key=f"refund-{charge_id}", reason="Stars refunded")
+        metrics.count_payment("refund-replayed" if entry.replayed else "refund")
         message = texts.render(
             texts.REFUND_DONE, stars=stars, credits=-entry.amount, balance=entry.balance_after
         )
@@ -110,6 +112,8 @@ def record_refund(telegram_id: int, chat_id: int, charge_id: str, stars: int) ->
             short.balance,
         )
         message = texts.render(texts.REFUND_NOTED, stars=stars)
+    if status != "refunded":
+        metrics.count_payment(f"refund-{status}")  # refund-nothing-to-undo, refund-credits-spent
     app.sender.deliver(f"refund-{charge_id}", chat_id, [replies.text(chat_id, message)])
     return {"status": status}
 

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from jobs import job_context
-from tarotbot import history, ledger, users
+from tarotbot import history, ledger, metrics, users
 from tarotbot.app import get_app
 from tarotbot.cache import ReadingCache
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownUser
@@ -37,10 +37,12 @@ def run_reading(
     app = get_app()
     user = _registered_user(app, telegram_id, chat_id, key)
     if user is None:
+        metrics.count_reading(spread, "unknown-user")
         return {"status": "unknown-user"}
     try:
         outcome = perform_reading(user, spread, question, key, app.settings)
     except InsufficientCredits as short:
+        metrics.count_reading(spread, "insufficient-credits")
         the_spread = get_spread(spread)
         message = texts.render(
             texts.NOT_ENOUGH_CREDITS,
@@ -54,6 +56,8 @@ def run_reading(
             [replies.text(chat_id, message, keyboards.not_enough_credits())],
         )
         return {"status": "insufficient-credits"}
+    # counted once stored and charged: a retry after a failed send counts as replayed
+    metrics.count_reading(spread, "replayed" if outcome.replayed else "done")
     send_reading(outcome, chat_id, bundle_id=key)
     ReadingCache(app.redis).put(outcome.reading)
     return {"status": "replayed" if outcome.replayed else "done", "reading_id": outcome.reading.id}
