@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "tarotbot.cli.emulator",
     "tarotbot.cli.runtime",
     "tarotbot.cli.audit",
+    "tarotbot.cli.health",
 )
 
 
