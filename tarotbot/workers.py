@@ -107,7 +107,9 @@ def release_locks_of_dead_schedulers(conn: redis.Redis) -> list[str]:
 
     host = socket.gethostname()
     freed = []
-    for key in conn.scan_iter(match="rq:scheduler:*"):
+    # Only hashes: rq-scheduler keeps its sorted set rq:scheduler:scheduled_jobs
+    # under the same prefix, and HGETALL on it fails (WRONGTYPE).
+    for key in conn.scan_iter(match="rq:scheduler:*", _type="hash"):
         data = {k.decode(): v.decode() for k, v in conn.hgetall(key).items()}
         if data.get("hostname") != host or not data.get("pid") or _alive(int(data["pid"])):
             continue
