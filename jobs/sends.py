@@ -38,9 +38,15 @@ def set_sender(sender: Sender | None) -> None:
 
 
 def deliver_bundle(
-    bundle_id: str, chat_id: int, items: list[dict[str, Any]], max_wait: float = DEFAULT_MAX_WAIT
+    bundle_id: str,
+    chat_id: int,
+    items: list[dict[str, Any]],
+    max_wait: float = DEFAULT_MAX_WAIT,
+    at_most_once: bool = False,
 ) -> dict[str, Any]:
     """Deliver the rest of a bundle; the job's result says what was sent and what was not."""
     outgoing = [Outgoing.from_dict(item) for item in items]
-    result = get_sender().deliver(bundle_id, int(chat_id), outgoing, max_wait=max_wait)
+    result = get_sender().deliver(
+        bundle_id, int(chat_id), outgoing, max_wait=max_wait, at_most_once=at_most_once
+    )
     return result.to_dict()

@@ -18,15 +18,23 @@ sends the items in order and guarantees:
   Redis). A bundle that finds another one being sent to the chat right now
   waits in place (up to ``max_wait``: a reading finished while the bot is
   still sending its acknowledgement); one that finds an earlier bundle
-  waiting for later reschedules itself behind it. A pending bundle whose
-  process died is skipped once it is :data:`STALE_AFTER` seconds overdue, so
-  the chat never stays stuck.
-* **Never twice.** Each delivered item is recorded (``SET
-  sent:<bundle_id>:<index> <message_id> NX EX 86400``) and skipped when the
-  bundle is delivered again (a retried job, a rescheduled remainder). This is
-  at-least-once with deduplication: a process that dies between Telegram's
-  answer and that ``SET`` (one Redis round trip) makes the retry send that one
-  item again; likewise a request that times out after Telegram accepted it.
+  waiting for later reschedules itself behind it. The chat's lock lives
+  :data:`LOCK_TTL` seconds and a thread of the sending process refreshes
+  it, so a process that dies mid-send holds the chat for seconds only; its
+  bundle then gets :data:`STALE_SENDING` seconds to come back (a restarted
+  process) before later ones go first. A bundle waiting for a later attempt
+  is skipped once it is :data:`STALE_AFTER` seconds overdue, so the chat
+  never stays stuck.
+* **Never twice.** Before each call the item is marked ``inflight``, and
+  after Telegram's answer recorded with its message id (a hash
+  ``sent:<bundle_id>``, kept :data:`RECORD_TTL` seconds while the bundle is
+  unfinished and :data:`DONE_TTL` after). A bundle delivered again (a
+  retried job, a redelivered update, a rescheduled remainder) skips what is
+  recorded. An item found ``inflight`` was interrupted by a crash, and
+  Telegram may or may not have it: readings send it again (at least once),
+  while instant replies (``at_most_once``: acknowledgements, menus) do not,
+  and are dropped altogether when later messages already went out to the
+  chat.
 * **Never lost.** An item Telegram refuses for good is logged and recorded as
   failed, the rest of the bundle still goes out. Items are dropped only when
   the chat is unreachable (403: the user blocked the bot; 400 "chat not
@@ -53,6 +61,7 @@ import hashlib
 import html
 import json
 import logging
+import os
 import re
 import secrets
 import threading
@@ -99,18 +108,23 @@ EDIT_KINDS = frozenset({"edit_text", "edit_markup"})
 UNLIMITED_KINDS = frozenset({"chat_action", "delete"})
 
 DEFAULT_MAX_WAIT = 1.5  # seconds a deliver() call may sleep for one slot before rescheduling
-RECORD_TTL = 86_400  # seconds a delivered item stays recorded (and a photo stays stored)
+RECORD_TTL = 3_600  # seconds the records of an unfinished bundle (and its stored picture) live
+DONE_TTL = 900  # seconds a finished bundle's records live: a crashed job's retry or a
+# redelivered update finds them (idempotency for longer lives in PostgreSQL)
 MAX_ATTEMPTS = 5  # transient failures in a row before a bundle is given up
 BACKOFF_BASE = 2.0  # seconds before the first retry after a transient failure; doubles
 BACKOFF_MAX = 60.0  # seconds, cap on that backoff
-LOCK_TTL = 60.0  # seconds a chat stays locked by a sender that stopped refreshing (crash)
-STALE_AFTER = 60.0  # seconds past its due time after which a pending bundle is skipped
+LOCK_TTL = 3.0  # seconds a chat stays locked by a sender that stopped refreshing (crash)
+STALE_AFTER = 60.0  # seconds past its due time after which a waiting bundle is skipped
+STALE_SENDING = 3.0  # ... and a bundle whose sender died mid-send (its lock expired)
 POLL = 1.0  # seconds a bundle waits before asking again whether its turn has come
 BUSY_POLL = 0.02  # seconds before looking again at a chat another bundle is being sent to
 BUSY_POLL_MAX = 0.32  # ... doubling up to this
 DEFAULT_RETRY_AFTER = 5  # seconds, when a 429 carries no retry_after
 BUNDLE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+SEND_JOB_RESULT_TTL = 30  # seconds a finished send job's record stays (its records tell more)
 FAILED = "failed"  # record value of an item Telegram refused for good
+INFLIGHT = "inflight"  # record value while an item's call is under way
 
 
 def _describe(exc: BaseException, token: str | None = None) -> str:
@@ -362,63 +376,86 @@ EnqueueLater = Callable[[float, str, int, list[Outgoing]], Any]
 # counter and a lock held while a bundle is being sent. Times come from Redis.
 
 _CLAIM_LUA = """
--- KEYS: queue, due, ticket, lock. ARGV: bundle, token, lock_ttl_ms, stale_s, poll_s, keep_s
+-- KEYS: queue, due, ticket, lock.
+-- ARGV: bundle, token, lock_ttl_ms, stale_s, poll_s, keep_s, stale_sending_s
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local bundle = ARGV[1]
 local stale_after = tonumber(ARGV[4])
 local poll = tonumber(ARGV[5])
 local keep = tonumber(ARGV[6])
+local stale_sending = tonumber(ARGV[7])
+local returning = 0  -- this bundle lost its place earlier (skipped as stale) and is back
 if not redis.call('ZSCORE', KEYS[1], bundle) then
+  if redis.call('HEXISTS', KEYS[2], '~skipped:' .. bundle) == 1 then returning = 1 end
   redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), bundle)
 end
 redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now))
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], keep) end
 local locked = redis.call('EXISTS', KEYS[4]) == 1
 local busy = locked and 1 or 0  -- another bundle is being sent to the chat right now
+local sending = redis.call('HGET', KEYS[2], '~sending')  -- the bundle that took the lock last
 local skipped = {}
 while true do
   local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
   if head == bundle then break end
   local due = tonumber(redis.call('HGET', KEYS[2], head) or '0')
-  if locked or due + stale_after >= now then
+  -- a bundle whose sender died mid-send (its lock lapsed) gets a short grace to come
+  -- back (a restarted process); one waiting for a later attempt gets longer
+  local grace = stale_after
+  if head == sending then grace = stale_sending end
+  if locked or due + grace >= now then
     local wait = math.max(poll, due - now + poll)
+    if head == sending then wait = math.min(wait, math.max(0.05, due + grace - now)) end
     redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now + wait))
-    return {0, string.format('%.6f', wait), skipped, busy}
+    return {0, string.format('%.6f', wait), skipped, busy, returning}
   end
   redis.call('ZREM', KEYS[1], head)
   redis.call('HDEL', KEYS[2], head)
+  redis.call('HSET', KEYS[2], '~skipped:' .. head, string.format('%.6f', now))
   table.insert(skipped, head)
 end
 if redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) then
-  return {1, '0', skipped, 0}
+  redis.call('HSET', KEYS[2], '~sending', bundle)
+  return {1, '0', skipped, 0, returning}
 end
 local wait = math.max(poll, redis.call('PTTL', KEYS[4]) / 1000)
 redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now + wait))
-return {0, string.format('%.6f', wait), skipped, 1}
+return {0, string.format('%.6f', wait), skipped, 1, returning}
 """
 
 _KEEP_LUA = """
--- KEYS: lock, due. ARGV: token, lock_ttl_ms, bundle
+-- KEYS: lock, due, sent. ARGV: token, lock_ttl_ms, bundle, index ('' = refresh only), record_ttl
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local t = redis.call('TIME')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[3], string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000))
+if ARGV[4] ~= '' then
+  redis.call('HSETNX', KEYS[3], ARGV[4], 'inflight')
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+end
 return 1
 """
 
 _LEAVE_LUA = """
--- KEYS: queue, due, lock. ARGV: token, bundle, delay_s (negative: the bundle is done)
+-- KEYS: queue, due, lock, ticket, sent.
+-- ARGV: token, bundle, delay_s (negative: the bundle is done), done_ttl_s
 local delay = tonumber(ARGV[3])
 if delay < 0 then
   redis.call('ZREM', KEYS[1], ARGV[2])
   redis.call('HDEL', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[5], ARGV[4])
 elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then
   local t = redis.call('TIME')
   local due = tonumber(t[1]) + tonumber(t[2]) / 1000000 + delay
   redis.call('HSET', KEYS[2], ARGV[2], string.format('%.6f', due))
 end
+if redis.call('HGET', KEYS[2], '~sending') == ARGV[2] then redis.call('HDEL', KEYS[2], '~sending') end
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1], KEYS[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])  -- only skip marks are left in it
+end
 return 1
 """
 
@@ -429,16 +466,26 @@ class _Claim:
     wait: float  # seconds until the bundle should ask again (when not ok)
     skipped: list[str]  # overdue bundles of dead senders skipped on the way
     busy: bool  # another bundle is being sent to the chat right now
+    returning: bool  # this bundle was skipped earlier and has come back after later ones
 
 
 class _ChatTurn:
     """Whose turn it is to send to a chat (see the module doc, "Order per chat")."""
 
-    def __init__(self, conn: redis.Redis, bot_id: str, lock_ttl: float, stale_after: float):
+    def __init__(
+        self,
+        conn: redis.Redis,
+        bot_id: str,
+        lock_ttl: float,
+        stale_after: float,
+        stale_sending: float = STALE_SENDING,
+    ):
         self.redis = conn
         self.prefix = f"send:chat:{bot_id}"
+        self.lock_ttl = lock_ttl
         self.lock_ttl_ms = int(lock_ttl * 1000)
         self.stale_after = stale_after
+        self.stale_sending = stale_sending
         self._claim = conn.register_script(_CLAIM_LUA)
         self._keep = conn.register_script(_KEEP_LUA)
         self._leave = conn.register_script(_LEAVE_LUA)
@@ -448,22 +495,84 @@ class _ChatTurn:
         return [f"{base}:queue", f"{base}:due", f"{base}:ticket", f"{base}:lock"]
 
     def claim(self, chat_id: int, bundle_id: str, token: str) -> _Claim:
-        ok, wait, skipped, busy = self._claim(
+        ok, wait, skipped, busy, returning = self._claim(
             keys=self._keys(chat_id),
-            args=[bundle_id, token, self.lock_ttl_ms, self.stale_after, POLL, RECORD_TTL],
+            args=[
+                bundle_id,
+                token,
+                self.lock_ttl_ms,
+                self.stale_after,
+                POLL,
+                RECORD_TTL,
+                self.stale_sending,
+            ],
         )
-        return _Claim(bool(ok), float(wait), [s.decode() for s in skipped], bool(busy))
+        return _Claim(
+            bool(ok), float(wait), [s.decode() for s in skipped], bool(busy), bool(returning)
+        )
 
-    def keep(self, chat_id: int, bundle_id: str, token: str) -> bool:
+    def keep(self, chat_id: int, bundle_id: str, token: str, index: int | None = None) -> bool:
+        """Refresh our hold on the chat; with ``index``, mark that item's call as under way."""
         _, due, _, lock = self._keys(chat_id)
-        return bool(self._keep(keys=[lock, due], args=[token, self.lock_ttl_ms, bundle_id]))
+        return bool(
+            self._keep(
+                keys=[lock, due, _sent_key(bundle_id)],
+                args=[
+                    token,
+                    self.lock_ttl_ms,
+                    bundle_id,
+                    "" if index is None else index,
+                    RECORD_TTL,
+                ],
+            )
+        )
 
     def leave(self, chat_id: int, bundle_id: str, token: str, delay: float | None) -> None:
         """Release the chat; ``delay``: the bundle comes back then (None: it is done)."""
-        queue, due, _, lock = self._keys(chat_id)
+        queue, due, ticket, lock = self._keys(chat_id)
         self._leave(
-            keys=[queue, due, lock], args=[token, bundle_id, -1 if delay is None else delay]
+            keys=[queue, due, lock, ticket, _sent_key(bundle_id)],
+            args=[token, bundle_id, -1 if delay is None else delay, DONE_TTL],
         )
+
+
+class _LockKeeper:
+    """Refreshes the chat locks this process holds, from a daemon thread.
+
+    A live sender therefore keeps its chat however long one Telegram call
+    takes, while the lock of a process that died lapses within the lock TTL:
+    the chat's next message waits seconds, not a minute. One thread per
+    process (a forked work horse starts its own).
+    """
+
+    def __init__(self, turns: _ChatTurn):
+        self.turns = turns
+        self.interval = turns.lock_ttl / 3
+        self.held: dict[str, tuple[int, str]] = {}  # token -> (chat, bundle)
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def hold(self, chat_id: int, bundle_id: str, token: str) -> None:
+        with self._lock:
+            self.held[token] = (chat_id, bundle_id)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="chat-lock-keeper", daemon=True).start()
+
+    def release(self, token: str) -> None:
+        with self._lock:
+            self.held.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                held = list(self.held.items())
+            for token, (chat_id, bundle_id) in held:
+                try:
+                    self.turns.keep(chat_id, bundle_id, token)
+                except redis.RedisError as exc:  # the next item's own keep will tell
+                    log.debug("could not refresh the lock of chat %s: %s", chat_id, exc)
 
 
 # --------------------------------------------------------------------------- sender
@@ -493,10 +602,12 @@ class _Run:
     result: DeliveryResult
     photos: dict[str, bytes] = field(default_factory=dict)  # pictures in hand, by photo_key
     wait: float = 0.0  # when the chat was not ours: seconds until we ask again
+    at_most_once: bool = False  # an item whose call a crash interrupted is not sent again
 
 
-def _sent_key(bundle_id: str, index: int) -> str:
-    return f"sent:{bundle_id}:{index}"
+def _sent_key(bundle_id: str) -> str:
+    """The hash of a bundle's delivery records: item index -> message id (or a state)."""
+    return f"sent:{bundle_id}"
 
 
 def _failures_key(bundle_id: str) -> str:
@@ -552,6 +663,7 @@ class Sender:
         self._sleep = sleep
         self.bot_id = bot_id_from_token(bot.token)
         self._turns = _ChatTurn(conn, self.bot_id, lock_ttl, stale_after)
+        self._keeper = _LockKeeper(self._turns)
 
     # -- planning -------------------------------------------------------------
 
@@ -584,13 +696,14 @@ class Sender:
     def recorded(self, bundle_id: str, indexes: Iterable[int]) -> dict[int, str]:
         """Records of the items of ``bundle_id`` already delivered: index -> message id.
 
-        The value is ``"0"`` for calls that create no message and ``"failed"``
-        for items Telegram refused for good.
+        The value is ``"0"`` for calls that create no message, ``"failed"``
+        for items Telegram refused for good and ``"inflight"`` for an item
+        whose call was under way when its sender stopped.
         """
         indexes = list(indexes)
         if not indexes:
             return {}
-        values = self.redis.mget([_sent_key(bundle_id, i) for i in indexes])
+        values = self.redis.hmget(_sent_key(bundle_id), [str(i) for i in indexes])
         return {i: v.decode() for i, v in zip(indexes, values, strict=True) if v is not None}
 
     # -- delivery -------------------------------------------------------------
@@ -602,6 +715,7 @@ class Sender:
         items: list[Outgoing],
         max_wait: float = DEFAULT_MAX_WAIT,
         photos: dict[str, bytes] | None = None,
+        at_most_once: bool = False,
     ) -> DeliveryResult:
         """Send ``items`` to ``chat_id`` in order; reschedule what cannot go out soon.
 
@@ -609,8 +723,12 @@ class Sender:
         or for the chat while another bundle is being sent to it (seconds).
         ``photos``: pictures by ``photo_key`` that need not be
         fetched from Redis; one whose item is rescheduled is stored there
-        first (:func:`store_photo`). Returns what happened, including the
-        message ids created.
+        first (:func:`store_photo`). ``at_most_once``: for instant replies (an
+        acknowledgement, a menu), better lost in a crash than sent twice: an
+        item whose call a crash interrupted is not sent again, and a bundle
+        that comes back after later messages went out to the chat is
+        dropped. Otherwise (readings) such an item is sent again. Returns
+        what happened, including the message ids created.
         Raises only for malformed input or when Redis or ``enqueue_later``
         fail; then nothing is lost: a retry of the caller's job resumes after
         the recorded items.
@@ -623,22 +741,38 @@ class Sender:
         if not plan:
             return result
         run = _Run(
-            bundle_id, chat_id, secrets.token_hex(8), max(0.0, max_wait), result, dict(photos or {})
+            bundle_id,
+            chat_id,
+            secrets.token_hex(8),
+            max(0.0, max_wait),
+            result,
+            dict(photos or {}),
+            at_most_once=at_most_once,
         )
-        if not self._take_turn(run):
+        taken = self._take_turn(run)
+        if taken is None:  # an instant reply overtaken by later messages: pointless now
+            self._turns.leave(chat_id, bundle_id, run.token, None)
+            result.dropped.extend(item.index for item in plan)
+            result.reason = "later messages already went out to the chat"
+            log.info("chat %s: dropping bundle %s: %s", chat_id, bundle_id, result.reason)
+            return result
+        if not taken:
             self._hand_over(run, plan, run.wait, "waiting for earlier messages to this chat")
             return result
         comes_back: float | None = POLL  # if we fail out, keep the bundle's place in the queue
+        self._keeper.hold(chat_id, bundle_id, run.token)
         try:
             comes_back = self._send_all(run, plan)
         finally:
+            self._keeper.release(run.token)
             self._turns.leave(chat_id, bundle_id, run.token, comes_back)
         return result
 
-    def _take_turn(self, run: _Run) -> bool:
+    def _take_turn(self, run: _Run) -> bool | None:
         """Claim the chat; while another bundle is being sent to it, wait up to ``max_wait``.
 
         False: not our turn soon enough; ``run.wait`` says when to come back.
+        None: an at-most-once bundle that lost its place to later ones (drop it).
         """
         deadline = time.monotonic() + run.max_wait
         busy_pause = BUSY_POLL
@@ -648,6 +782,8 @@ class Sender:
                 log.warning(
                     "chat %s: bundle %s is long overdue; sending later ones", run.chat_id, other
                 )
+            if claim.returning and run.at_most_once:
+                return None
             if claim.ok:
                 return True
             left = deadline - time.monotonic()
@@ -668,6 +804,17 @@ class Sender:
             if value is None:
                 pending.append(item)
                 continue
+            if value == INFLIGHT and not run.at_most_once:
+                pending.append(item)  # its call may not have reached Telegram: send it again
+                continue
+            if value == INFLIGHT:
+                log.warning(
+                    "chat %s: item %s of bundle %s was being sent when its sender stopped; "
+                    "not sending it again",
+                    run.chat_id,
+                    item.index,
+                    run.bundle_id,
+                )
             result.skipped.append(item.index)
             if item.kind in CREATING_KINDS and value.isdigit() and int(value) > 0:
                 result.message_ids[item.index] = int(value)
@@ -695,9 +842,14 @@ class Sender:
             if isinstance(outcome, Outgoing):  # send this instead (plain-text fallback)
                 pending[position] = outcome
                 continue
-            # Recorded only now, after Telegram's answer: a crash right here is the one
-            # window in which a retry sends this item again (see the module doc).
-            self.redis.set(_sent_key(run.bundle_id, item.index), outcome, nx=True, ex=RECORD_TTL)
+            # Recorded only now, after Telegram's answer; until then the record says
+            # "inflight" (see the module doc, "Never twice").
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(_sent_key(run.bundle_id), str(item.index), outcome)
+                pipe.expire(_sent_key(run.bundle_id), RECORD_TTL)
+                if item.kind == "photo" and item.photo_key not in run.photos:
+                    pipe.delete(item.photo_key)  # a picture stored for a later attempt: used
+                pipe.execute()
             if not succeeded:
                 self.redis.delete(_failures_key(run.bundle_id))  # failures count in a row
                 succeeded = True
@@ -716,7 +868,10 @@ class Sender:
         for item in items:  # the later attempt finds its picture in Redis
             if item.photo_key in run.photos:
                 store_photo(self.redis, item.photo_key, run.photos.pop(item.photo_key))
-        self.enqueue_later(delay, run.bundle_id, run.chat_id, list(items))
+        if run.at_most_once:
+            self.enqueue_later(delay, run.bundle_id, run.chat_id, list(items), at_most_once=True)
+        else:
+            self.enqueue_later(delay, run.bundle_id, run.chat_id, list(items))
         run.result.rescheduled.extend(item.index for item in items)
         run.result.delay = delay
         run.result.reason = reason
@@ -747,7 +902,7 @@ class Sender:
                 raise _Reschedule(slot.delay, "rate limit")
             if slot.delay > 0:
                 self._sleep(slot.delay)
-        if not self._turns.keep(run.chat_id, run.bundle_id, run.token):
+        if not self._turns.keep(run.chat_id, run.bundle_id, run.token, item.index):
             raise _Reschedule(POLL, "lost the chat lock (a call outlasted its TTL)")
         try:
             return self._call(item, photo)
@@ -917,20 +1072,30 @@ class RQEnqueueLater:
         self.queue = Queue(queue_name, connection=conn)
         self.keep = keep
 
-    def __call__(self, delay: float, bundle_id: str, chat_id: int, items: list[Outgoing]):
+    def __call__(
+        self,
+        delay: float,
+        bundle_id: str,
+        chat_id: int,
+        items: list[Outgoing],
+        at_most_once: bool = False,
+    ):
         counter = f"send:attempt:{bundle_id}"
         attempt = int(self.redis.incr(counter))
         self.redis.expire(counter, self.keep)
         args = (bundle_id, int(chat_id), [item.to_dict() for item in items])
+        kwargs = {"at_most_once": True} if at_most_once else {}
         options = {
             "job_id": job_id("send", _job_key(bundle_id), attempt),
-            "result_ttl": self.keep,
+            "result_ttl": SEND_JOB_RESULT_TTL,
             "failure_ttl": self.keep,
             "description": f"send {len(items)} item(s) of bundle {bundle_id} to chat {chat_id}",
         }
         if delay <= 0:
-            return self.queue.enqueue(self.FUNC, *args, **options)
-        return self.queue.enqueue_in(timedelta(seconds=delay), self.FUNC, *args, **options)
+            return self.queue.enqueue(self.FUNC, *args, **kwargs, **options)
+        return self.queue.enqueue_in(
+            timedelta(seconds=delay), self.FUNC, *args, **kwargs, **options
+        )
 
 
 class TimerEnqueueLater:
@@ -950,19 +1115,30 @@ class TimerEnqueueLater:
         self._pending = 0
         self._cond = threading.Condition()
 
-    def __call__(self, delay: float, bundle_id: str, chat_id: int, items: list[Outgoing]) -> None:
+    def __call__(
+        self,
+        delay: float,
+        bundle_id: str,
+        chat_id: int,
+        items: list[Outgoing],
+        at_most_once: bool = False,
+    ) -> None:
         with self._cond:
             self._pending += 1
             self.calls.append((delay, bundle_id, chat_id, [item.index for item in items]))
-        timer = threading.Timer(delay, self._run, args=(bundle_id, chat_id, list(items)))
+        timer = threading.Timer(
+            delay, self._run, args=(bundle_id, chat_id, list(items), at_most_once)
+        )
         timer.daemon = True
         timer.start()
 
-    def _run(self, bundle_id: str, chat_id: int, items: list[Outgoing]) -> None:
+    def _run(self, bundle_id: str, chat_id: int, items: list[Outgoing], at_most_once: bool) -> None:
         try:
             if self.sender is None:
                 raise RuntimeError("TimerEnqueueLater has no sender bound")
-            self.sender.deliver(bundle_id, chat_id, items, max_wait=self.max_wait)
+            self.sender.deliver(
+                bundle_id, chat_id, items, max_wait=self.max_wait, at_most_once=at_most_once
+            )
         except Exception as exc:
             token = self.sender.bot.token if self.sender else None
             self.errors.append(_describe(exc, token))

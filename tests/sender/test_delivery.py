@@ -21,7 +21,12 @@ from jobs import sends
 from tarotbot.config import get_settings
 from tarotbot.queue import QUEUE_SENDS, get_redis
 from tarotbot.telegram.ratelimit import Limits
-from tarotbot.telegram.sender import Outgoing, RQEnqueueLater, TimerEnqueueLater
+from tarotbot.telegram.sender import (
+    SEND_JOB_RESULT_TTL,
+    Outgoing,
+    RQEnqueueLater,
+    TimerEnqueueLater,
+)
 
 from .conftest import BOT_ID, TOKEN, bot_texts
 
@@ -69,7 +74,7 @@ def test_429_rescheduled_through_rq_is_delivered_exactly_once(
     job = Queue(QUEUE_SENDS, connection=redis_conn).fetch_job(job_id)
     assert job.func_name == "jobs.sends.deliver_bundle"
     assert job.args[:2] == ("rq-429", 4001) and len(job.args[2]) == 4
-    assert SECRET not in json.dumps(job.args) and job.result_ttl == 86_400
+    assert SECRET not in json.dumps(job.args) and job.result_ttl == SEND_JOB_RESULT_TTL
 
     run_worker_until(redis_conn, lambda: len(bot_texts(emulator, 4001)) >= 4, timeout=15)
 
