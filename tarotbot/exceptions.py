@@ -28,6 +28,12 @@ class TelegramUnavailable(TarotBotError):
     exit_code = 3
 
 
+class PollingConflict(TarotBotError):
+    """Another process keeps polling Telegram with the same bot token (409 Conflict)."""
+
+    exit_code = 4
+
+
 class DatabaseUnavailable(TarotBotError):
     """The database cannot be reached or refused the connection."""
 

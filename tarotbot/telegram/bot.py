@@ -14,8 +14,11 @@ not be dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import signal
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -29,7 +32,7 @@ from telebot.apihelper import ApiTelegramException
 
 from tarotbot import ledger
 from tarotbot.app import App
-from tarotbot.exceptions import TelegramUnavailable
+from tarotbot.exceptions import PollingConflict, TelegramUnavailable
 from tarotbot.packs import PACKS_BY_ID, InvalidPayload, check_payment
 from tarotbot.queue import QUEUE_PAYMENTS, QUEUE_READINGS, job_id
 from tarotbot.redaction import redact
@@ -170,6 +173,42 @@ class _UpdateAwareBot(telebot.TeleBot):
         self._handlers.shutdown(wait=True)
 
 
+class _PollInterrupted(BaseException):
+    """Raised by the signal handler into a long poll, which holds no update yet."""
+
+
+class _ConflictWatch:
+    """Telegram answers 409 when another process polls with the same token.
+
+    One or two 409s happen in a deploy (the old process's last poll meets the
+    new one's); a second poller keeps causing them. Several within a minute
+    mean another bot process is running: stop with one clear line instead of
+    fighting it for updates forever.
+    """
+
+    LIMIT = 5  # 409s ...
+    WINDOW = 60.0  # ... within this many seconds
+    LIMIT_NEW = 3  # fewer for a process that has not polled cleanly once: it is the newcomer
+
+    def __init__(self):
+        self.times: list[float] = []
+        self.polled_cleanly = False
+
+    def clean(self) -> None:
+        self.polled_cleanly = True
+
+    def seen(self) -> None:
+        now = time.monotonic()
+        self.times = [t for t in self.times if now - t < self.WINDOW] + [now]
+        if len(self.times) >= (self.LIMIT if self.polled_cleanly else self.LIMIT_NEW):
+            raise PollingConflict(
+                "another process is polling Telegram with this bot token (409 Conflict "
+                f"{len(self.times)} times in {self.WINDOW:.0f} s); run exactly one `bot` process "
+                "per token, or the `web` process instead of `bot`"
+            )
+        log.warning("Telegram answered 409: another poller with this token (or a deploy overlap)")
+
+
 class TarotBot:
     """Handlers bound to one TeleBot and one :class:`App`."""
 
@@ -180,6 +219,8 @@ class TarotBot:
             base.token, parse_mode="HTML", handler_threads=HANDLER_THREADS, skip_pending=False
         )
         self.sessions = SessionCache(app.redis)
+        self._stopping = threading.Event()
+        self._in_poll = False
         self.bot.register_message_handler(self.on_payment, content_types=["successful_payment"])
         self.bot.refund_handler = self.on_refund
         self.bot.register_message_handler(self.on_message, content_types=None, func=lambda m: True)
@@ -198,10 +239,12 @@ class TarotBot:
         self.bot.set_my_commands([types.BotCommand(name, text) for name, text in COMMANDS])
 
     def run(self, poll_timeout: int = 20) -> None:
-        """Long-poll until stopped; never skip pending updates.
+        """Long-poll until stopped (SIGTERM, SIGINT or :meth:`stop`); never skip pending updates.
 
         Raises :class:`TelegramUnavailable` (one clear line, no token) when the
-        Bot API cannot be reached or refuses the token at start-up.
+        Bot API cannot be reached or refuses the token at start-up, and
+        :class:`PollingConflict` when another process keeps polling with the
+        same token.
         """
         url = self.app.settings.telegram_api_url
         try:
@@ -217,23 +260,106 @@ class TarotBot:
                 f"cannot reach the Bot API at {url} ({type(exc).__name__}); "
                 "check TELEGRAM_API_URL and the network"
             ) from None
-        log.info("bot polling %s", self.app.settings.telegram_api_url)
-        self.bot.infinity_polling(
-            timeout=poll_timeout,
-            long_polling_timeout=poll_timeout,
-            skip_pending=False,
-            allowed_updates=ALLOWED_UPDATES,
-            logger_level=logging.WARNING,
-        )
+        log.info("bot polling %s", url)
+        with self._stop_on_signals():
+            try:
+                self._poll(poll_timeout)
+            except _PollInterrupted:
+                pass  # a poll cut short by SIGTERM: nothing was handed to us yet
+            self._hand_back()
+        log.info("bot stopped")
 
     def stop(self) -> None:
-        self.bot.stop_polling()
+        """Stop polling after the batch in hand (from another thread)."""
+        self._stopping.set()
         self.bot.close_handlers()
+
+    # -- polling ---------------------------------------------------------------
+    def _poll(self, poll_timeout: int) -> None:
+        """getUpdates in a loop; each batch is handled in full before the next poll confirms it."""
+        pause = 0.0
+        conflicts = _ConflictWatch()
+        while not self._stopping.is_set():
+            if pause:
+                self._stopping.wait(pause)
+                if self._stopping.is_set():
+                    return
+            try:
+                self._in_poll = True
+                updates = self.bot.get_updates(
+                    offset=self.bot.last_update_id + 1,
+                    timeout=poll_timeout,
+                    long_polling_timeout=poll_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            except ApiTelegramException as exc:
+                if exc.error_code == 409:
+                    conflicts.seen()  # raises PollingConflict once it persists
+                    pause = 1.0
+                    continue
+                if exc.error_code in (401, 404):
+                    raise TelegramUnavailable(
+                        f"the Bot API refused the bot while polling ({exc.error_code} "
+                        f"{redact(exc.description)}); check TELEGRAM_BOT_TOKEN"
+                    ) from None
+                pause = self._poll_failed(pause, f"{exc.error_code} {redact(exc.description)}")
+                continue
+            except requests.RequestException as exc:
+                pause = self._poll_failed(pause, type(exc).__name__)
+                continue
+            finally:
+                self._in_poll = False
+            pause = 0.0
+            conflicts.clean()
+            if updates:
+                self.bot.process_new_updates(updates)
+
+    @staticmethod
+    def _poll_failed(pause: float, what: str) -> float:
+        pause = min(max(pause * 2, 0.5), 30.0)
+        log.warning("getUpdates failed (%s); polling again in %.1f s", what, pause)
+        return pause
+
+    def _hand_back(self) -> None:
+        """Confirm the handled updates, so the next start does not fetch them again.
+
+        Updates fetched but not handled are not confirmed: Telegram hands them
+        to the next process.
+        """
+        self.bot.close_handlers()
+        try:
+            self.bot.get_updates(offset=self.bot.last_update_id + 1, limit=1, timeout=0)
+        except (ApiTelegramException, requests.RequestException) as exc:
+            log.info("could not confirm the last updates (%s); they will be fetched again", exc)
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self):
+        """SIGTERM and SIGINT stop the bot: a long poll is cut short, a batch is finished first."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # the demo runs the bot on a thread: it stops it with stop()
+            return
+
+        def on_signal(signum, frame):
+            log.info("got %s; stopping after the updates in hand", signal.Signals(signum).name)
+            self._stopping.set()
+            if self._in_poll:
+                raise _PollInterrupted
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     # -- helpers -------------------------------------------------------------
     def reply(self, update_id: int, chat_id: int, *items, suffix: str = "") -> None:
         self.app.sender.deliver(
-            f"u{chat_id}-{update_id}{suffix}", chat_id, list(items), max_wait=HANDLER_MAX_WAIT
+            f"u{chat_id}-{update_id}{suffix}",
+            chat_id,
+            list(items),
+            max_wait=HANDLER_MAX_WAIT,
+            at_most_once=True,  # an instant reply is better lost in a crash than sent twice
         )
 
     def say(self, update_id: int, chat_id: int, html: str, markup: dict | None = None) -> None:
