@@ -169,6 +169,16 @@ class _UpdateAwareBot(telebot.TeleBot):
                 log.exception("giving up on update %s after %d attempts", update.update_id, tries)
         return None
 
+    def handle_one(self, update: types.Update) -> bool:
+        """Handle one update now (webhook mode); False: it failed and should come again."""
+        for item in (update.message, update.callback_query, update.pre_checkout_query):
+            if item is not None:
+                item.tarot_update_id = update.update_id
+        failed = self._in_order([update]) is not None
+        if not failed:
+            self._attempts.pop(update.update_id, None)
+        return not failed
+
     def close_handlers(self) -> None:
         self._handlers.shutdown(wait=True)
 
@@ -268,6 +278,20 @@ class TarotBot:
                 pass  # a poll cut short by SIGTERM: nothing was handed to us yet
             self._hand_back()
         log.info("bot stopped")
+
+    def handle_webhook_update(self, data: dict) -> bool:
+        """Handle one update Telegram pushed to the webhook, as the poller would.
+
+        Same handlers, same job ids and bundle ids (from the update id), so an
+        update Telegram pushes twice does nothing twice. False means it failed
+        (Redis or the database briefly away): answer non-2xx and Telegram
+        pushes it again; after :data:`UPDATE_ATTEMPTS` failures it is logged
+        and passed over, as in polling.
+        """
+        update = types.Update.de_json(data)
+        if update is None:
+            return True
+        return self.bot.handle_one(update)
 
     def stop(self) -> None:
         """Stop polling after the batch in hand (from another thread)."""
