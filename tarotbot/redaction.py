@@ -20,23 +20,32 @@ __all__ = ["RedactingFormatter", "redact", "redacted_traceback"]
 _TOKEN_PATTERN = re.compile(r"(bot)?(\d+):[A-Za-z0-9_-]{20,}")
 
 
+# A URL's query string: pyTelegramBotAPI sends parameters (message texts, names)
+# there, and connection errors quote the URL whole.
+_QUERY_PATTERN = re.compile(r"\?[A-Za-z_][A-Za-z0-9_]*=[^\s'\")]*")
+
+
 def redact(text: object, token: str | None = None) -> str:
-    """``text`` with any bot token in it replaced by ``<digits>:***``."""
+    """``text`` with any bot token replaced by ``<digits>:***`` and URL query strings cut."""
     out = str(text)
     if token:
         out = out.replace(token, token.split(":", 1)[0] + ":***")
+    out = _QUERY_PATTERN.sub("?…", out)
     return _TOKEN_PATTERN.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}:***", out)
 
 
 class RedactingFormatter(logging.Formatter):
-    """A formatter whose output (message, arguments and traceback) never holds a token."""
+    """One line per event (a PaaS log splits lines apart), never holding a token.
+
+    A traceback stays in the line, its line breaks shown as `` ⏎ ``.
+    """
 
     def __init__(self, fmt: str | None = None, token: str | None = None):
         super().__init__(fmt)
         self.token = token
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self.token)
+        return redact(super().format(record), self.token).rstrip("\n").replace("\n", " ⏎ ")
 
 
 def redacted_traceback(exc: BaseException, token: str | None = None) -> str:

@@ -157,7 +157,13 @@ class DataMigration:
         if progress.finished:
             return 0
         if progress_bar:
-            bar = tqdm(total=self.remaining(), desc=self.name, unit="row", file=sys.stderr)
+            bar = tqdm(
+                total=self.remaining(),
+                desc=self.name,
+                unit="row",
+                file=sys.stderr,
+                disable=not sys.stderr.isatty(),  # a terminal only: no \r noise in PaaS logs
+            )
             with bar:
                 return self._run(lambda n: (bar.update(n), on_batch and on_batch(n)))
         return self._run(on_batch)

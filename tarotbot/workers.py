@@ -15,9 +15,10 @@ import ctypes
 import logging
 import os
 import signal
+import threading
 
 import redis
-from rq import Worker
+from rq import SimpleWorker, Worker
 
 log = logging.getLogger("tarotbot.workers")
 
@@ -36,12 +37,63 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-class TarotWorker(Worker):
-    """RQ's forking worker whose work horses die with it."""
+#: Seconds a worker told to stop (SIGTERM) lets its current job run before it
+#: hands the job back to its queue and exits: within a PaaS's 30 s stop.
+STOP_GRACE = 20.0
+
+
+class GracefulStop:
+    """Warm stop within a grace period; a job that outlasts it is handed back.
+
+    RQ's own warm stop waits for the job however long it takes, and the
+    PaaS's SIGKILL after 30 s would leave it "started" until RQ's cleanup
+    notices, minutes later. Here, once :attr:`stop_grace` seconds have passed
+    after SIGTERM, the job goes back to the front of its queue (every job is
+    idempotent, so whatever it committed is found, not done twice) and the
+    worker exits.
+    """
+
+    stop_grace = STOP_GRACE
+
+    def request_stop(self, signum, frame):
+        super().request_stop(signum, frame)  # idle: raises StopRequested and the loop ends
+        timer = threading.Timer(self.stop_grace, self._hand_back_and_exit)
+        timer.daemon = True
+        timer.start()
+
+    def _hand_back_and_exit(self) -> None:
+        job = self.get_current_job()
+        if job is not None:
+            hand_back(job, self.connection)
+            self.log.warning("worker %s: job %s outlasted the stop; handed back", self.name, job.id)
+        if getattr(self, "horse_pid", 0):
+            self.kill_horse()
+        try:
+            self.register_death()
+        finally:
+            os._exit(0)
+
+
+def hand_back(job, conn: redis.Redis) -> None:
+    """Put a started job back at the front of its queue (its execution record removed)."""
+    from rq import Queue
+    from rq.registry import StartedJobRegistry
+
+    queue = Queue(job.origin, connection=conn)
+    StartedJobRegistry(queue=queue).remove_executions(job)
+    queue.enqueue_job(job, at_front=True)
+
+
+class TarotWorker(GracefulStop, Worker):
+    """RQ's forking worker whose work horses die with it, stopping within a grace period."""
 
     def main_work_horse(self, job, queue):
         die_with_parent()
         return super().main_work_horse(job, queue)
+
+
+class TarotSimpleWorker(GracefulStop, SimpleWorker):
+    """RQ's in-process worker, stopping within a grace period."""
 
 
 def _alive(pid: int) -> bool:
@@ -72,9 +124,7 @@ def recover_jobs_of_dead_workers(conn: redis.Redis) -> list[str]:
     """
     import socket
 
-    from rq import Queue
     from rq.job import Job, JobStatus
-    from rq.registry import StartedJobRegistry
 
     host = socket.gethostname()
     recovered = []
@@ -85,9 +135,7 @@ def recover_jobs_of_dead_workers(conn: redis.Redis) -> list[str]:
         if job_id_:
             job = Job.fetch(job_id_, connection=conn) if Job.exists(job_id_, conn) else None
             if job is not None and job.get_status(refresh=True) == JobStatus.STARTED:
-                queue = Queue(job.origin, connection=conn)
-                StartedJobRegistry(queue=queue).remove_executions(job)
-                queue.enqueue_job(job)
+                hand_back(job, conn)
                 recovered.append(job.id)
         dead.register_death()
     return recovered

@@ -43,7 +43,13 @@ def audit(batch_size: int, limit: int, progress: bool) -> None:
     open_database()
     with connection():
         total = ledger_audit.user_count()
-        bar = tqdm(total=total, desc="audit", unit="user", file=sys.stderr, disable=not progress)
+        bar = tqdm(
+            total=total,
+            desc="audit",
+            unit="user",
+            file=sys.stderr,
+            disable=not progress or not sys.stderr.isatty(),  # no \r noise in PaaS logs
+        )
         with bar:
             report = ledger_audit.run_audit(batch_size=batch_size, on_users=bar.update)
     if report.violations:

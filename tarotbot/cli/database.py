@@ -9,9 +9,16 @@ from tarotbot.config import get_settings
 from tarotbot.db import check_connection, connection, init_database
 
 
-def open_database(pooled: bool = False):
-    """Bind the database from settings and prove it answers (one-line error if not)."""
+def open_database(pooled: bool = False, process: str | None = None):
+    """Bind the database from settings and prove it answers (one-line error if not).
+
+    ``process``: a deployed process (release, bot, worker, scheduler), which
+    refuses to start on a private SQLite file while REDIS_URL says it is
+    one of several.
+    """
     settings = get_settings()
+    if process is not None:
+        settings.require_shared_database(process)
     init_database(settings, pooled=pooled)
     check_connection(settings)
     return settings
@@ -24,7 +31,7 @@ def migrate(list_only: bool) -> None:
 
     Uses DATABASE_URL (PostgreSQL), or the embedded SQLite file when unset.
     """
-    settings = open_database()
+    settings = open_database(process="release")
     with connection():
         if list_only:
             for item in schema.status():

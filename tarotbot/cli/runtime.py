@@ -11,6 +11,8 @@ from tarotbot.cli.database import open_database
 from tarotbot.exceptions import ConfigError
 from tarotbot.queue import QUEUE_NAMES, check_redis, get_redis
 from tarotbot.workers import (
+    STOP_GRACE,
+    TarotSimpleWorker,
     TarotWorker,
     recover_jobs_of_dead_workers,
     release_locks_of_dead_schedulers,
@@ -44,13 +46,22 @@ WARM_SPREADS = ("single", "three")
 @click.option(
     "--name", default=None, envvar="TAROTBOT_WORKER_NAME", help="Worker name (default: random)."
 )
-def worker(queues: str, worker_class: str, burst: bool, name: str | None) -> None:
+@click.option(
+    "--stop-grace",
+    default=STOP_GRACE,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    envvar="TAROTBOT_WORKER_STOP_GRACE",
+    help="Seconds a running job may take after SIGTERM before it is handed back to its queue. "
+    "Env: TAROTBOT_WORKER_STOP_GRACE.",
+)
+def worker(
+    queues: str, worker_class: str, burst: bool, name: str | None, stop_grace: float
+) -> None:
     """Run an RQ worker for readings, payments, sends and maintenance jobs."""
-    from rq import SimpleWorker
+    from tarotbot import metrics, schema
 
-    from tarotbot import schema
-
-    settings = open_database(pooled=worker_class == "simple")
+    settings = open_database(pooled=worker_class == "simple", process="worker")
     setup_logging(settings.log_level)
     conn = get_redis()
     if conn is None:
@@ -68,9 +79,14 @@ def worker(queues: str, worker_class: str, burst: bool, name: str | None) -> Non
 
     load_deck()  # parsed and validated once here, not in every job (or work horse)
     warm_faces(WARM_SPREADS)
-    cls = SimpleWorker if worker_class == "simple" else TarotWorker
+    cls = TarotSimpleWorker if worker_class == "simple" else TarotWorker
     names = [q.strip() for q in queues.split(",") if q.strip()]
-    rq_worker = cls(names, connection=conn, name=name, maintenance_interval=60)
+    # log_job_description off: RQ would log every job's arguments (questions, names)
+    rq_worker = cls(
+        names, connection=conn, name=name, maintenance_interval=60, log_job_description=False
+    )
+    rq_worker.stop_grace = stop_grace
+    metrics.serve_from_env()
     log.info(
         "worker %s (%s) on %s, queues %s",
         rq_worker.name,
@@ -93,30 +109,16 @@ PERIODIC_JOBS = (
 )
 
 
-@click.command()
-@click.option(
-    "--interval",
-    default=5,
-    show_default=True,
-    envvar="TAROTBOT_SCHEDULER_INTERVAL",
-    help="Seconds between scheduler polls. Env: TAROTBOT_SCHEDULER_INTERVAL.",
-)
-@click.option("--register-only", is_flag=True, help="Register the periodic jobs and exit.")
-def scheduler(interval: int, register_only: bool) -> None:
-    """Run rq-scheduler with the periodic jobs (run it with TZ=UTC)."""
-    import datetime as dt
+#: Longest pause between attempts to reach Redis again after an outage (seconds).
+SCHEDULER_MAX_PAUSE = 30.0
 
-    from rq_scheduler import Scheduler
+
+def register_periodic_jobs(sched) -> None:
+    """(Re-)register :data:`PERIODIC_JOBS`; fixed ids replace earlier copies."""
+    import datetime as dt
 
     from tarotbot.queue import QUEUE_MAINTENANCE
 
-    settings = open_database()
-    setup_logging(settings.log_level)
-    conn = get_redis()
-    if conn is None:
-        raise ConfigError("REDIS_URL", "is required by the scheduler (redis://host:port/db)")
-    check_redis(conn)
-    sched = Scheduler(queue_name=QUEUE_MAINTENANCE, connection=conn, interval=interval)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # rq-scheduler wants naive UTC
     for job_id_, func, every in PERIODIC_JOBS:
         if job_id_ in sched:
@@ -131,8 +133,64 @@ def scheduler(interval: int, register_only: bool) -> None:
             queue_name=QUEUE_MAINTENANCE,
         )
         log.info("registered %s every %ds", func, every)
-    if not register_only:
-        sched.run()
+
+
+@click.command()
+@click.option(
+    "--interval",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    envvar="TAROTBOT_SCHEDULER_INTERVAL",
+    help="Seconds between scheduler polls (1..3600). Env: TAROTBOT_SCHEDULER_INTERVAL.",
+)
+@click.option("--register-only", is_flag=True, help="Register the periodic jobs and exit.")
+def scheduler(interval: int, register_only: bool) -> None:
+    """Run rq-scheduler with the periodic jobs (run it with TZ=UTC).
+
+    A Redis outage does not end it: it waits, reconnects, registers the
+    periodic jobs again (a restarted Redis may have lost them) and goes on.
+    SIGTERM ends it at once (rq-scheduler's own handler).
+    """
+    import secrets
+    import time
+
+    import redis
+    from rq_scheduler import Scheduler
+
+    from tarotbot.queue import QUEUE_MAINTENANCE
+
+    settings = open_database(process="scheduler")
+    setup_logging(settings.log_level)
+    conn = get_redis()
+    if conn is None:
+        raise ConfigError("REDIS_URL", "is required by the scheduler (redis://host:port/db)")
+    check_redis(conn)
+    pause = 1.0
+    while True:
+        try:
+            # a fresh name each time: an outage may leave the last one's key unmarked as dead
+            sched = Scheduler(
+                queue_name=QUEUE_MAINTENANCE,
+                connection=conn,
+                interval=interval,
+                name=f"tarotbot-{secrets.token_hex(4)}",
+            )
+            register_periodic_jobs(sched)
+            if register_only:
+                return
+            pause = 1.0
+            sched.run()
+            return
+        except redis.RedisError as exc:
+            log.warning(
+                "scheduler lost Redis (%s: %s); trying again in %.0f s",
+                type(exc).__name__,
+                exc,
+                pause,
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, SCHEDULER_MAX_PAUSE)
 
 
 COMMANDS.append(scheduler)
@@ -153,12 +211,14 @@ def bot(workers: int) -> None:
     With REDIS_URL set, jobs go to Redis for `worker` processes; without it
     (embedded mode) they run on worker threads inside this process.
     """
-    from tarotbot import schema
+    from tarotbot import metrics, schema
     from tarotbot.app import App, InProcessWorkers, set_app
+    from tarotbot.config import get_settings
     from tarotbot.telegram.bot import TarotBot
 
-    settings = open_database()
+    settings = open_database(process="bot" if get_settings().redis_url else None)
     setup_logging(settings.log_level)
+    metrics.serve_from_env()
     if settings.telegram_bot_token is None:
         raise ConfigError(
             "TELEGRAM_BOT_TOKEN",

@@ -76,6 +76,7 @@ import telebot
 from telebot import types
 from telebot.apihelper import ApiTelegramException
 
+from tarotbot import metrics
 from tarotbot.queue import QUEUE_SENDS, job_id
 from tarotbot.redaction import redact
 from tarotbot.tarot.telegram_text import (
@@ -828,6 +829,8 @@ class Sender:
                 self._hand_over(run, pending[position:], stop.delay, stop.reason)
                 return stop.delay
             except _Drop as drop:
+                for dropped in pending[position:]:
+                    metrics.count_send(dropped.kind, "dropped")
                 result.dropped.extend(i.index for i in pending[position:])
                 result.reason = str(drop)
                 log.info(
@@ -853,6 +856,7 @@ class Sender:
             if not succeeded:
                 self.redis.delete(_failures_key(run.bundle_id))  # failures count in a row
                 succeeded = True
+            metrics.count_send(item.kind, "failed" if outcome == FAILED else "ok")
             if outcome == FAILED:
                 result.failed.append(item.index)
             else:
@@ -873,6 +877,8 @@ class Sender:
         else:
             self.enqueue_later(delay, run.bundle_id, run.chat_id, list(items))
         run.result.rescheduled.extend(item.index for item in items)
+        for item in items:
+            metrics.count_send(item.kind, "rescheduled")
         run.result.delay = delay
         run.result.reason = reason
         log.info(
@@ -981,6 +987,7 @@ class Sender:
         description = redact(exc.description, self.bot.token)
         lowered = description.lower()
         if code == 429:
+            metrics.count_429()
             retry_after = _retry_after(exc)
             self.limiter.hold(run.chat_id, retry_after)
             raise _Reschedule(retry_after, f"429 from Telegram, retry after {retry_after:g} s")
