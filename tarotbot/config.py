@@ -13,6 +13,7 @@ so it cannot leak into logs, tracebacks or job payloads by accident.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -23,6 +24,10 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from tarotbot.exceptions import ConfigError
 
 TOKEN_RE = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
+#: What Telegram accepts as a webhook's secret_token (sent back in a header).
+WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+#: The path the web process answers health checks on; no webhook may use it.
+HEALTH_PATH = "/healthz"
 DEFAULT_SQLITE_PATH = "tarotbot.sqlite3"
 
 #: Connection parameters libpq (17) accepts, the only query parameters a
@@ -131,6 +136,8 @@ class Settings:
     db_max_connections: int = 8  # per process, pooled worker only
     log_level: str = "INFO"
     rate_limits: bool = True  # keep to Telegram's flood limits (off: benchmarks only)
+    webhook_url: str | None = None  # public URL Telegram posts updates to (the `web` process)
+    webhook_secret: Secret | None = None  # Telegram sends it back in a header with each update
     database_url_given: bool = False  # DATABASE_URL was set (even to sqlite:///path)
 
     @property
@@ -182,6 +189,57 @@ def parse_token(value: str | None) -> Secret | None:
             "TELEGRAM_BOT_TOKEN",
             "does not look like a bot token (expected <digits>:<letters> from @BotFather)",
         )
+    return Secret(value)
+
+
+def parse_webhook_url(value: str | None) -> str | None:
+    """TELEGRAM_WEBHOOK_URL: https://host[:port]/path (plain http only to a loopback host).
+
+    Kept exactly as given (Telegram posts to this very URL); the `web`
+    process serves its path.
+    """
+    name = "TELEGRAM_WEBHOOK_URL"
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    parts = _split_url(name, value)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(name, f"expected an https:// URL, got {_redact_url(value)!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ConfigError(
+            name,
+            "must be https:// (Telegram posts only to HTTPS); plain http:// is allowed "
+            "for 127.0.0.1 and localhost (the emulator) only",
+        )
+    if parts.fragment:
+        raise ConfigError(name, "must not have a #fragment")
+    if (parts.path or "/") == HEALTH_PATH:
+        raise ConfigError(name, f"the path {HEALTH_PATH} is the health check's; choose another")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_webhook_secret(value: str | None) -> Secret | None:
+    """TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule)."""
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if not WEBHOOK_SECRET_RE.match(value):
+        problem = (
+            f"is {len(value)} characters long; Telegram takes at most 256"
+            if len(value) > 256
+            else "may hold only A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+        )
+        raise ConfigError("TELEGRAM_WEBHOOK_SECRET", problem)
     return Secret(value)
 
 
@@ -435,6 +493,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=parse_log_level(env.get("LOG_LEVEL")),
         rate_limits=parse_switch("TELEGRAM_RATE_LIMITS", env.get("TELEGRAM_RATE_LIMITS"), True),
+        webhook_url=parse_webhook_url(env.get("TELEGRAM_WEBHOOK_URL")),
+        webhook_secret=parse_webhook_secret(env.get("TELEGRAM_WEBHOOK_SECRET")),
         database_url_given=database_url_given,
     )
 
@@ -485,4 +545,17 @@ ENVIRONMENT = (
         "on",
         "Keep to Telegram's flood limits; off only for local benchmarks",
     ),
+    (
+        "TELEGRAM_WEBHOOK_URL",
+        "unset",
+        "web process only: the public https:// URL Telegram posts updates to; "
+        "the process serves its path",
+    ),
+    (
+        "TELEGRAM_WEBHOOK_SECRET",
+        "unset",
+        "web process only: 1-256 characters of A-Z a-z 0-9 _ -; Telegram sends it with each update",
+    ),
+    ("PORT", "8080", "web process only: the port it listens on (set by the PaaS)"),
+    ("WEB_CONCURRENCY", "2", "web process only: gunicorn worker processes"),
 )

@@ -249,6 +249,62 @@ COMMANDS.append(bot)
 
 @click.command()
 @click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    envvar="TAROTBOT_WEB_THREADS",
+    help="Request threads per worker process (each holds at most one database connection). "
+    "Env: TAROTBOT_WEB_THREADS.",
+)
+def web(threads: int) -> None:
+    """Serve Telegram's webhook with gunicorn: the bot for several processes (scale out).
+
+    Needs TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET,
+    REDIS_URL and DATABASE_URL; listens on 0.0.0.0:$PORT (default 8080)
+    with $WEB_CONCURRENCY worker processes (default 2). Sets the webhook at
+    start (left set at exit: another process may still serve it; `bot`
+    deletes it when polling again).
+    """
+    import os
+
+    from tarotbot import web as webmode
+    from tarotbot.config import get_settings, parse_int
+
+    webmode.exit_on_sigterm()
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    required = (
+        ("TELEGRAM_BOT_TOKEN", settings.telegram_bot_token, "the token from @BotFather"),
+        ("TELEGRAM_WEBHOOK_URL", settings.webhook_url, "the public https:// URL of this process"),
+        ("TELEGRAM_WEBHOOK_SECRET", settings.webhook_secret, "1-256 of A-Z a-z 0-9 _ -"),
+        ("REDIS_URL", settings.redis_url, "redis://host:port/db, shared with the workers"),
+    )
+    for variable, value, hint in required:
+        if not value:
+            raise ConfigError(variable, f"is required by the web process ({hint})")
+    settings.require_shared_database("web")
+    port = parse_int("PORT", os.environ.get("PORT"), 8080, 1, 65535)
+    workers = parse_int("WEB_CONCURRENCY", os.environ.get("WEB_CONCURRENCY"), 2, 1, 32)
+    if threads > settings.db_max_connections:
+        raise ConfigError(
+            "TAROTBOT_WEB_THREADS",
+            f"{threads} threads may hold {threads} database connections, more than "
+            f"DATABASE_MAX_CONNECTIONS ({settings.db_max_connections}); raise that or lower this",
+        )
+    open_database()  # proves it answers; each worker opens its own pool after the fork
+    conn = get_redis()
+    check_redis(conn)
+    webmode.start_webhook(settings, conn)
+    conn.close()  # nothing of Redis crosses the fork either
+    webmode.serve(settings, port=port, workers=workers, threads=threads)
+
+
+COMMANDS.append(web)
+
+
+@click.command()
+@click.option(
     "--pictures",
     default="demo-pictures",
     show_default=True,

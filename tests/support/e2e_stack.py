@@ -142,3 +142,81 @@ def audit(env: dict) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+# -- webhook mode ------------------------------------------------------------------
+
+#: The webhook secret of :class:`WebStack` (Telegram's alphabet: A-Z a-z 0-9 _ -).
+WEBHOOK_SECRET = "e2e_webhook-secret_0123456789"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class WebStack(Stack):
+    """Webhook mode: ``web`` processes (gunicorn) instead of the poller, plus the workers.
+
+    The emulator posts each update to ``url`` (port ``port``, path ``/tg/<hook>``)
+    with :data:`WEBHOOK_SECRET`.
+    """
+
+    def __init__(self, env: dict, emulator, workers: int = 2, log_dir: Path | None = None):
+        super().__init__(env, emulator, workers=workers, log_dir=log_dir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/tg/hook-{self.port}"
+        self.env.update(
+            TELEGRAM_WEBHOOK_URL=self.url,
+            TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            PORT=str(self.port),
+        )
+        self.webs: list[subprocess.Popen] = []
+
+    def start(self) -> WebStack:
+        for _ in range(self.worker_count):
+            self.start_worker()
+        self.start_web()
+        self.wait_healthy(self.port, self.webs[0])
+        return self
+
+    def start_web(self, extra_env: dict | None = None) -> subprocess.Popen:
+        proc = self._spawn("web", "web", extra_env=extra_env)
+        self.webs.append(proc)
+        return proc
+
+    @staticmethod
+    def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+        """Wait until ``GET /healthz`` on ``port`` answers 200 (or the process has exited)."""
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"the web process exited with {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"nothing answered /healthz on port {port} within {timeout:.0f} s")
+
+    def logs(self, name: str) -> list[Path]:
+        """The log files of the processes started as ``name`` (``web``, ``worker``), oldest first."""
+        return sorted(self.log_dir.glob(f"{name}-*.log"))
+
+    def stop(self) -> None:
+        for proc in self.webs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(timeout=35)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    self.kill(proc)
+        super().stop()
