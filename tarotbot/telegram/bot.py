@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 import telebot
 from rq import Callback, Retry
-from telebot import types
+from telebot import apihelper, types
 from telebot.apihelper import ApiTelegramException
 
 from tarotbot import ledger
@@ -274,8 +274,10 @@ class TarotBot:
         with self._stop_on_signals():
             try:
                 self._poll(poll_timeout)
-            except _PollInterrupted:
-                pass  # a poll cut short by SIGTERM: nothing was handed to us yet
+            except _PollInterrupted:  # a poll cut short by SIGTERM: nothing was handed to us yet
+                # its connection still waits for the cut poll's answer: use a fresh one
+                apihelper._get_req_session().close()
+                apihelper._get_req_session(reset=True)
             self._hand_back()
         log.info("bot stopped")
 
@@ -352,7 +354,11 @@ class TarotBot:
         """
         self.bot.close_handlers()
         try:
-            self.bot.get_updates(offset=self.bot.last_update_id + 1, limit=1, timeout=0)
+            # a 1 s poll (pyTelegramBotAPI turns 0 into its 20 s default); what it
+            # returns is not confirmed and goes to the next process
+            self.bot.get_updates(
+                offset=self.bot.last_update_id + 1, limit=1, timeout=5, long_polling_timeout=1
+            )
         except (ApiTelegramException, requests.RequestException) as exc:
             log.info("could not confirm the last updates (%s); they will be fetched again", exc)
 
