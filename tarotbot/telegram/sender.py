@@ -912,9 +912,12 @@ class Sender:
             raise _Reschedule(POLL, "lost the chat lock (a call outlasted its TTL)")
         try:
             return self._call(item, photo)
-        except ApiTelegramException as exc:
-            return self._refused(run, item, exc)
-        except Exception as exc:  # connection errors, timeouts, answers that are not JSON
+        except Exception as exc:
+            # the process is alive and knows the call failed: not "inflight" any more
+            self.redis.hdel(_sent_key(run.bundle_id), str(item.index))
+            if isinstance(exc, ApiTelegramException):
+                return self._refused(run, item, exc)
+            # connection errors, timeouts, answers that are not JSON
             raise self._transient(run, item, _describe(exc, self.bot.token)) from None
 
     def _photo_missing(self, item: Outgoing) -> str | Outgoing:
