@@ -16,6 +16,7 @@ from tarotbot.tarot.render import render_spread
 from tarotbot.tarot.spreads import get_spread
 from tarotbot.tarot.telegram_text import MESSAGE_LIMIT, telegram_length
 from tarotbot.telegram import keyboards, replies, texts
+from tarotbot.telegram.sender import DONE_TTL
 
 log = logging.getLogger("tarotbot.jobs.readings")
 
@@ -58,9 +59,24 @@ def run_reading(
         return {"status": "insufficient-credits"}
     # counted once stored and charged: a retry after a failed send counts as replayed
     metrics.count_reading(spread, "replayed" if outcome.replayed else "done")
+    if outcome.replayed and _delivered_long_ago(outcome.reading):
+        log.info("reading job %s ran again long after its reading; not sent twice", key)
+        return {"status": "replayed", "reading_id": outcome.reading.id}
     send_reading(outcome, chat_id, bundle_id=key)
     ReadingCache(app.redis).put(outcome.reading)
     return {"status": "replayed" if outcome.replayed else "done", "reading_id": outcome.reading.id}
+
+
+def _delivered_long_ago(reading: Reading) -> bool:
+    """True for a reading made before its delivery records could have expired.
+
+    A job for it that runs now (an update Telegram redelivered after a long
+    outage) would find no records and send it again; a retry of a failed
+    delivery comes within minutes, well inside that window.
+    """
+    made = reading.created_at
+    made = made if made.tzinfo else made.replace(tzinfo=dt.UTC)
+    return dt.datetime.now(dt.UTC) - made > dt.timedelta(seconds=DONE_TTL)
 
 
 def send_reading(

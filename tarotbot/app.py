@@ -27,9 +27,13 @@ from tarotbot.queue import QUEUE_NAMES, redis_from_settings
 
 log = logging.getLogger("tarotbot.app")
 
-#: How long finished job records are kept: a redelivered update within this
-#: window is recognised by its job id and not queued again (seconds).
-JOB_RECORD_TTL = 86_400
+#: Seconds a finished job's record is kept: an update redelivered within
+#: this window is refused by its job id at once. Later ones run again and
+#: find their work done in PostgreSQL (ledger keys) and their messages in the
+#: sender's delivery records, so Redis need not remember every job for a day.
+JOB_RESULT_TTL = 30
+#: Seconds a failed job stays in RQ's failed registry, for operators.
+JOB_FAILURE_TTL = 86_400
 
 
 class App:
@@ -91,8 +95,8 @@ class App:
                 retry=retry,
                 on_failure=on_failure,
                 job_timeout=timeout,
-                result_ttl=JOB_RECORD_TTL,
-                failure_ttl=7 * JOB_RECORD_TTL,
+                result_ttl=JOB_RESULT_TTL,
+                failure_ttl=JOB_FAILURE_TTL,
             )
         except DuplicateJobError:
             log.info("job %s already queued; redelivery ignored", key)

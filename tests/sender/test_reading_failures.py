@@ -90,3 +90,26 @@ def test_a_reading_the_balance_no_longer_covers_is_refused_without_a_charge(app,
     assert ledger.balance(person.id) == 1 and Reading.select().count() == 0
     [told] = bot_texts(emulator, 5003)
     assert "needs 2 credits and you hold 1" in told and "You were not charged" in told
+
+
+def test_a_reading_job_run_again_long_after_is_not_sent_twice(app, emulator, users):
+    """An update redelivered after the delivery records expired runs its job again:
+    PostgreSQL knows the reading, so nothing is charged or sent a second time."""
+    import datetime as dt
+
+    from tarotbot.telegram.sender import DONE_TTL
+
+    users(5004)
+    person = users_register(5004)
+    run_reading_job(app.redis, 5004, "reading-5004-1")
+    sent = len(bot_texts(emulator, 5004))
+    assert sent >= 1 and ledger.balance(person.id) == 3
+    app.redis.flushdb()  # the delivery records and job records are long gone
+    long_ago = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=DONE_TTL + 60)
+    Reading.update(created_at=long_ago).execute()
+
+    run_reading_job(app.redis, 5004, "reading-5004-1")
+
+    assert len(bot_texts(emulator, 5004)) == sent
+    assert ledger.balance(person.id) == 3
+    assert Reading.select().count() == 1
