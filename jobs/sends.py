@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from jobs import timed_job
 from tarotbot.telegram.sender import DEFAULT_MAX_WAIT, Outgoing, Sender
 
 log = logging.getLogger("tarotbot.jobs.sends")
@@ -37,6 +38,7 @@ def set_sender(sender: Sender | None) -> None:
         get_app().set_sender(sender)
 
 
+@timed_job
 def deliver_bundle(
     bundle_id: str,
     chat_id: int,
