@@ -21,6 +21,12 @@ Three runs:
   enforces Telegram's flood limits and counts every 429 it serves; the
   target is none.
 
+Redis footprint: what the paced and burst readings leave in Redis
+``--settle`` seconds (default 60) after the last one was delivered, the
+processes still running: the bytes (``MEMORY USAGE``) of the keys made
+since the readings began plus the growth of older ones, per reading
+(target: at most 1 KB).
+
 CPU per reading is reported by role: bot, workers (with fork workers' work
 horses), emulator (this process), PostgreSQL and Redis (all of this
 machine's server processes: run nothing else meanwhile).
@@ -78,6 +84,28 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def redis_sizes(conn: redis.Redis) -> dict[bytes, int]:
+    """Every key in the DB with its ``MEMORY USAGE`` in bytes."""
+    keys = list(conn.scan_iter(count=1000))
+    sizes = {}
+    for start in range(0, len(keys), 500):
+        batch = keys[start : start + 500]
+        with conn.pipeline(transaction=False) as pipe:
+            for key in batch:
+                pipe.memory_usage(key, samples=0)
+            sizes.update(zip(batch, (size or 0 for size in pipe.execute()), strict=True))
+    return sizes
+
+
+def redis_growth(before: dict[bytes, int], after: dict[bytes, int]) -> int:
+    """Bytes the keys of ``after`` hold beyond what they held in ``before``.
+
+    New keys count whole and grown keys by their growth; keys that expired
+    meanwhile (the set-up's own records) are not subtracted.
+    """
+    return sum(size - before.get(key, 0) for key, size in after.items())
 
 
 def process_cpu(pid: int) -> float:
@@ -254,6 +282,7 @@ class Run:
         first_asked = min(t for _, t in asked.values())
         last_asked = max(t for _, t in asked.values())
         finished = max(asked[u][1] + done[u] for u in users)
+        self.last_delivered = finished
         wall = finished - first_asked
         acks, totals = list(ack.values()), list(done.values())
         return {
@@ -289,6 +318,9 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile every bot and worker process (logs dir)"
     )
+    parser.add_argument(
+        "--settle", type=float, default=60.0, help="seconds after delivery to measure Redis"
+    )
     args = parser.parse_args()
 
     redis_url, claim = claim_redis_db()
@@ -305,12 +337,26 @@ def main() -> None:
             try:
                 print(f"preparing {len(paced) + len(burst)} users…", file=sys.stderr)
                 run.prepare(paced + burst)
+                conn = redis.Redis.from_url(redis_url)
+                sizes_before = redis_sizes(conn)
                 print(
                     f"paced run: {args.rate:g} readings/s for {args.seconds:g} s…", file=sys.stderr
                 )
                 results["paced"] = run.readings(paced, rate=args.rate)
                 print(f"burst run: {len(burst)} at once…", file=sys.stderr)
                 results["burst"] = run.readings(burst, rate=None)
+                wait = run.last_delivered + args.settle - time.monotonic()  # emulator clock
+                print(f"Redis footprint in {max(0, wait):.0f} s…", file=sys.stderr)
+                time.sleep(max(0.0, wait))
+                sizes_after = redis_sizes(conn)
+                delivered = len(paced) + len(burst)
+                results["redis"] = {
+                    "settle_s": args.settle,
+                    "keys_before": len(sizes_before),
+                    "keys_after": len(sizes_after),
+                    "new_keys": len(sizes_after.keys() - sizes_before.keys()),
+                    "bytes_per_reading": round(redis_growth(sizes_before, sizes_after) / delivered),
+                }
             finally:
                 run.stop()
             # Compliance: Telegram's limits enforced by the emulator and kept by the sender.
@@ -333,12 +379,20 @@ def main() -> None:
     print(f"{'run':<12}{'readings':>9}{'asked/s':>8}{'done/s':>8}{'ack p50':>9}{'ack p99':>9}"
           f"{'read p50':>10}{'read p99':>10}   CPU ms per reading")  # fmt: skip
     for name, r in results.items():
+        if name == "redis":
+            continue
         cpu = " ".join(f"{role} {ms:g}" for role, ms in r["cpu_ms_per_reading"].items())
         print(
             f"{name:<12}{r['readings']:>9}{r['offered_per_s'] or '-':>8}{r['readings_per_s']:>8}"
             f"{r['ack_p50_ms']:>9}"
             f"{r['ack_p99_ms']:>9}{r['reading_p50_ms']:>10}{r['reading_p99_ms']:>10}   {cpu}"
         )
+    footprint = results["redis"]
+    print(
+        f"Redis {footprint['settle_s']:g} s after delivery: "
+        f"{footprint['bytes_per_reading']} bytes per reading "
+        f"({footprint['new_keys']} keys made by the readings are left)"
+    )
     print(json.dumps({"bench": "e2e", "workers": args.workers, "worker_class": args.worker_class,
                       "cores": os.cpu_count(), **results}))  # fmt: skip
 

@@ -63,7 +63,6 @@ def run_reading(
         log.info("reading job %s ran again long after its reading; not sent twice", key)
         return {"status": "replayed", "reading_id": outcome.reading.id}
     send_reading(outcome, chat_id, bundle_id=key)
-    ReadingCache(app.redis).put(outcome.reading)
     return {"status": "replayed" if outcome.replayed else "done", "reading_id": outcome.reading.id}
 
 
@@ -222,11 +221,14 @@ def open_reading(telegram_id: int, chat_id: int, reading_id: int, key: str) -> d
     user = _registered_user(app, telegram_id, chat_id, key)
     if user is None:
         return {"status": "unknown-user"}
-    reading = _cached_reading(app, user.id, reading_id) or history.reading_for_user(
-        user.id, reading_id
-    )
+    reading = _cached_reading(app, user.id, reading_id)
     if reading is None:
-        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.READING_NOT_FOUND)])
-        return {"status": "not-found"}
+        reading = history.reading_for_user(user.id, reading_id)
+        if reading is None:
+            app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.READING_NOT_FOUND)])
+            return {"status": "not-found"}
+        # cached when opened, not when made: most readings are never opened again,
+        # and a cached one is ~5 KB of Redis for the hour
+        ReadingCache(app.redis).put(reading)
     send_reading(reopen(reading), chat_id, bundle_id=key, reopened=True)
     return {"status": "shown", "reading_id": reading.id}

@@ -459,9 +459,11 @@ class CreditCache(RedisCache):
 class ReadingCache(RedisCache):
     """Finished readings under the spec's ``reading:`` prefix for an hour.
 
-    Written through by the reading job after its transaction commits, read
-    when a person opens a reading again from their history. The stored
-    reading is immutable, so there is nothing to invalidate.
+    Filled when a person opens a reading from their history (and by the
+    warmer when they come back), read when they open it again. A new reading
+    is not written here: most are never opened again, and each would hold
+    ~5 KB of Redis for the hour. The stored reading is immutable, so there is
+    nothing to invalidate.
     """
 
     prefix: ClassVar[str] = "reading:"

@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     except TarotBotError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except click.BadParameter as exc:  # one line, naming the variable a bad value came from
+        click.echo(f"error: {exc.format_message()}{_from_env(exc)}", err=True)
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -72,6 +75,19 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(redacted_traceback(exc, _token()), err=True, nl=False)
         sys.exit(1)
     sys.exit(0)
+
+
+def _from_env(exc: click.BadParameter) -> str:
+    """`` (from VAR)`` when the bad value came from an environment variable, else ``""``."""
+    from click.core import ParameterSource
+
+    ctx, param = exc.ctx, exc.param
+    if ctx is None or param is None or param.name is None:
+        return ""
+    if ctx.get_parameter_source(param.name) != ParameterSource.ENVIRONMENT:
+        return ""
+    name = param.envvar or f"{ctx.auto_envvar_prefix}_{param.name.upper()}"
+    return f" (from {name if isinstance(name, str) else ', '.join(name)})"
 
 
 def _token() -> str | None:

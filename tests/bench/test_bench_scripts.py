@@ -53,12 +53,13 @@ def test_history_bench():
 def test_e2e_bench():
     result = run_bench(
         "bench.e2e", "--rate", "5", "--seconds", "1", "--users", "3",
-        "--compliance-users", "2", "--workers", "1",
+        "--compliance-users", "2", "--workers", "1", "--settle", "2",
         timeout=240,
     )  # fmt: skip
     assert result["bench"] == "e2e"
     assert result["paced"]["readings"] == 5 and result["burst"]["readings"] == 3
     assert result["compliance"]["429_received"] == 0
+    assert result["redis"]["settle_s"] == 2 and result["redis"]["keys_after"] > 0
     assert set(result["paced"]["cpu_ms_per_reading"]) == {
         "bot", "workers", "emulator", "postgres", "redis",
     }  # fmt: skip

@@ -84,10 +84,19 @@ class Person:
         self.wait(lambda ms: count_containing(ms, READING_DONE) > done, 60, "the reading")
 
 
+#: What people typed and their names: never in a process log.
+PRIVATE = ("What should I know about this week?", "And after the restart?", "Deploy")
+
+
 def assert_healthy(deploy: Deployment) -> None:
     exited = [(p.name, p.popen.returncode, p.log()[-1500:]) for p in deploy.exited_on_their_own()]
     assert not exited, f"processes exited on their own: {exited}"
     assert not deploy.tracebacks(), f"tracebacks in process logs: {list(deploy.tracebacks())}"
+    for process in [*deploy.finished, *deploy.processes()]:
+        log = process.log()
+        leaked = [text for text in PRIVATE if text in log]
+        assert not leaked, f"{process.name} logged {leaked}"
+        assert "\r" not in log, f"{process.name} wrote carriage returns (a progress bar?)"
 
 
 def assert_clean_stops(stopped) -> None:
@@ -318,3 +327,23 @@ def test_the_procfile_runs_the_documented_commands():
     assert set(active) == {"release", "bot", "worker", "scheduler"}
     assert active["scheduler"] == "TZ=UTC python -m tarotbot scheduler"
     assert commented.get("web") == "python -m tarotbot web"  # the documented switch
+
+
+@pytest.mark.parametrize(
+    ("name", "variable", "value"),
+    [
+        ("scheduler", "TAROTBOT_SCHEDULER_INTERVAL", "-3"),
+        ("worker", "TAROTBOT_WORKER_STOP_GRACE", "soon"),
+        ("worker", "REDIS_URL", "redis://:hunter2@127.0.0.1:notaport/0"),
+        ("bot", "REDIS_URL", "http://:hunter2@127.0.0.1/0"),
+        ("bot", "TELEGRAM_BOT_TOKEN", "not-a-token"),
+    ],
+)
+def test_a_malformed_config_var_stops_a_process_with_one_line(deployment, name, variable, value):
+    deployment.env[variable] = value
+    done = deployment.run_once(name, timeout=60)
+
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and variable in lines[0], lines
+    assert "hunter2" not in done.stderr

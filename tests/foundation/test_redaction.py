@@ -64,3 +64,19 @@ def test_bot_that_cannot_reach_telegram_says_so_without_the_token(clean_env, tmp
     assert SECRET not in done.stderr + done.stdout
     assert "cannot reach the Bot API at http://127.0.0.1:9" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_query_strings_are_cut_from_errors_and_log_lines():
+    """pyTelegramBotAPI sends parameters in the query string: a connection error
+    quoting the URL would put the message text (or a name) in the log."""
+    from tarotbot.redaction import redact
+
+    error = (
+        "HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: "
+        "/bot123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/sendMessage?chat_id=5&text=I+feel+lost "
+        "(Caused by NewConnectionError('refused'))"
+    )
+    out = redact(error)
+    assert "I+feel+lost" not in out and "chat_id" not in out
+    assert "/sendMessage?…" in out and "AAAAAAAA" not in out
+    assert redact("Is it worth it? a=1") == "Is it worth it? a=1"
