@@ -7,7 +7,6 @@ import logging
 from jobs import job_context
 from tarotbot import ledger, metrics, users
 from tarotbot.app import get_app
-from tarotbot.cache import CacheWarmer
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownTransaction, UnknownUser
 from tarotbot.packs import InvalidPayload, check_payment
 from tarotbot.sessions import SessionCache
@@ -25,7 +24,7 @@ def register_user(
     registration = users.register(telegram_id, username, first_name, app.settings.welcome_bonus)
     SessionCache(app.redis).store_user(registration.user)
     if not registration.created:
-        CacheWarmer(app.redis).warm_user_caches(telegram_id)
+        users.warm_caches(app.redis, telegram_id)
     name = first_name or username or "friend"
     if registration.bonus:
         message = texts.render(

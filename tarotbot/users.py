@@ -1,15 +1,18 @@
-"""Users: registration with its one-time welcome bonus, and preferences."""
+"""Users: registration with its one-time welcome bonus, cache warming, and preferences."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import peewee
+import redis
 
 from tarotbot import ledger
+from tarotbot.cache import ReadingCache
 from tarotbot.db import database
 from tarotbot.exceptions import UnknownUser
-from tarotbot.models import User, utcnow
+from tarotbot.models import Reading, User, utcnow
+from tarotbot.sessions import SessionCache
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,27 @@ class Registration:
     created: bool
     bonus: int  # credits granted by this call (0 on a repeat /start)
     balance: int
+
+
+def warm_caches(conn: redis.Redis, telegram_id: int, recent: int = 3) -> None:
+    """Fill a returning person's caches ahead of use (the spec's CacheWarmer).
+
+    Run on /start: their session, their balance and their ``recent`` latest
+    readings are then served from Redis for the next hour.
+    """
+    session = SessionCache(conn).get(telegram_id)
+    if session is None:
+        return
+    ledger.balance(session.user_id)  # populates credits:<id> on a miss
+    readings = ReadingCache(conn)
+    latest = (
+        Reading.select()
+        .where(Reading.user == session.user_id)
+        .order_by(Reading.created_at.desc(), Reading.id.desc())
+        .limit(recent)
+    )
+    for reading in latest:
+        readings.put(reading)
 
 
 def welcome_key(user_id: int) -> str:
