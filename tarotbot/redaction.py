@@ -14,7 +14,7 @@ import logging
 import re
 import traceback
 
-__all__ = ["RedactingFormatter", "redact", "redacted_traceback"]
+__all__ = ["RedactingFormatter", "describe", "redact", "redacted_traceback"]
 
 # A Telegram bot token: the bot's numeric id, a colon, a long URL-safe secret.
 _TOKEN_PATTERN = re.compile(r"(bot)?(\d+):[A-Za-z0-9_-]{20,}")
@@ -32,6 +32,12 @@ def redact(text: object, token: str | None = None) -> str:
         out = out.replace(token, token.split(":", 1)[0] + ":***")
     out = _QUERY_PATTERN.sub("?…", out)
     return _TOKEN_PATTERN.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}:***", out)
+
+
+def describe(exc: BaseException, token: str | None = None) -> str:
+    """A one-line, token-free description of ``exc`` for logs and job results."""
+    text = " ".join(redact(exc, token).split())
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 class RedactingFormatter(logging.Formatter):

@@ -41,6 +41,11 @@ sends the items in order and guarantees:
   found") or after :data:`MAX_ATTEMPTS` transient failures in a row, each with
   a log line.
 
+The parts live beside it: the items and how texts are split
+(:mod:`~tarotbot.telegram.outgoing`), whose turn it is in a chat and the
+delivery records (:mod:`~tarotbot.telegram.chat_turns`), and how a remainder
+comes back later (:mod:`~tarotbot.telegram.later`).
+
 Long texts are split with :func:`~tarotbot.tarot.telegram_text.split_html`
 into messages of at most 4096 characters; a photo caption over 1024 is cut at
 a paragraph boundary and the rest follows as text. A keyboard always goes on
@@ -57,18 +62,13 @@ exception raised here; error descriptions are passed through :func:`redact`.
 
 from __future__ import annotations
 
-import hashlib
-import html
 import json
 import logging
-import os
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import redis
@@ -77,255 +77,64 @@ from telebot import types
 from telebot.apihelper import ApiTelegramException
 
 from tarotbot import metrics
-from tarotbot.queue import QUEUE_SENDS, job_id
-from tarotbot.redaction import redact
-from tarotbot.tarot.telegram_text import (
-    CAPTION_LIMIT,
-    MESSAGE_LIMIT,
-    split_html,
-    strip_html,
-    telegram_length,
+from tarotbot.redaction import describe, redact
+from tarotbot.tarot.telegram_text import strip_html
+from tarotbot.telegram.chat_turns import (
+    DEFAULT_MAX_WAIT,
+    DONE_TTL,
+    INFLIGHT,
+    LOCK_TTL,
+    POLL,
+    RECORD_TTL,
+    STALE_AFTER,
+    ChatTurns,
+    LockKeeper,
+    sent_key,
+)
+from tarotbot.telegram.later import (
+    SEND_JOB_RESULT_TTL,
+    EnqueueLater,
+    RQEnqueueLater,
+    TimerEnqueueLater,
+)
+from tarotbot.telegram.outgoing import (
+    CREATING_KINDS,
+    EDIT_KINDS,
+    KINDS,
+    UNLIMITED_KINDS,
+    Outgoing,
+    expand,
+    store_photo,
 )
 from tarotbot.telegram.ratelimit import Limiter, bot_id_from_token
 
 __all__ = [
+    "DEFAULT_MAX_WAIT",
+    "DONE_TTL",
     "KINDS",
+    "RECORD_TTL",
+    "SEND_JOB_RESULT_TTL",
     "DeliveryResult",
     "EnqueueLater",
     "Outgoing",
     "RQEnqueueLater",
     "Sender",
     "TimerEnqueueLater",
+    "expand",
     "redact",
     "store_photo",
 ]
 
 log = logging.getLogger("tarotbot.sender")
 
-KINDS = ("text", "photo", "edit_text", "edit_markup", "delete", "chat_action", "invoice")
-CREATING_KINDS = frozenset({"text", "photo", "invoice"})  # kinds that create a message
-EDIT_KINDS = frozenset({"edit_text", "edit_markup"})
-# Calls Telegram does not count as messages for its flood limits: they take no slot.
-UNLIMITED_KINDS = frozenset({"chat_action", "delete"})
-
-DEFAULT_MAX_WAIT = 1.5  # seconds a deliver() call may sleep for one slot before rescheduling
-RECORD_TTL = 3_600  # seconds the records of an unfinished bundle (and its stored picture) live
-DONE_TTL = 900  # seconds a finished bundle's records live: a crashed job's retry or a
-# redelivered update finds them (idempotency for longer lives in PostgreSQL)
 MAX_ATTEMPTS = 5  # transient failures in a row before a bundle is given up
 BACKOFF_BASE = 2.0  # seconds before the first retry after a transient failure; doubles
 BACKOFF_MAX = 60.0  # seconds, cap on that backoff
-LOCK_TTL = 3.0  # seconds a chat stays locked by a sender that stopped refreshing (crash)
-STALE_AFTER = 60.0  # seconds past its due time after which a waiting bundle is skipped
-STALE_SENDING = 3.0  # ... and a bundle whose sender died mid-send (its lock expired)
-POLL = 1.0  # seconds a bundle waits before asking again whether its turn has come
 BUSY_POLL = 0.02  # seconds before looking again at a chat another bundle is being sent to
 BUSY_POLL_MAX = 0.32  # ... doubling up to this
 DEFAULT_RETRY_AFTER = 5  # seconds, when a 429 carries no retry_after
 BUNDLE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
-SEND_JOB_RESULT_TTL = 30  # seconds a finished send job's record stays (its records tell more)
 FAILED = "failed"  # record value of an item Telegram refused for good
-INFLIGHT = "inflight"  # record value while an item's call is under way
-
-
-def _describe(exc: BaseException, token: str | None = None) -> str:
-    """A one-line, token-free description of ``exc`` for logs and results."""
-    text = " ".join(redact(exc, token).split())
-    return f"{type(exc).__name__}: {text[:300]}"
-
-
-# --------------------------------------------------------------------------- items
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One Telegram call, described as JSON-friendly data (it travels in RQ job payloads).
-
-    ``kind`` is one of :data:`KINDS`:
-
-    * ``text``: ``text`` (Telegram HTML), optional ``reply_markup``;
-    * ``photo``: ``photo_key`` (a Redis key holding the picture, see
-      :func:`store_photo`, or a key of the ``photos`` given to
-      :meth:`Sender.deliver`), optional caption in ``text`` and ``reply_markup``;
-    * ``edit_text``: ``message_id``, ``text``, optional ``reply_markup``;
-    * ``edit_markup``: ``message_id``, ``reply_markup`` (None removes the keyboard);
-    * ``delete``: ``message_id``;
-    * ``chat_action``: ``action`` (``typing``, ``upload_photo``, ...);
-    * ``invoice``: ``title``, ``description``, ``payload``, ``currency``
-      (``XTR``: Telegram Stars), ``prices`` as ``[{"label", "amount"}]``.
-
-    ``reply_markup`` is a keyboard in Bot API JSON form (a dict).
-    ``html=False`` sends ``text`` without parse mode (the sender's fallback
-    when Telegram cannot parse the HTML). ``index`` is the item's position in
-    its bundle, assigned by the sender; leave it None.
-    """
-
-    kind: str
-    chat_id: int
-    text: str | None = None
-    reply_markup: dict[str, Any] | None = None
-    photo_key: str | None = None
-    message_id: int | None = None
-    action: str | None = None
-    title: str | None = None
-    description: str | None = None
-    payload: str | None = None
-    currency: str = "XTR"
-    prices: list[dict[str, Any]] | None = None
-    html: bool = True
-    index: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}")
-        if not isinstance(self.chat_id, int) or isinstance(self.chat_id, bool):
-            raise ValueError("chat_id must be an int")
-        if self.kind in ("text", "edit_text") and not (self.text and self.text.strip()):
-            raise ValueError(f"a {self.kind} item needs a non-empty text")
-        if self.kind == "photo" and not self.photo_key:
-            raise ValueError("a photo item needs a photo_key (see store_photo)")
-        if self.kind in ("edit_text", "edit_markup", "delete") and self.message_id is None:
-            raise ValueError(f"a {self.kind} item needs the message_id to act on")
-        if self.kind == "chat_action" and not self.action:
-            raise ValueError("a chat_action item needs an action, e.g. 'typing'")
-        if self.kind == "invoice":
-            self._check_invoice()
-        if self.reply_markup is not None and not isinstance(self.reply_markup, dict):
-            raise ValueError("reply_markup must be a dict in Bot API JSON form")
-
-    def _check_invoice(self) -> None:
-        if not self.title or not 1 <= len(self.title) <= 32:
-            raise ValueError("an invoice title must be 1-32 characters")
-        if not self.description or not 1 <= len(self.description) <= 255:
-            raise ValueError("an invoice description must be 1-255 characters")
-        if not self.payload or not 1 <= len(self.payload.encode()) <= 128:
-            raise ValueError("an invoice payload must be 1-128 bytes")
-        if not self.prices or any(
-            not isinstance(p, dict) or "label" not in p or not isinstance(p.get("amount"), int)
-            for p in self.prices
-        ):
-            raise ValueError('invoice prices must be [{"label": str, "amount": int}, ...]')
-
-    # -- JSON -----------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data (None fields left out) for a job payload."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Outgoing:
-        """The item back from :meth:`to_dict` (unknown keys are ignored)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    # -- builders -------------------------------------------------------------
-
-    @classmethod
-    def message(cls, chat_id: int, text: str, reply_markup: dict | None = None) -> Outgoing:
-        return cls("text", chat_id, text=text, reply_markup=reply_markup)
-
-    @classmethod
-    def photo(
-        cls, chat_id: int, photo_key: str, caption: str | None = None, reply_markup=None
-    ) -> Outgoing:
-        return cls("photo", chat_id, photo_key=photo_key, text=caption, reply_markup=reply_markup)
-
-    @classmethod
-    def edit_text(
-        cls, chat_id: int, message_id: int, text: str, reply_markup: dict | None = None
-    ) -> Outgoing:
-        return cls(
-            "edit_text", chat_id, message_id=message_id, text=text, reply_markup=reply_markup
-        )
-
-    @classmethod
-    def edit_markup(cls, chat_id: int, message_id: int, reply_markup: dict | None) -> Outgoing:
-        return cls("edit_markup", chat_id, message_id=message_id, reply_markup=reply_markup)
-
-    @classmethod
-    def delete(cls, chat_id: int, message_id: int) -> Outgoing:
-        return cls("delete", chat_id, message_id=message_id)
-
-    @classmethod
-    def chat_action(cls, chat_id: int, action: str = "typing") -> Outgoing:
-        return cls("chat_action", chat_id, action=action)
-
-    @classmethod
-    def invoice(
-        cls,
-        chat_id: int,
-        title: str,
-        description: str,
-        payload: str,
-        prices: list[dict[str, Any]],
-        currency: str = "XTR",
-        reply_markup: dict | None = None,
-    ) -> Outgoing:
-        return cls(
-            "invoice",
-            chat_id,
-            title=title,
-            description=description,
-            payload=payload,
-            prices=prices,
-            currency=currency,
-            reply_markup=reply_markup,
-        )
-
-
-def store_photo(conn: redis.Redis, key: str, image: bytes, ttl: int = RECORD_TTL) -> str:
-    """Keep a picture (JPEG or PNG bytes) in Redis under ``key`` for ``ttl`` s; return the key.
-
-    Items refer to it by ``photo_key``: image bytes never go into a job payload.
-    """
-    if not isinstance(image, bytes | bytearray) or not image:
-        raise ValueError("image must be non-empty bytes")
-    conn.set(key, bytes(image), ex=int(ttl))
-    return key
-
-
-def _split_text(text: str, limit: int, as_html: bool) -> list[str]:
-    """``text`` as pieces of at most ``limit`` characters (split only when needed)."""
-    if telegram_length(text) <= limit:
-        return [text]
-    if as_html:
-        return list(split_html(text, limit))
-    # Plain text: split the escaped form, then unescape (which never makes a piece longer).
-    return [html.unescape(p) for p in split_html(html.escape(text, quote=False), limit)]
-
-
-def expand(item: Outgoing) -> list[Outgoing]:
-    """One item as the Telegram calls it takes: long texts and captions split.
-
-    The keyboard goes on the last piece. An edit cannot be split: a text over
-    the limit keeps its first message-sized piece (logged).
-    """
-    if item.kind == "text":
-        pieces = _split_text(item.text or "", MESSAGE_LIMIT, item.html)
-        return [
-            replace(item, text=p, reply_markup=item.reply_markup if i == len(pieces) - 1 else None)
-            for i, p in enumerate(pieces)
-        ]
-    if item.kind == "photo" and item.text and telegram_length(item.text) > CAPTION_LIMIT:
-        head, *rest = _split_text(item.text, CAPTION_LIMIT, item.html)
-        tail = _split_text("\n\n".join(rest), MESSAGE_LIMIT, item.html)
-        texts = [Outgoing("text", item.chat_id, text=t, html=item.html) for t in tail if t.strip()]
-        if not texts:
-            return [item]
-        texts[-1] = replace(texts[-1], reply_markup=item.reply_markup)
-        return [replace(item, text=head, reply_markup=None), *texts]
-    if item.kind == "edit_text" and telegram_length(item.text or "") > MESSAGE_LIMIT:
-        log.warning(
-            "edit of message %s in chat %s is over %d characters; keeping the first part",
-            item.message_id,
-            item.chat_id,
-            MESSAGE_LIMIT,
-        )
-        return [replace(item, text=_split_text(item.text or "", MESSAGE_LIMIT, item.html)[0])]
-    return [item]
-
-
-# --------------------------------------------------------------------------- results
 
 
 @dataclass
@@ -367,218 +176,6 @@ class DeliveryResult:
         return data
 
 
-EnqueueLater = Callable[[float, str, int, list[Outgoing]], Any]
-
-
-# --------------------------------------------------------------------------- chat queue
-#
-# Per chat and bot: a sorted set of pending bundle ids (score: arrival ticket),
-# a hash bundle id -> the unix time it expects to act next ("due"), a ticket
-# counter and a lock held while a bundle is being sent. Times come from Redis.
-
-_CLAIM_LUA = """
--- KEYS: queue, due, ticket, lock.
--- ARGV: bundle, token, lock_ttl_ms, stale_s, poll_s, keep_s, stale_sending_s
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local bundle = ARGV[1]
-local stale_after = tonumber(ARGV[4])
-local poll = tonumber(ARGV[5])
-local keep = tonumber(ARGV[6])
-local stale_sending = tonumber(ARGV[7])
-local returning = 0  -- this bundle lost its place earlier (skipped as stale) and is back
-if not redis.call('ZSCORE', KEYS[1], bundle) then
-  if redis.call('HEXISTS', KEYS[2], '~skipped:' .. bundle) == 1 then returning = 1 end
-  redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), bundle)
-end
-redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now))
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], keep) end
-local locked = redis.call('EXISTS', KEYS[4]) == 1
-local busy = locked and 1 or 0  -- another bundle is being sent to the chat right now
-local sending = redis.call('HGET', KEYS[2], '~sending')  -- the bundle that took the lock last
-local skipped = {}
-while true do
-  local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-  if head == bundle then break end
-  local due = tonumber(redis.call('HGET', KEYS[2], head) or '0')
-  -- a bundle whose sender died mid-send (its lock lapsed) gets a short grace to come
-  -- back (a restarted process); one waiting for a later attempt gets longer
-  local grace = stale_after
-  if head == sending then grace = stale_sending end
-  if locked or due + grace >= now then
-    local wait = math.max(poll, due - now + poll)
-    if head == sending then wait = math.min(wait, math.max(0.05, due + grace - now)) end
-    redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now + wait))
-    return {0, string.format('%.6f', wait), skipped, busy, returning}
-  end
-  redis.call('ZREM', KEYS[1], head)
-  redis.call('HDEL', KEYS[2], head)
-  redis.call('HSET', KEYS[2], '~skipped:' .. head, string.format('%.6f', now))
-  table.insert(skipped, head)
-end
-if redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) then
-  redis.call('HSET', KEYS[2], '~sending', bundle)
-  return {1, '0', skipped, 0, returning}
-end
-local wait = math.max(poll, redis.call('PTTL', KEYS[4]) / 1000)
-redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now + wait))
-return {0, string.format('%.6f', wait), skipped, 1, returning}
-"""
-
-_KEEP_LUA = """
--- KEYS: lock, due, sent. ARGV: token, lock_ttl_ms, bundle, index ('' = refresh only), record_ttl
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local t = redis.call('TIME')
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[3], string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000))
-if ARGV[4] ~= '' then
-  redis.call('HSETNX', KEYS[3], ARGV[4], 'inflight')
-  redis.call('EXPIRE', KEYS[3], ARGV[5])
-end
-return 1
-"""
-
-_LEAVE_LUA = """
--- KEYS: queue, due, lock, ticket, sent.
--- ARGV: token, bundle, delay_s (negative: the bundle is done), done_ttl_s
-local delay = tonumber(ARGV[3])
-if delay < 0 then
-  redis.call('ZREM', KEYS[1], ARGV[2])
-  redis.call('HDEL', KEYS[2], ARGV[2])
-  redis.call('EXPIRE', KEYS[5], ARGV[4])
-elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then
-  local t = redis.call('TIME')
-  local due = tonumber(t[1]) + tonumber(t[2]) / 1000000 + delay
-  redis.call('HSET', KEYS[2], ARGV[2], string.format('%.6f', due))
-end
-if redis.call('HGET', KEYS[2], '~sending') == ARGV[2] then redis.call('HDEL', KEYS[2], '~sending') end
-if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-if redis.call('ZCARD', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[1], KEYS[4])
-  redis.call('EXPIRE', KEYS[2], ARGV[4])  -- only skip marks are left in it
-end
-return 1
-"""
-
-
-@dataclass
-class _Claim:
-    ok: bool
-    wait: float  # seconds until the bundle should ask again (when not ok)
-    skipped: list[str]  # overdue bundles of dead senders skipped on the way
-    busy: bool  # another bundle is being sent to the chat right now
-    returning: bool  # this bundle was skipped earlier and has come back after later ones
-
-
-class _ChatTurn:
-    """Whose turn it is to send to a chat (see the module doc, "Order per chat")."""
-
-    def __init__(
-        self,
-        conn: redis.Redis,
-        bot_id: str,
-        lock_ttl: float,
-        stale_after: float,
-        stale_sending: float = STALE_SENDING,
-    ):
-        self.redis = conn
-        self.prefix = f"send:chat:{bot_id}"
-        self.lock_ttl = lock_ttl
-        self.lock_ttl_ms = int(lock_ttl * 1000)
-        self.stale_after = stale_after
-        self.stale_sending = stale_sending
-        self._claim = conn.register_script(_CLAIM_LUA)
-        self._keep = conn.register_script(_KEEP_LUA)
-        self._leave = conn.register_script(_LEAVE_LUA)
-
-    def _keys(self, chat_id: int) -> list[str]:
-        base = f"{self.prefix}:{int(chat_id)}"
-        return [f"{base}:queue", f"{base}:due", f"{base}:ticket", f"{base}:lock"]
-
-    def claim(self, chat_id: int, bundle_id: str, token: str) -> _Claim:
-        ok, wait, skipped, busy, returning = self._claim(
-            keys=self._keys(chat_id),
-            args=[
-                bundle_id,
-                token,
-                self.lock_ttl_ms,
-                self.stale_after,
-                POLL,
-                RECORD_TTL,
-                self.stale_sending,
-            ],
-        )
-        return _Claim(
-            bool(ok), float(wait), [s.decode() for s in skipped], bool(busy), bool(returning)
-        )
-
-    def keep(self, chat_id: int, bundle_id: str, token: str, index: int | None = None) -> bool:
-        """Refresh our hold on the chat; with ``index``, mark that item's call as under way."""
-        _, due, _, lock = self._keys(chat_id)
-        return bool(
-            self._keep(
-                keys=[lock, due, _sent_key(bundle_id)],
-                args=[
-                    token,
-                    self.lock_ttl_ms,
-                    bundle_id,
-                    "" if index is None else index,
-                    RECORD_TTL,
-                ],
-            )
-        )
-
-    def leave(self, chat_id: int, bundle_id: str, token: str, delay: float | None) -> None:
-        """Release the chat; ``delay``: the bundle comes back then (None: it is done)."""
-        queue, due, ticket, lock = self._keys(chat_id)
-        self._leave(
-            keys=[queue, due, lock, ticket, _sent_key(bundle_id)],
-            args=[token, bundle_id, -1 if delay is None else delay, DONE_TTL],
-        )
-
-
-class _LockKeeper:
-    """Refreshes the chat locks this process holds, from a daemon thread.
-
-    A live sender therefore keeps its chat however long one Telegram call
-    takes, while the lock of a process that died lapses within the lock TTL:
-    the chat's next message waits seconds, not a minute. One thread per
-    process (a forked work horse starts its own).
-    """
-
-    def __init__(self, turns: _ChatTurn):
-        self.turns = turns
-        self.interval = turns.lock_ttl / 3
-        self.held: dict[str, tuple[int, str]] = {}  # token -> (chat, bundle)
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-
-    def hold(self, chat_id: int, bundle_id: str, token: str) -> None:
-        with self._lock:
-            self.held[token] = (chat_id, bundle_id)
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
-                threading.Thread(target=self._run, name="chat-lock-keeper", daemon=True).start()
-
-    def release(self, token: str) -> None:
-        with self._lock:
-            self.held.pop(token, None)
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            with self._lock:
-                held = list(self.held.items())
-            for token, (chat_id, bundle_id) in held:
-                try:
-                    self.turns.keep(chat_id, bundle_id, token)
-                except redis.RedisError as exc:  # the next item's own keep will tell
-                    log.debug("could not refresh the lock of chat %s: %s", chat_id, exc)
-
-
-# --------------------------------------------------------------------------- sender
-
-
 class _Reschedule(Exception):
     """Internal: stop here and hand the remaining items to ``enqueue_later``."""
 
@@ -604,11 +201,6 @@ class _Run:
     photos: dict[str, bytes] = field(default_factory=dict)  # pictures in hand, by photo_key
     wait: float = 0.0  # when the chat was not ours: seconds until we ask again
     at_most_once: bool = False  # an item whose call a crash interrupted is not sent again
-
-
-def _sent_key(bundle_id: str) -> str:
-    """The hash of a bundle's delivery records: item index -> message id (or a state)."""
-    return f"sent:{bundle_id}"
 
 
 def _failures_key(bundle_id: str) -> str:
@@ -663,8 +255,8 @@ class Sender:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self.bot_id = bot_id_from_token(bot.token)
-        self._turns = _ChatTurn(conn, self.bot_id, lock_ttl, stale_after)
-        self._keeper = _LockKeeper(self._turns)
+        self._turns = ChatTurns(conn, self.bot_id, lock_ttl, stale_after)
+        self._keeper = LockKeeper(self._turns)
 
     # -- planning -------------------------------------------------------------
 
@@ -704,7 +296,7 @@ class Sender:
         indexes = list(indexes)
         if not indexes:
             return {}
-        values = self.redis.hmget(_sent_key(bundle_id), [str(i) for i in indexes])
+        values = self.redis.hmget(sent_key(bundle_id), [str(i) for i in indexes])
         return {i: v.decode() for i, v in zip(indexes, values, strict=True) if v is not None}
 
     # -- delivery -------------------------------------------------------------
@@ -848,8 +440,8 @@ class Sender:
             # Recorded only now, after Telegram's answer; until then the record says
             # "inflight" (see the module doc, "Never twice").
             with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(_sent_key(run.bundle_id), str(item.index), outcome)
-                pipe.expire(_sent_key(run.bundle_id), RECORD_TTL)
+                pipe.hset(sent_key(run.bundle_id), str(item.index), outcome)
+                pipe.expire(sent_key(run.bundle_id), RECORD_TTL)
                 if item.kind == "photo" and item.photo_key not in run.photos:
                     pipe.delete(item.photo_key)  # a picture stored for a later attempt: used
                 pipe.execute()
@@ -914,11 +506,11 @@ class Sender:
             return self._call(item, photo)
         except Exception as exc:
             # the process is alive and knows the call failed: not "inflight" any more
-            self.redis.hdel(_sent_key(run.bundle_id), str(item.index))
+            self.redis.hdel(sent_key(run.bundle_id), str(item.index))
             if isinstance(exc, ApiTelegramException):
                 return self._refused(run, item, exc)
             # connection errors, timeouts, answers that are not JSON
-            raise self._transient(run, item, _describe(exc, self.bot.token)) from None
+            raise self._transient(run, item, describe(exc, self.bot.token)) from None
 
     def _photo_missing(self, item: Outgoing) -> str | Outgoing:
         log.error(
@@ -1053,112 +645,18 @@ class Sender:
         return _Reschedule(delay, f"transient failure: {what}")
 
 
-# --------------------------------------------------------------------------- enqueue_later
+def sender_for(app) -> Sender:
+    """The sender of a process's :class:`~tarotbot.app.App`: its Redis, the shared limiter, RQ.
 
-
-def _job_key(bundle_id: str) -> str:
-    """A job-id-safe form of ``bundle_id`` that stays unique (hash when characters change)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", bundle_id)
-    if cleaned == bundle_id and len(bundle_id) <= 90:
-        return bundle_id
-    return f"{cleaned[:80]}_{hashlib.sha1(bundle_id.encode()).hexdigest()[:10]}"
-
-
-class RQEnqueueLater:
-    """``enqueue_later`` for production: an RQ job ``jobs.sends.deliver_bundle`` on ``sends``.
-
-    The job id is ``send-<bundle>-<n>`` with ``n`` counting the bundle's
-    reschedules (a Redis counter), so ids are valid, unique and traceable.
-    Job records are kept ``keep`` seconds. Delayed jobs need a worker running
-    with the scheduler (``rq worker --with-scheduler``, as our worker does).
+    The edge (the bot, the web process, the jobs) hands this to the app as
+    its sender factory; services below never build a Telegram client.
     """
+    from tarotbot.telegram.client import make_bot
+    from tarotbot.telegram.ratelimit import NoLimiter, RedisLimiter
 
-    FUNC = "jobs.sends.deliver_bundle"
-
-    def __init__(self, conn: redis.Redis, queue_name: str = QUEUE_SENDS, keep: int = RECORD_TTL):
-        from rq import Queue
-
-        self.redis = conn
-        self.queue = Queue(queue_name, connection=conn)
-        self.keep = keep
-
-    def __call__(
-        self,
-        delay: float,
-        bundle_id: str,
-        chat_id: int,
-        items: list[Outgoing],
-        at_most_once: bool = False,
-    ):
-        counter = f"send:attempt:{bundle_id}"
-        attempt = int(self.redis.incr(counter))
-        self.redis.expire(counter, self.keep)
-        args = (bundle_id, int(chat_id), [item.to_dict() for item in items])
-        kwargs = {"at_most_once": True} if at_most_once else {}
-        options = {
-            "job_id": job_id("send", _job_key(bundle_id), attempt),
-            "result_ttl": SEND_JOB_RESULT_TTL,
-            "failure_ttl": self.keep,
-            "description": f"send {len(items)} item(s) of bundle {bundle_id} to chat {chat_id}",
-        }
-        if delay <= 0:
-            return self.queue.enqueue(self.FUNC, *args, **kwargs, **options)
-        return self.queue.enqueue_in(
-            timedelta(seconds=delay), self.FUNC, *args, **kwargs, **options
-        )
-
-
-class TimerEnqueueLater:
-    """``enqueue_later`` on timer threads of this process, for tests and tools without RQ.
-
-    Whatever is pending is lost if the process exits; production uses
-    :class:`RQEnqueueLater`. Bind the sender after building it:
-    ``later.sender = Sender(..., later)``. :meth:`wait_idle` waits until
-    every scheduled delivery (and whatever it rescheduled) has run.
-    """
-
-    def __init__(self, sender: Sender | None = None, max_wait: float = DEFAULT_MAX_WAIT):
-        self.sender = sender
-        self.max_wait = max_wait
-        self.calls: list[tuple[float, str, int, list[int]]] = []
-        self.errors: list[str] = []
-        self._pending = 0
-        self._cond = threading.Condition()
-
-    def __call__(
-        self,
-        delay: float,
-        bundle_id: str,
-        chat_id: int,
-        items: list[Outgoing],
-        at_most_once: bool = False,
-    ) -> None:
-        with self._cond:
-            self._pending += 1
-            self.calls.append((delay, bundle_id, chat_id, [item.index for item in items]))
-        timer = threading.Timer(
-            delay, self._run, args=(bundle_id, chat_id, list(items), at_most_once)
-        )
-        timer.daemon = True
-        timer.start()
-
-    def _run(self, bundle_id: str, chat_id: int, items: list[Outgoing], at_most_once: bool) -> None:
-        try:
-            if self.sender is None:
-                raise RuntimeError("TimerEnqueueLater has no sender bound")
-            self.sender.deliver(
-                bundle_id, chat_id, items, max_wait=self.max_wait, at_most_once=at_most_once
-            )
-        except Exception as exc:
-            token = self.sender.bot.token if self.sender else None
-            self.errors.append(_describe(exc, token))
-            log.error("rescheduled bundle %s failed: %s", bundle_id, _describe(exc, token))
-        finally:
-            with self._cond:
-                self._pending -= 1
-                self._cond.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        """True once nothing is scheduled any more; False after ``timeout`` seconds."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._pending == 0, timeout)
+    bot = make_bot(app.settings, threaded=False)
+    if app.settings.rate_limits:
+        limiter = RedisLimiter(app.redis, bot_id=bot_id_from_token(bot.token))
+    else:
+        limiter = NoLimiter()
+    return Sender(bot, app.redis, limiter, RQEnqueueLater(app.redis))
