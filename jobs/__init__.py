@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tarotbot import db, metrics
+from tarotbot import app, db, metrics
 
 F = TypeVar("F", bound=Callable)
 
@@ -26,6 +26,13 @@ F = TypeVar("F", bound=Callable)
 INLINE = "inline"
 
 _depth = threading.local()
+
+
+def get_app() -> app.App:
+    """The process's app, able to send: jobs deliver through the Telegram sender."""
+    from tarotbot.telegram.sender import sender_for
+
+    return app.get_app().use_sender_factory(sender_for)
 
 
 def ensure_database() -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from jobs import job_context
+from jobs import get_app, job_context
 from tarotbot import ledger, metrics, users
-from tarotbot.app import get_app
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownTransaction, UnknownUser
 from tarotbot.packs import InvalidPayload, check_payment
 from tarotbot.sessions import SessionCache

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from jobs import job_context
+from jobs import get_app, job_context
 from tarotbot import history, ledger, metrics, users
-from tarotbot.app import get_app
 from tarotbot.cache import ReadingCache
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownUser
 from tarotbot.models import Reading, User

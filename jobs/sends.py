@@ -23,14 +23,15 @@ log = logging.getLogger("tarotbot.jobs.sends")
 
 def get_sender() -> Sender:
     """The process's sender: the app's (the bot unthreaded, Redis, the shared limiter, RQ)."""
-    from tarotbot.app import get_app
+    from jobs import get_app
 
     return get_app().sender
 
 
 def set_sender(sender: Sender | None) -> None:
     """Install the process's sender (tests); None forgets the app, rebuilt from settings."""
-    from tarotbot.app import get_app, set_app
+    from jobs import get_app
+    from tarotbot.app import set_app
 
     if sender is None:
         set_app(None)

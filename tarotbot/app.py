@@ -1,7 +1,9 @@
 """One process's wiring: settings, Redis, RQ queues and the outbound sender.
 
 Production processes (bot, worker) build an :class:`App` from the settings
-and talk to the real Redis. Embedded mode (``REDIS_URL`` unset: the demo, a
+and talk to the real Redis. The sender is the edge's: whoever needs one
+(the bot, the jobs) hands the app a factory for it, so nothing here imports
+Telegram code. Embedded mode (``REDIS_URL`` unset: the demo, a
 single machine) runs the very same code on an in-process Redis (fakeredis)
 with RQ workers on threads, so there is one code path, not two.
 
@@ -45,6 +47,7 @@ class App:
         self.embedded = embedded
         self._queues: dict[str, Queue] = {}
         self._sender = None
+        self._sender_factory: Callable[[App], object] | None = None
         self._lock = threading.Lock()
 
     # -- construction -------------------------------------------------------
@@ -105,23 +108,20 @@ class App:
     # -- sender --------------------------------------------------------------
     @property
     def sender(self):
-        """The process's outbound sender (built on first use)."""
+        """The process's outbound sender (built on first use by the factory the edge gave)."""
         with self._lock:
             if self._sender is None:
-                self._sender = self._build_sender()
+                if self._sender_factory is None:
+                    raise RuntimeError("this app has no sender: call use_sender_factory() first")
+                self._sender = self._sender_factory(self)
             return self._sender
 
-    def _build_sender(self):
-        from tarotbot.telegram.client import make_bot
-        from tarotbot.telegram.ratelimit import NoLimiter, RedisLimiter, bot_id_from_token
-        from tarotbot.telegram.sender import RQEnqueueLater, Sender
-
-        bot = make_bot(self.settings, threaded=False)
-        if self.settings.rate_limits:
-            limiter = RedisLimiter(self.redis, bot_id=bot_id_from_token(bot.token))
-        else:
-            limiter = NoLimiter()
-        return Sender(bot, self.redis, limiter, RQEnqueueLater(self.redis))
+    def use_sender_factory(self, factory: Callable[[App], object]) -> App:
+        """Build the sender with ``factory(app)`` when first needed (a set one is kept)."""
+        with self._lock:
+            if self._sender_factory is None:
+                self._sender_factory = factory
+        return self
 
     def set_sender(self, sender) -> None:
         self._sender = sender

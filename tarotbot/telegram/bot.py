@@ -42,6 +42,7 @@ from tarotbot.tarot.safety import assess_question, clean_question
 from tarotbot.tarot.spreads import get_spread
 from tarotbot.telegram import keyboards, replies, texts
 from tarotbot.telegram.client import make_bot
+from tarotbot.telegram.sender import sender_for
 
 log = logging.getLogger("tarotbot.bot")
 
@@ -223,7 +224,7 @@ class TarotBot:
     """Handlers bound to one TeleBot and one :class:`App`."""
 
     def __init__(self, app: App, token: str | None = None):
-        self.app = app
+        self.app = app.use_sender_factory(sender_for)
         base = make_bot(app.settings, token=token, threaded=True)
         self.bot = _UpdateAwareBot(
             base.token, parse_mode="HTML", handler_threads=HANDLER_THREADS, skip_pending=False
