@@ -54,7 +54,7 @@ from pathlib import Path
 import redis
 
 from bench._db import ROOT, throwaway_database
-from tarotbot.telegram.emulator import BotAPIEmulator
+from botapi_emulator import BotAPIEmulator
 
 TOKEN = "515151:bench-emulated-token-abcdef"
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")

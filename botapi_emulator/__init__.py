@@ -21,10 +21,10 @@ Module map: ``server`` (HTTP), ``core`` (call pipeline, Python driver API),
 faults, statistics), ``errors`` (Telegram's error answers).
 """
 
-from tarotbot.telegram.emulator.core import Emulator
-from tarotbot.telegram.emulator.driver import DriverError
-from tarotbot.telegram.emulator.errors import ApiError
-from tarotbot.telegram.emulator.server import BotAPIEmulator
-from tarotbot.telegram.emulator.state import Settings
+from botapi_emulator.core import Emulator
+from botapi_emulator.driver import DriverError
+from botapi_emulator.errors import ApiError
+from botapi_emulator.server import BotAPIEmulator
+from botapi_emulator.state import Settings
 
 __all__ = ["ApiError", "BotAPIEmulator", "DriverError", "Emulator", "Settings"]

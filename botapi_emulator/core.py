@@ -19,21 +19,21 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from tarotbot.telegram.emulator import (  # noqa: F401  (registers methods)
+from botapi_emulator import (  # noqa: F401  (registers methods)
     driver,
     methods,
     payments,
     webhooks,
 )
-from tarotbot.telegram.emulator.delivery import Deliveries
-from tarotbot.telegram.emulator.driver import DriverError
-from tarotbot.telegram.emulator.errors import NOT_FOUND, UNAUTHORIZED, ApiError
-from tarotbot.telegram.emulator.limits import Faults, FloodControl, Stats, make_fault
-from tarotbot.telegram.emulator.params import Params
-from tarotbot.telegram.emulator.registry import find_method
-from tarotbot.telegram.emulator.state import BotState, Settings
+from botapi_emulator.delivery import Deliveries
+from botapi_emulator.driver import DriverError
+from botapi_emulator.errors import NOT_FOUND, UNAUTHORIZED, ApiError
+from botapi_emulator.limits import Faults, FloodControl, Stats, make_fault
+from botapi_emulator.params import Params
+from botapi_emulator.registry import find_method
+from botapi_emulator.state import BotState, Settings
 
-log = logging.getLogger("tarotbot.telegram.emulator")
+log = logging.getLogger("botapi_emulator")
 
 TOKEN_RE = re.compile(r"^(\d+):([A-Za-z0-9_-]+)$")
 

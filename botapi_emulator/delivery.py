@@ -36,13 +36,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from tarotbot.telegram.emulator.errors import ApiError
-from tarotbot.telegram.emulator.limits import Stats
-from tarotbot.telegram.emulator.params import decode_request
-from tarotbot.telegram.emulator.state import BotState, WebhookConfig
-from tarotbot.telegram.emulator.webhooks import webhook_target
+from botapi_emulator.errors import ApiError
+from botapi_emulator.limits import Stats
+from botapi_emulator.params import decode_request
+from botapi_emulator.state import BotState, WebhookConfig
+from botapi_emulator.webhooks import webhook_target
 
-log = logging.getLogger("tarotbot.telegram.emulator")
+log = logging.getLogger("botapi_emulator")
 
 RETRY_FIRST_DELAY = 0.1  # s before the first retry of a failed update
 RETRY_MAX_DELAY = 2.0  # s: the backoff doubles up to this

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tarotbot.telegram.emulator import media
-from tarotbot.telegram.emulator.errors import ApiError
-from tarotbot.telegram.emulator.formatting import utf16_len
-from tarotbot.telegram.emulator.methods import store_photo
-from tarotbot.telegram.emulator.payments import new_charge_id, record_payment
-from tarotbot.telegram.emulator.state import (
+from botapi_emulator import media
+from botapi_emulator.errors import ApiError
+from botapi_emulator.formatting import utf16_len
+from botapi_emulator.methods import store_photo
+from botapi_emulator.payments import new_charge_id, record_payment
+from botapi_emulator.state import (
     BotState,
     CallbackRecord,
     Charge,

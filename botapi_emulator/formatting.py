@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tarotbot.telegram.emulator.errors import bad_request
+from botapi_emulator.errors import bad_request
 
 ALLOWED_TAGS = frozenset(
     {

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tarotbot.telegram.emulator.errors import FAULT_DESCRIPTIONS, ApiError, too_many_requests
+from botapi_emulator.errors import FAULT_DESCRIPTIONS, ApiError, too_many_requests
 
 
 @dataclass

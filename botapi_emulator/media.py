@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from tarotbot.telegram.emulator.errors import bad_request
+from botapi_emulator.errors import bad_request
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024  # Telegram: photos up to 10 MB
 MAX_PHOTO_DIMENSIONS = 10_000  # Telegram: width + height at most 10000

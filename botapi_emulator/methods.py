@@ -12,8 +12,8 @@ import re
 import time
 from typing import Any
 
-from tarotbot.telegram.emulator import media
-from tarotbot.telegram.emulator.errors import (
+from botapi_emulator import media
+from botapi_emulator.errors import (
     NOT_MODIFIED,
     POLLING_CONFLICT_DETAIL,
     QUERY_TOO_OLD,
@@ -22,15 +22,15 @@ from tarotbot.telegram.emulator.errors import (
     bad_request,
     conflict,
 )
-from tarotbot.telegram.emulator.formatting import (
+from botapi_emulator.formatting import (
     FormattedText,
     check_length,
     format_text,
     public_entities,
 )
-from tarotbot.telegram.emulator.params import Params, missing
-from tarotbot.telegram.emulator.registry import api_method
-from tarotbot.telegram.emulator.state import BotState, FileRecord, StoredMessage, now
+from botapi_emulator.params import Params, missing
+from botapi_emulator.registry import api_method
+from botapi_emulator.state import BotState, FileRecord, StoredMessage, now
 
 MAX_TEXT = 4096  # UTF-16 code units of visible text
 MAX_CAPTION = 1024

@@ -19,7 +19,7 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tarotbot.telegram.emulator.errors import ApiError, bad_request
+from botapi_emulator.errors import ApiError, bad_request
 
 
 @dataclass(frozen=True)

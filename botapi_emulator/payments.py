@@ -13,11 +13,11 @@ import secrets
 import time
 from typing import Any
 
-from tarotbot.telegram.emulator.errors import QUERY_TOO_OLD, bad_request
-from tarotbot.telegram.emulator.methods import parse_reply_markup
-from tarotbot.telegram.emulator.params import Params, missing
-from tarotbot.telegram.emulator.registry import api_method
-from tarotbot.telegram.emulator.state import BotState, Charge, now
+from botapi_emulator.errors import QUERY_TOO_OLD, bad_request
+from botapi_emulator.methods import parse_reply_markup
+from botapi_emulator.params import Params, missing
+from botapi_emulator.registry import api_method
+from botapi_emulator.state import BotState, Charge, now
 
 STARS = "XTR"
 MAX_STARS = 10_000  # Telegram's cap on one Stars invoice at the time of writing

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tarotbot.telegram.emulator.params import Params
-from tarotbot.telegram.emulator.state import BotState
+from botapi_emulator.params import Params
+from botapi_emulator.state import BotState
 
 Handler = Callable[[BotState, Params], Any]
 

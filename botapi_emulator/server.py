@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 import socket
 import threading
 from collections.abc import Callable
@@ -22,13 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tarotbot.telegram.emulator.core import Disconnect, Emulator
-from tarotbot.telegram.emulator.driver import DriverError
-from tarotbot.telegram.emulator.errors import NOT_FOUND, ApiError
-from tarotbot.telegram.emulator.params import decode_request
-from tarotbot.telegram.emulator.registry import Described
+from botapi_emulator.core import Disconnect, Emulator
+from botapi_emulator.driver import DriverError
+from botapi_emulator.errors import NOT_FOUND, ApiError
+from botapi_emulator.params import decode_request
+from botapi_emulator.registry import Described
 
-log = logging.getLogger("tarotbot.telegram.emulator")
+log = logging.getLogger("botapi_emulator")
 
 TOKEN_IN_PATH = re.compile(r"/bot(\d+):[^/]*")
 DriverRoute = Callable[[Emulator, dict[str, Any], str], Any]
@@ -385,3 +386,37 @@ class BotAPIEmulator(Emulator):
     def file_url(self) -> str:
         """pyTelegramBotAPI's ``apihelper.FILE_URL`` template for this server."""
         return self.base_url + "/file/bot{0}/{1}"
+
+
+def serve_in_foreground(server: BotAPIEmulator, echo: Callable[[str], Any] | None = None) -> None:
+    """Serve a started ``server`` until Ctrl-C or SIGTERM, then stop it.
+
+    The foreground part of ``python -m botapi_emulator`` (and of any command
+    that wraps it, passing its own ``echo``): prints the base URL to export as ``TELEGRAM_API_URL`` (never a token),
+    blocks the main thread, and says when the emulator has stopped.
+    """
+    echo = echo or _say
+    echo(f"Bot API emulator listening on {server.base_url}")
+    echo(f"export TELEGRAM_API_URL={server.base_url}")
+    echo(f"driver: {server.base_url}/_emulator/ (see docs/emulator.md); Ctrl-C stops")
+    try:
+        _wait_for_stop()
+    finally:
+        server.stop()
+        echo("emulator stopped")
+
+
+def _wait_for_stop() -> None:
+    """Block the main thread until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # at once, even into a pipe

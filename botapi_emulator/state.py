@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from tarotbot.telegram.emulator.errors import bad_request, forbidden
+from botapi_emulator.errors import bad_request, forbidden
 
 # Update types sent when a bot never chose (Telegram leaves these three out).
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})

@@ -18,10 +18,10 @@ import time
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from tarotbot.telegram.emulator.errors import bad_request, too_many_requests
-from tarotbot.telegram.emulator.params import Params
-from tarotbot.telegram.emulator.registry import Described, api_method
-from tarotbot.telegram.emulator.state import BotState, WebhookConfig
+from botapi_emulator.errors import bad_request, too_many_requests
+from botapi_emulator.params import Params
+from botapi_emulator.registry import Described, api_method
+from botapi_emulator.state import BotState, WebhookConfig
 
 DEFAULT_MAX_CONNECTIONS = 40
 MAX_CONNECTIONS = 100

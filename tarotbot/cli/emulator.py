@@ -1,20 +1,18 @@
 """CLI command ``emulator``: the local Telegram Bot API server.
 
-Runs :class:`~tarotbot.telegram.emulator.BotAPIEmulator` in the foreground
+Runs :class:`~botapi_emulator.BotAPIEmulator` in the foreground
 until Ctrl-C (or SIGTERM) and prints the base URL to export as
-``TELEGRAM_API_URL``. Nothing reaches the real Telegram.
+``TELEGRAM_API_URL``. Nothing reaches the real Telegram. The emulator is a
+dev tool outside the product package: it is imported only when this command
+runs, so no production process loads it.
 """
 
 from __future__ import annotations
-
-import signal
-import threading
 
 import click
 
 from tarotbot.cli import setup_logging
 from tarotbot.exceptions import TarotBotError
-from tarotbot.telegram.emulator import BotAPIEmulator
 
 DEFAULT_PORT = 8081  # the port a self-hosted telegram-bot-api listens on by default
 
@@ -53,20 +51,15 @@ DEFAULT_PORT = 8081  # the port a self-hosted telegram-bot-api listens on by def
 )
 def emulator(host: str, port: int, default_bot: str | None, log_level: str) -> None:
     """Serve a local Telegram Bot API (and its test driver) until Ctrl-C."""
+    from botapi_emulator.server import BotAPIEmulator, serve_in_foreground
+
     setup_logging(log_level.upper())
     server = BotAPIEmulator(host, port, default_bot=_bot_id(default_bot))
     try:
         server.start()
     except OSError as exc:
         raise TarotBotError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    click.echo(f"Bot API emulator listening on {server.base_url}")
-    click.echo(f"export TELEGRAM_API_URL={server.base_url}")
-    click.echo(f"driver: {server.base_url}/_emulator/ (see docs/emulator.md); Ctrl-C stops")
-    try:
-        _wait_for_stop()
-    finally:
-        server.stop()
-        click.echo("emulator stopped")
+    serve_in_foreground(server, click.echo)
 
 
 def _bot_id(value: str | None) -> int | None:
@@ -77,18 +70,6 @@ def _bot_id(value: str | None) -> int | None:
     if not digits.isdigit():
         raise click.BadParameter("must be a bot id (digits) or a token", param_hint="--bot")
     return int(digits)
-
-
-def _wait_for_stop() -> None:
-    """Block the main thread until Ctrl-C or SIGTERM."""
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 COMMANDS = [emulator]

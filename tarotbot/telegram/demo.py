@@ -24,13 +24,13 @@ from typing import TextIO
 
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
+from botapi_emulator import BotAPIEmulator
 from tarotbot import schema
 from tarotbot.app import App, InProcessWorkers, set_app
 from tarotbot.config import Secret, Settings
 from tarotbot.db import connection, init_database
 from tarotbot.queue import QUEUE_NAMES
 from tarotbot.telegram.bot import TarotBot
-from tarotbot.telegram.emulator import BotAPIEmulator
 
 #: The demo bot's token: only ever sent to the in-process emulator.
 DEMO_TOKEN = "100001:local-demo-token-not-a-secret"

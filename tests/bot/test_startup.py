@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from telebot import apihelper
 
+from botapi_emulator import BotAPIEmulator
 from tarotbot.app import App
 from tarotbot.config import load_settings
 from tarotbot.exceptions import TelegramUnavailable
 from tarotbot.telegram.bot import TarotBot
-from tarotbot.telegram.emulator import BotAPIEmulator
 
 TOKEN = "424242:startup-test-token-not-a-secret"
 

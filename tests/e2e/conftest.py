@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from e2e_stack import TOKEN, Stack
 
-from tarotbot.telegram.emulator import BotAPIEmulator
+from botapi_emulator import BotAPIEmulator
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for emulator_support
 from emulator_support import TOKEN, USER
 from telebot import apihelper
 
-from tarotbot.telegram.emulator import BotAPIEmulator
+from botapi_emulator import BotAPIEmulator
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from emulator_support import TOKEN, USER
 from telebot import types
 from telebot.apihelper import ApiTelegramException
 
-from tarotbot.telegram.emulator import BotAPIEmulator, DriverError
+from botapi_emulator import BotAPIEmulator, DriverError
 
 
 def driver(api, verb: str, route: str, **body):

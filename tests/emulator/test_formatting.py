@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tarotbot.telegram.emulator.errors import ApiError
-from tarotbot.telegram.emulator.formatting import (
+from botapi_emulator.errors import ApiError
+from botapi_emulator.formatting import (
     EntityParseError,
     format_text,
     parse_html,

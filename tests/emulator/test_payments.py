@@ -11,7 +11,7 @@ from emulator_support import TOKEN, USER
 from telebot import types
 from telebot.apihelper import ApiTelegramException
 
-from tarotbot.telegram.emulator import BotAPIEmulator, DriverError
+from botapi_emulator import BotAPIEmulator, DriverError
 
 PRICE = [types.LabeledPrice("10 credits", 50)]
 

@@ -35,7 +35,7 @@ def test_updates_arrive_in_order_and_offset_confirms_them(bot, api):
 
 def test_update_ids_start_somewhere_random_like_telegrams():
     """A fresh emulator must not reuse an earlier one's ids (a kept database would replay them)."""
-    from tarotbot.telegram.emulator import BotAPIEmulator
+    from botapi_emulator import BotAPIEmulator
 
     firsts = set()
     for _ in range(3):

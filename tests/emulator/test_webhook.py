@@ -23,7 +23,7 @@ import telebot
 from emulator_support import TOKEN, USER
 from telebot import types
 
-from tarotbot.telegram.emulator import BotAPIEmulator
+from botapi_emulator import BotAPIEmulator
 
 SECRET = "s3cret_Token-1"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from telebot import apihelper
 
+from botapi_emulator import BotAPIEmulator
 from tarotbot.config import load_settings
 from tarotbot.telegram.client import make_bot
-from tarotbot.telegram.emulator import BotAPIEmulator
 from tarotbot.telegram.ratelimit import Limits, RedisLimiter
 
 # A made-up token: six digits, so it cannot look like a real one; long enough for config.

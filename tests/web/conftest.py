@@ -6,7 +6,7 @@ import pytest
 from e2e_stack import TOKEN, WebStack
 from telebot import apihelper
 
-from tarotbot.telegram.emulator import BotAPIEmulator
+from botapi_emulator import BotAPIEmulator
 
 
 @pytest.fixture
