@@ -23,6 +23,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import requests
 import telebot
@@ -218,6 +219,17 @@ class _ConflictWatch:
                 "per token, or the `web` process instead of `bot`"
             )
         log.warning("Telegram answered 409: another poller with this token (or a deploy overlap)")
+
+
+@dataclass(frozen=True)
+class _Press:
+    """A button press, as the handlers in :data:`keyboards.ACTIONS` receive it."""
+
+    update_id: int
+    chat_id: int
+    user_id: int
+    message_id: int
+    callback: keyboards.Callback
 
 
 class TarotBot:
@@ -597,7 +609,7 @@ class TarotBot:
             log.info("could not answer callback query: %s", redact(exc))
 
     def on_callback(self, call: types.CallbackQuery) -> None:
-        update_id = getattr(call, "tarot_update_id", 0)
+        """A button press: parsed strictly, then handled by the table in keyboards.py."""
         try:
             callback = keyboards.parse_callback(call.data)
         except keyboards.ForgedCallback:
@@ -607,104 +619,125 @@ class TarotBot:
             self._answer(call, texts.STALE_BUTTON)
             return
         self._answer(call)
-        chat_id = call.message.chat.id
-        user_id = call.from_user.id
-        action = callback.action
-        if action not in ("spread", "noq", "cancel"):
-            self.sessions.end_step(user_id)
-        if action == "menu":
-            if callback.arg == "hist":
-                self.enqueue_history(user_id, chat_id, None, "older", None, update_id)
-            elif callback.arg == "buy":
-                self.say(update_id, chat_id, texts.BUY, keyboards.buy_menu())
-            elif callback.arg == "help":
-                self.say(update_id, chat_id, texts.HELP, keyboards.main_menu())
-            else:
-                session = self.session(user_id)
-                if session is None:
-                    self.say(update_id, chat_id, texts.NOT_REGISTERED)
-                else:
-                    self.show_spreads(session, chat_id, update_id)
-            return
-        if action == "cancel":
-            self.cancel(user_id, chat_id, update_id)
-            return
-        if action == "buy":
-            pack = PACKS_BY_ID[callback.arg]
-            self.reply(update_id, chat_id, replies.invoice(chat_id, pack, user_id))
-            return
-        if action == "hist":
-            direction = "older" if callback.arg == "o" else "newer"
-            self.enqueue_history(
-                user_id, chat_id, callback.arg2, direction, call.message.message_id, update_id
-            )
-            return
-        if action == "open":
-            key = update_key("open", user_id, update_id)
-            self.reply(update_id, chat_id, replies.action(chat_id, "upload_photo"))
-            self.app.enqueue(
-                QUEUE_READINGS,
-                "jobs.readings.open_reading",
-                user_id,
-                chat_id,
-                int(callback.arg),
-                key,
-                key=key,
-            )
-            return
-        session = self.session(user_id)
-        if session is None:
-            self.say(update_id, chat_id, texts.NOT_REGISTERED)
-            return
-        if action == "rev":
-            key = update_key("settings", user_id, update_id)
-            self.app.enqueue(
-                QUEUE_PAYMENTS,
-                "jobs.credits.set_reversals",
-                user_id,
-                chat_id,
-                callback.arg == "on",
-                call.message.message_id,
-                key,
-                key=key,
-            )
-        elif action == "spread":
-            spread = get_spread(callback.arg)
-            balance = ledger.balance(session.user_id)
-            if balance < spread.cost:  # say so now, not after the question (the worker checks too)
-                self.sessions.end_step(user_id)
-                notice = texts.render(
-                    texts.SPREAD_TOO_DEAR, title=spread.title, cost=spread.cost, balance=balance
-                )
-                self.reply(
-                    update_id,
-                    chat_id,
-                    replies.edit_text(
-                        chat_id, call.message.message_id, notice, keyboards.not_enough_credits()
-                    ),
-                )
+        press = _Press(
+            getattr(call, "tarot_update_id", 0),
+            call.message.chat.id,
+            call.from_user.id,
+            call.message.message_id,
+            callback,
+        )
+        rule = callback.rule
+        if not rule.keeps_step:
+            self.sessions.end_step(press.user_id)
+        session = None
+        if rule.needs_account:
+            session = self.session(press.user_id)
+            if session is None:
+                self.say(press.update_id, press.chat_id, texts.NOT_REGISTERED)
                 return
-            self.sessions.set_state(user_id, "awaiting_question", spread=spread.name)
-            prompt = texts.render(
-                texts.ASK_QUESTION,
-                title=spread.title,
-                cost=spread.cost,
-                description=spread.description,
-                limit=QUESTION_LIMIT,
+        getattr(self, rule.handler)(press, session)
+
+    def on_menu_button(self, press: _Press, session: Session | None) -> None:
+        update_id, chat_id, arg = press.update_id, press.chat_id, press.callback.arg
+        if arg == "hist":
+            self.enqueue_history(press.user_id, chat_id, None, "older", None, update_id)
+        elif arg == "buy":
+            self.say(update_id, chat_id, texts.BUY, keyboards.buy_menu())
+        elif arg == "help":
+            self.say(update_id, chat_id, texts.HELP, keyboards.main_menu())
+        else:
+            session = self.session(press.user_id)
+            if session is None:
+                self.say(update_id, chat_id, texts.NOT_REGISTERED)
+            else:
+                self.show_spreads(session, chat_id, update_id)
+
+    def on_cancel_button(self, press: _Press, session: Session | None) -> None:
+        self.cancel(press.user_id, press.chat_id, press.update_id)
+
+    def on_buy_button(self, press: _Press, session: Session | None) -> None:
+        pack = PACKS_BY_ID[press.callback.arg]
+        self.reply(
+            press.update_id, press.chat_id, replies.invoice(press.chat_id, pack, press.user_id)
+        )
+
+    def on_history_button(self, press: _Press, session: Session | None) -> None:
+        direction = "older" if press.callback.arg == "o" else "newer"
+        self.enqueue_history(
+            press.user_id,
+            press.chat_id,
+            press.callback.arg2,
+            direction,
+            press.message_id,
+            press.update_id,
+        )
+
+    def on_open_button(self, press: _Press, session: Session | None) -> None:
+        key = update_key("open", press.user_id, press.update_id)
+        self.reply(press.update_id, press.chat_id, replies.action(press.chat_id, "upload_photo"))
+        self.app.enqueue(
+            QUEUE_READINGS,
+            "jobs.readings.open_reading",
+            press.user_id,
+            press.chat_id,
+            int(press.callback.arg),
+            key,
+            key=key,
+        )
+
+    def on_reversals_button(self, press: _Press, session: Session | None) -> None:
+        key = update_key("settings", press.user_id, press.update_id)
+        self.app.enqueue(
+            QUEUE_PAYMENTS,
+            "jobs.credits.set_reversals",
+            press.user_id,
+            press.chat_id,
+            press.callback.arg == "on",
+            press.message_id,
+            key,
+            key=key,
+        )
+
+    def on_spread_button(self, press: _Press, session: Session) -> None:
+        update_id, chat_id = press.update_id, press.chat_id
+        spread = get_spread(press.callback.arg)
+        balance = ledger.balance(session.user_id)
+        if balance < spread.cost:  # say so now, not after the question (the worker checks too)
+            self.sessions.end_step(press.user_id)
+            notice = texts.render(
+                texts.SPREAD_TOO_DEAR, title=spread.title, cost=spread.cost, balance=balance
             )
             self.reply(
                 update_id,
                 chat_id,
                 replies.edit_text(
-                    chat_id, call.message.message_id, prompt, keyboards.question_menu(spread.name)
+                    chat_id, press.message_id, notice, keyboards.not_enough_credits()
                 ),
             )
-        elif action == "noq":
-            taken = self.sessions.take_question(user_id, update_id, spread=callback.arg)
-            if taken is None:  # tapped twice, or a prompt from an earlier step
-                self.say(update_id, chat_id, texts.STALE_BUTTON)
-                return
-            self.start_reading(taken, callback.arg, None, chat_id, update_id)
+            return
+        self.sessions.set_state(press.user_id, "awaiting_question", spread=spread.name)
+        prompt = texts.render(
+            texts.ASK_QUESTION,
+            title=spread.title,
+            cost=spread.cost,
+            description=spread.description,
+            limit=QUESTION_LIMIT,
+        )
+        self.reply(
+            update_id,
+            chat_id,
+            replies.edit_text(
+                chat_id, press.message_id, prompt, keyboards.question_menu(spread.name)
+            ),
+        )
+
+    def on_no_question_button(self, press: _Press, session: Session) -> None:
+        spread = press.callback.arg
+        taken = self.sessions.take_question(press.user_id, press.update_id, spread=spread)
+        if taken is None:  # tapped twice, or a prompt from an earlier step
+            self.say(press.update_id, press.chat_id, texts.STALE_BUTTON)
+            return
+        self.start_reading(taken, spread, None, press.chat_id, press.update_id)
 
     # -- payments ------------------------------------------------------------
     def on_pre_checkout(self, query: types.PreCheckoutQuery) -> None:

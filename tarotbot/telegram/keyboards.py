@@ -21,40 +21,73 @@ class ForgedCallback(ValueError):
 
 
 @dataclass(frozen=True)
+class Action:
+    """One kind of button: the grammar of its data and how the bot treats a press.
+
+    ``handler`` names the :class:`~tarotbot.telegram.bot.TarotBot` method
+    that handles it; ``keeps_step``: pressing it does not end a half-done
+    reading request (the buttons of that request); ``needs_account``: only
+    for people who have sent /start.
+    """
+
+    name: str
+    pattern: re.Pattern
+    handler: str
+    keeps_step: bool = False
+    needs_account: bool = False
+    allowed: frozenset[str] | None = None  # the values its first argument may take
+
+
+#: The dispatch table: a button's first character names its action.
+ACTIONS = {
+    "m": Action("menu", re.compile(r"^m:(read|hist|buy|help)$"), "on_menu_button"),
+    "s": Action(
+        "spread",
+        re.compile(r"^s:([a-z_]{1,20})$"),
+        "on_spread_button",
+        keeps_step=True,
+        needs_account=True,
+        allowed=frozenset(SPREADS),
+    ),
+    "q": Action(
+        "noq",
+        re.compile(r"^q:([a-z_]{1,20})$"),
+        "on_no_question_button",
+        keeps_step=True,
+        needs_account=True,
+        allowed=frozenset(SPREADS),
+    ),
+    "x": Action("cancel", re.compile(r"^x$"), "on_cancel_button", keeps_step=True),
+    "h": Action("hist", re.compile(r"^h:([on]):([0-9a-z.]{1,40})$"), "on_history_button"),
+    "r": Action("open", re.compile(r"^r:([0-9]{1,19})$"), "on_open_button"),
+    "v": Action("rev", re.compile(r"^v:(on|off)$"), "on_reversals_button", needs_account=True),
+    "b": Action(
+        "buy",
+        re.compile(r"^b:([a-z0-9_]{1,16})$"),
+        "on_buy_button",
+        allowed=frozenset(PACKS_BY_ID),
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Callback:
     action: str  # menu, spread, noq, cancel, hist, open, rev, buy
     arg: str = ""
     arg2: str = ""
-
-
-_PATTERNS = {
-    "m": (re.compile(r"^m:(read|hist|buy|help)$"), "menu"),
-    "s": (re.compile(r"^s:([a-z_]{1,20})$"), "spread"),
-    "q": (re.compile(r"^q:([a-z_]{1,20})$"), "noq"),
-    "x": (re.compile(r"^x$"), "cancel"),
-    "h": (re.compile(r"^h:([on]):([0-9a-z.]{1,40})$"), "hist"),
-    "r": (re.compile(r"^r:([0-9]{1,19})$"), "open"),
-    "v": (re.compile(r"^v:(on|off)$"), "rev"),
-    "b": (re.compile(r"^b:([a-z0-9_]{1,16})$"), "buy"),
-}
+    rule: Action | None = None  # the table's entry (None only when built by hand)
 
 
 def parse_callback(data: str | None) -> Callback:
     """Parse callback data strictly; anything else is :class:`ForgedCallback`."""
     if not data or len(data.encode()) > 64:
         raise ForgedCallback(data)
-    entry = _PATTERNS.get(data[0])
-    if entry is None:
-        raise ForgedCallback(data)
-    pattern, action = entry
-    match = pattern.fullmatch(data)
+    rule = ACTIONS.get(data[0])
+    match = rule.pattern.fullmatch(data) if rule else None
     if not match:
         raise ForgedCallback(data)
-    groups = match.groups()
-    callback = Callback(action, *(groups[:2]))
-    if action in ("spread", "noq") and callback.arg not in SPREADS:
-        raise ForgedCallback(data)
-    if action == "buy" and callback.arg not in PACKS_BY_ID:
+    callback = Callback(rule.name, *(match.groups()[:2]), rule=rule)
+    if rule.allowed is not None and callback.arg not in rule.allowed:
         raise ForgedCallback(data)
     return callback
 
