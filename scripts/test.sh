@@ -14,5 +14,6 @@ if ! .venv/bin/python -c 'import redis; redis.Redis(host="127.0.0.1", port=6379,
 fi
 .venv/bin/ruff check --output-format concise .
 .venv/bin/ruff format --check --quiet .
+.venv/bin/lint-imports --no-cache --no-logo  # the architecture's import contracts (pyproject.toml)
 export TZ=UTC
 exec .venv/bin/python -m pytest "$@"

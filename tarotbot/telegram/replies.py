@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tarotbot.packs import CURRENCY, Pack, invoice_payload
-from tarotbot.telegram.sender import Outgoing
+from tarotbot.telegram.outgoing import Outgoing
 
 
 def text(chat_id: int, html: str, markup: dict | None = None) -> Outgoing:
