@@ -347,3 +347,50 @@ def test_a_malformed_config_var_stops_a_process_with_one_line(deployment, name, 
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and variable in lines[0], lines
     assert "hunter2" not in done.stderr
+
+
+@pytest.mark.parametrize("worker_class", ["simple", "fork"])
+def test_a_worker_stopped_mid_job_hands_it_back_within_the_grace(
+    deployment, emulator, worker_class
+):
+    """SIGTERM while a reading is under way and outlasts the grace period: the job goes
+    back to its queue, the worker exits in time, and the next worker delivers the
+    reading once, charged once."""
+    from slow_llm import SlowLLM
+
+    llm = SlowLLM(hold=40)
+    deployment.env.update(
+        TAROT_LLM_URL=llm.url,
+        TAROT_LLM_TIMEOUT="60",
+        TAROTBOT_WORKER_STOP_GRACE="3",
+        TAROTBOT_WORKER_CLASS=worker_class,
+    )
+    try:
+        assert deployment.run_once("release").returncode == 0
+        deployment.start("scheduler")
+        deployment.start("bot")
+        worker = deployment.start("worker")
+        person = Person(emulator, 6_400_001)
+        person.start(timeout=60)
+        person.prompt()
+        person.send("What should I focus on?")
+        assert llm.first_call.wait(30), "the reading never reached the interpreter"
+
+        stopped = deployment.stop(worker)
+
+        assert stopped.stopped_in is not None and stopped.stopped_in < 10
+        assert stopped.popen.returncode == 0
+        assert "outlasted the stop; handed back" in stopped.log()
+        deployment.start("worker")
+        person.wait(lambda ms: count_containing(ms, READING_DONE) >= 1, 60, "the reading")
+        time.sleep(1.5)  # anything sent twice would arrive now
+        messages = person.messages()
+        assert count_containing(messages, READING_DONE) == 1
+        assert count_containing(messages, "2 credit(s) used · 3 left") == 1
+        assert sum(1 for m in messages if m.get("photo")) == 1
+        assert_healthy(deployment)
+        assert_clean_stops(deployment.stop_all())
+        result = audit({**deployment.env, "PYTHONPATH": str(ROOT)})
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        llm.close()
