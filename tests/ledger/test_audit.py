@@ -38,7 +38,39 @@ def test_clean_ledger_exits_zero(pg, make_user, app_env, audit_cli):
     result = audit_cli(_env(app_env))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "ledger consistent: 2 users, 7 transactions"
-    assert "audit" in result.stderr  # the progress bar
+    assert "\r" not in result.stderr  # not a terminal (a PaaS log): no progress bar
+
+
+def test_the_progress_bar_shows_on_a_terminal(pg, make_user, app_env):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    _build_clean_ledger(make_user)
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tarotbot", "audit"],
+            env=_env(app_env),
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=120,
+        )
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: everything was read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    assert b"audit" in drawn and b"user" in drawn  # tqdm's bar: "audit: 100%|...| 2/2 [...user/s]"
 
 
 def test_raw_balance_update_is_reported(pg, make_user, app_env, audit_cli):
