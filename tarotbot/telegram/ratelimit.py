@@ -6,10 +6,9 @@ per second overall, about one message per second in one chat (short bursts
 tolerated), about 20 messages per minute in one group. The bot process and
 every worker send, so the budget must be shared: :class:`RedisLimiter` keeps
 it in Redis and updates it in one Lua script (atomic, one round trip, Redis's
-clock for every process). :class:`InMemoryLimiter` does the same inside one
-process for embedded mode, where there is no Redis.
+clock for every process); embedded mode runs it on the in-process fakeredis.
 
-Both **reserve** a slot rather than ask "may I send now?": :meth:`reserve`
+It **reserves** a slot rather than ask "may I send now?": :meth:`reserve`
 returns the delay in seconds until the caller's slot (``0.0``: send now) and
 books it, so callers that reserve one after the other get slots in that order
 and the messages of one chat keep their order even across threads and
@@ -39,8 +38,6 @@ Keys are namespaced by the bot's id, the digits before the colon of its token
 
 from __future__ import annotations
 
-import bisect
-import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -49,7 +46,6 @@ import redis
 
 __all__ = [
     "DEFAULT_LIMITS",
-    "InMemoryLimiter",
     "Limiter",
     "Limits",
     "RedisLimiter",
@@ -243,48 +239,6 @@ class RedisLimiter:
             keys=[self.chat_key(chat_id)],
             args=[repr(max(0.0, float(seconds))), repr(self.limits.chat_tolerance(chat_id))],
         )
-
-
-class InMemoryLimiter:
-    """The same limits inside one process (embedded mode, no Redis); thread-safe."""
-
-    def __init__(self, limits: Limits = DEFAULT_LIMITS, clock=time.time):
-        self.limits = limits
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tat: dict[int, float] = {}
-        self._slots: list[float] = []  # booked global slots, sorted
-
-    def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
-        limits = self.limits
-        spacing = limits.global_interval
-        with self._lock:
-            now = self._clock()
-            tat = self._tat.get(chat_id, 0.0)
-            at = max(now, tat - limits.chat_tolerance(chat_id))
-            for slot in self._slots[bisect.bisect_right(self._slots, at - spacing) :]:
-                if slot >= at + spacing:
-                    break
-                if slot > at - spacing:
-                    at = slot + spacing
-            delay = at - now
-            if max_delay is not None and delay > max(0.0, max_delay):
-                return Reservation(delay=delay, at=at, reserved=False)
-            self._tat[chat_id] = max(tat, at) + limits.chat_interval(chat_id)
-            bisect.insort(self._slots, at)
-            del self._slots[: bisect.bisect_left(self._slots, now - HISTORY_SECONDS)]
-            if len(self._tat) > 10_000:  # forget chats whose budget is full again
-                self._tat = {c: v for c, v in self._tat.items() if v > now}
-            return Reservation(delay=max(0.0, delay), at=at, reserved=True)
-
-    def reserve(self, chat_id: int, max_delay: float | None = None) -> float:
-        return self.reserve_slot(chat_id, max_delay).delay
-
-    def hold(self, chat_id: int, seconds: float) -> None:
-        with self._lock:
-            until = self._clock() + max(0.0, seconds) + self.limits.chat_tolerance(chat_id)
-            if until > self._tat.get(chat_id, 0.0):
-                self._tat[chat_id] = until
 
 
 class NoLimiter:

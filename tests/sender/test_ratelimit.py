@@ -19,7 +19,6 @@ import pytest
 
 from tarotbot.telegram.ratelimit import (
     DEFAULT_LIMITS,
-    InMemoryLimiter,
     Limits,
     RedisLimiter,
     bot_id_from_token,
@@ -31,12 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EPS = 1e-6
 
 
-@pytest.fixture(params=["redis", "memory"])
-def limiter_factory(request, redis_conn):
-    """Both limiters behind one interface; tests take ``make(limits)``."""
-    if request.param == "redis":
-        return lambda limits=DEFAULT_LIMITS: RedisLimiter(redis_conn, BOT_ID, limits)
-    return lambda limits=DEFAULT_LIMITS: InMemoryLimiter(limits)
+@pytest.fixture
+def limiter_factory(redis_conn):
+    """The limiter behind a factory; tests take ``make(limits)``."""
+    return lambda limits=DEFAULT_LIMITS: RedisLimiter(redis_conn, BOT_ID, limits)
 
 
 def accepted_by_bucket(times, rate, burst):
