@@ -1,6 +1,6 @@
 """The ledger audit: recompute balances from the rows and report every mismatch.
 
-Checks (the ledger's rules, see :mod:`tarotbot.ledger`; *applied* means
+Checks (the ledger's rules, see docs/ledger.md; *applied* means
 status ``completed`` or ``refunded``):
 
 ``balance``         credits.balance = SUM(amount) of the user's applied rows

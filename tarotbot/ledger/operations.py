@@ -136,7 +136,7 @@ def _apply_new(
     payment_reference: str | None = None,
     reason: str | None = None,
 ) -> LedgerEntry:
-    """A new completed row: replay check, optimistic UPDATE, INSERT (see :mod:`tarotbot.ledger`)."""
+    """A new completed row: replay check, optimistic UPDATE, INSERT (see docs/ledger.md)."""
     if is_postgres():
         return _apply_new_postgres(work, user_id, type_, amount, key, payment_reference, reason)
     row = sql.one(sql.FETCH_FOR_KEY, (user_id, key))
