@@ -1,9 +1,9 @@
 """The built-in interpreter: turns a draw (and a question) into a warm, written reading.
 
 No network, no randomness: the text depends only on the draw and the
-question. Where a passage has several phrasings, the choice is made by hashing
-the draw's seed with the passage's name (:func:`_pick`), so the same reading
-always reads the same, and two readings rarely read alike.
+question. The wording is data (``data/phrasing/*.json``, see :mod:`.phrasing`);
+where a passage has several wordings, the choice is made by hashing the draw's
+seed with the passage's name, so the same reading always reads the same.
 
 The reading has three movements:
 
@@ -23,14 +23,14 @@ the output uses Telegram HTML only.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tarotbot.tarot.deck import Card
+from tarotbot.tarot.deck import ELEMENTS, Card
 from tarotbot.tarot.draw import Draw, DrawnCard
+from tarotbot.tarot.phrasing import load_phrasing, plural_category
 from tarotbot.tarot.spreads import ORDINALS
 from tarotbot.tarot.telegram_text import (
     CAPTION_LIMIT,
@@ -69,32 +69,22 @@ class Interpretation:
 # --------------------------------------------------------------------------- helpers
 
 
-def _pick(seed: str, slot: str, options: Sequence[str]) -> str:
-    """One of ``options``, chosen by hashing the seed with ``slot``: varied yet repeatable."""
-    digest = hashlib.sha256(f"{seed}|{slot}".encode()).digest()
-    return options[int.from_bytes(digest[:4], "big") % len(options)]
+def _text(path: str, **values: str) -> str:
+    """The one text at ``path`` in the phrasing data, filled in."""
+    return load_phrasing().say(path, **values)
 
 
-_NUMBER_WORDS = {
-    1: "one",
-    2: "two",
-    3: "three",
-    4: "four",
-    5: "five",
-    6: "six",
-    7: "seven",
-    8: "eight",
-    9: "nine",
-    10: "ten",
-    11: "eleven",
-    12: "twelve",
-    13: "thirteen",
-}
+def _say(draw: Draw, path: str, salt: str | None = None, **values: str) -> str:
+    """A sentence: one wording at ``path``, picked by the seed and ``salt`` (default ``path``)."""
+    return _cap(load_phrasing().say(path, draw.seed, salt, **values))
 
 
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    word = _NUMBER_WORDS.get(n, str(n))
-    return f"{word} {noun if n == 1 else plural or noun + 's'}"
+def _number(n: int) -> str:
+    return load_phrasing().number(n)
+
+
+def _count(n: int, noun: str) -> str:
+    return _text(f"grammar.counted.{noun}.{plural_category(n)}", number=_number(n))
 
 
 def _and(items: Sequence[str]) -> str:
@@ -102,7 +92,8 @@ def _and(items: Sequence[str]) -> str:
     items = list(items)
     if len(items) <= 1:
         return "".join(items)
-    return f"{', '.join(items[:-1])} and {items[-1]}"
+    separator = _text("grammar.list_separator")
+    return _text("grammar.list_last", items=separator.join(items[:-1]), last=items[-1])
 
 
 def _cap(text: str) -> str:
@@ -121,11 +112,23 @@ def _name(dc: DrawnCard) -> str:
 
 def _name_o(dc: DrawnCard) -> str:
     """The card's name in bold, with “reversed” after it when it is."""
-    return _name(dc) + (" reversed" if dc.reversed else "")
+    return _text("grammar.card_reversed", card=_name(dc)) if dc.reversed else _name(dc)
+
+
+def _names(cards: Sequence[DrawnCard]) -> str:
+    return _and([_name(dc) for dc in cards])
 
 
 def _keywords(dc: DrawnCard) -> list[str]:
     return [escape(k) for k in dc.card.keywords(dc.reversed)]
+
+
+def _quoted(question: str) -> str:
+    return _text("grammar.quoted_question", question=escape(question))
+
+
+def _element(element: str, key: str = "name") -> str:
+    return _text(f"symbolism.elements.{element}.{key}")
 
 
 # --------------------------------------------------------------------------- questions
@@ -235,251 +238,76 @@ def yes_no_lean(draw: Draw) -> str:
 
 # --------------------------------------------------------------------------- the positions
 
-_GENERAL_UP = (
-    "{card} comes up here, bringing {kw1} and {kw2} into this part of your story.",
-    "Here you meet {card}, a card of {kw1} and {kw2}.",
-    "{card} takes this place, and it speaks of {kw1}, {kw2} and {kw3}.",
-    "This place belongs to {card}, the card of {kw1} and {kw2}.",
-)
-_GENERAL_REV = (
-    "{card} appears here reversed, which turns its energy inward or slows it down: "
-    "watch for {kw1} and {kw2}.",
-    "Here {card} lies upside down, and its reversed face speaks of {kw1} and {kw2}.",
-    "{card} lands reversed in this place, pointing to {kw1}, {kw2} and {kw3}.",
-    "In this place {card} is turned around: its lesson arrives as {kw1} and {kw2}.",
-)
-_LOVE = (
-    "{card_o} answers here, and in matters of the heart it speaks of {kw1} and {kw2}.",
-    "In this place you drew {card_o}; between two people it points to {kw1}.",
-    "{card_o} takes this place, bringing {kw1} and {kw2} into the relationship.",
-)
-_CAREER = (
-    "{card_o} comes up here; at work and with money it speaks of {kw1} and {kw2}.",
-    "For your working life, {card_o} in this place points to {kw1}.",
-    "Here {card_o} brings {kw1} and {kw2} into your career picture.",
-)
-_DAY = (
-    "On {when}, {card_o} sets the tone: a day for {kw1} and {kw2}.",
-    "{When} brings {card_o}, with {kw1} in the air.",
-    "For {when} you drew {card_o}; expect {kw1} and {kw2} to colour the day.",
-)
-_WEEK = (
-    "In the {when} week, {card_o} leads the way, asking for {kw1} and {kw2}.",
-    "The {when} week belongs to {card_o}: a stretch for {kw1}.",
-    "{card_o} shapes your {when} week, with {kw1} and {kw2} close at hand.",
-)
-_MONTH = (
-    "The {when} month from now carries {card_o}: a season of {kw1} and {kw2}.",
-    "In the {when} month, {card_o} comes forward, bringing {kw1}.",
-    "Around the {when} month, {card_o} sets the mood: {kw1}, {kw2}.",
-)
-_THEME = (
-    "Over {when}, {card_o} is the thread that runs through everything: {kw1}, {kw2}, {kw3}.",
-    "{card_o} sets the spirit of {when}: a time of {kw1} and {kw2}.",
-    "Hold {card_o} in mind for all of {when}; its themes of {kw1} and {kw2} will keep returning.",
-)
-_PATH = (
-    "On your path, {card_o} stands in this place, speaking of {kw1} and {kw2}.",
-    "{card_o} marks this stretch of your life path: {kw1}, {kw2}.",
-    "Here your path shows {card_o}, a card of {kw1} and {kw2}.",
-)
-_MORE_BROADLY = ("More broadly:", "Beyond this spread:", "In its wider sense:")
 
-
-def _time_kind(dc: DrawnCard, time_frame: str | None) -> tuple[tuple[str, ...], str]:
-    """The templates and the ``when`` words for a position of a time spread."""
+def _time_kind(dc: DrawnCard, time_frame: str | None) -> tuple[str, dict[str, str]]:
+    """The kind of lead (``positions.lead.<kind>``) and its ``when`` for a time spread."""
     key = dc.position.key
     if key in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"):
-        return _DAY, dc.position.name
-    if key.startswith("week_"):
-        return _WEEK, ORDINALS[int(key.split("_")[1]) - 1]
-    if key.startswith("month_"):
-        return _MONTH, ORDINALS[int(key.split("_")[1]) - 1]
+        return "day", {"when": escape(dc.position.name)}
+    if key.startswith(("week_", "month_")):
+        return key.split("_")[0], {"when": escape(ORDINALS[int(key.split("_")[1]) - 1])}
     if key in ("theme", "overview"):
-        return _THEME, time_frame or "this time"
-    return _PATH, ""
+        return "theme", {"when": escape(time_frame or "") or _text("positions.theme_when")}
+    return "path", {}
 
 
-def _fill(template: str, dc: DrawnCard, **extra: str) -> str:
-    kws = _keywords(dc)
-    kws += [kws[-1]] * (3 - len(kws))
-    when = extra.get("when", "")
-    text = template.format(
-        card=_name(dc),
-        card_o=_name_o(dc),
-        kw1=kws[0],
-        kw2=kws[1],
-        kw3=kws[2],
-        when=escape(when),
-        When=escape(_cap(when)),
-    )
-    return _cap(text) if not text.startswith("<") else text
+def _fill(draw: Draw, path: str, salt: str, dc: DrawnCard, **extra: str) -> str:
+    """A sentence about ``dc``: its name (with or without the orientation) and keywords."""
+    keywords = {f"keyword{i}": kw for i, kw in enumerate(_keywords(dc)[:3], 1)}  # 3..6 in a card
+    return _say(draw, path, salt, card=_name(dc), card_as_drawn=_name_o(dc), **keywords, **extra)
 
 
 def _position_section(draw: Draw, index: int, dc: DrawnCard) -> str:
     """One position: header, its question, a connecting sentence and the card's text."""
     spread = draw.spread
     slot = f"pos{index}"
-    header = f"<b>{index}. {escape(dc.position.name)}: {escape(dc.card.name)}</b>"
-    if dc.reversed:
-        header += " <i>(reversed)</i>"
+    names = {"position": escape(dc.position.name), "card_name": escape(dc.card.name)}
+    header = _text(f"positions.header.{dc.orientation}", number=str(index), **names)
     question = f"<i>{escape(dc.position.question)}</i>"
     card = dc.card
     if spread.angle in ("love", "career"):
-        templates, angled = (_LOVE, card.love) if spread.angle == "love" else (_CAREER, card.career)
-        lead = _fill(_pick(draw.seed, slot, templates), dc)
+        angled = card.love if spread.angle == "love" else card.career
+        lead = _fill(draw, f"positions.lead.{spread.angle}", slot, dc)
         body = escape(angled(dc.reversed))
-        wider = f"<i>{_pick(draw.seed, slot + 'w', _MORE_BROADLY)}</i> " + escape(
-            _first_sentences(card.meaning(dc.reversed), 2)
-        )
+        meaning = escape(_first_sentences(card.meaning(dc.reversed), 2))
+        wider = _say(draw, "positions.wider_meaning", slot + "w", meaning=meaning)
         text = f"{lead} {body}\n{wider}"
     elif spread.angle == "time":
-        templates, when = _time_kind(dc, spread.time_frame)
-        lead = _fill(_pick(draw.seed, slot, templates), dc, when=when)
+        kind, when = _time_kind(dc, spread.time_frame)
+        lead = _fill(draw, f"positions.lead.{kind}", slot, dc, **when)
         text = f"{lead} {escape(card.meaning(dc.reversed))}"
     else:
-        templates = _GENERAL_REV if dc.reversed else _GENERAL_UP
-        lead = _fill(_pick(draw.seed, slot, templates), dc)
+        lead = _fill(draw, f"positions.lead.general.{dc.orientation}", slot, dc)
         text = f"{lead} {escape(card.meaning(dc.reversed))}"
     return f"{header}\n{question}\n{text}"
 
 
 # --------------------------------------------------------------------------- the whole
 
-ELEMENT_MEANING = {
-    "fire": "Fire is the element of drive, courage and creative spark: this situation asks "
-    "for action, passion and the nerve to begin.",
-    "water": "Water is the element of feeling, intuition and connection: what matters most "
-    "here is happening in the heart, in how you and others feel.",
-    "air": "Air is the element of thought, words and decisions: clarity comes from honest "
-    "conversations and a clear head, perhaps after some mental knots are untied.",
-    "earth": "Earth is the element of body, money, home and work: the answer lies in practical "
-    "steps, patience and what you can build with your own hands.",
-}
-ELEMENT_MISSING = {
-    "fire": "There is no fire here: if motivation feels thin, start with one small thing "
-    "that genuinely excites you.",
-    "water": "Water is absent: your feelings may be getting less room than they deserve.",
-    "air": "No air cards appear: before you act, think it through or talk it over with "
-    "someone you trust.",
-    "earth": "Earth is missing: ground your plans in something concrete, a date, a budget "
-    "or a first step.",
-}
-ELEMENT_SHORT = {
-    "fire": "drive and courage",
-    "water": "feeling and intuition",
-    "air": "clear thought and honest words",
-    "earth": "patient, practical work",
-}
-ELEMENT_WAY = {
-    "fire": "courage and action",
-    "water": "listening to your feelings",
-    "air": "clear thinking and honest words",
-    "earth": "patient, practical steps",
-}
-SUIT_ELEMENT_NAME = {
-    "wands": "Wands",
-    "cups": "Cups",
-    "swords": "Swords",
-    "pentacles": "Pentacles",
-}
-RANK_MEANING = {
-    "ace": ("Aces", "fresh starts and raw potential: something new is trying to begin"),
-    "two": ("Twos", "choices, balance and partnership: you are weighing one thing against another"),
-    "three": (
-        "Threes",
-        "growth and collaboration: what you started is taking shape, often with others",
-    ),
-    "four": (
-        "Fours",
-        "stability and structure, and sometimes the wish to hold still a little too long",
-    ),
-    "five": (
-        "Fives",
-        "friction and change: a shake-up that, uncomfortable as it is, makes room to grow",
-    ),
-    "six": ("Sixes", "harmony regained, generosity, and moving on from a hard stretch"),
-    "seven": (
-        "Sevens",
-        "reflection and testing: a time to check your strategy and trust your judgement",
-    ),
-    "eight": ("Eights", "movement, effort and mastery: things pick up speed once you commit"),
-    "nine": (
-        "Nines",
-        "the threshold of completion: you are nearly there, and it is time to take stock",
-    ),
-    "ten": ("Tens", "endings and fulfilment: one cycle is closing so another can open"),
-    "page": ("Pages", "messages, curiosity and a beginner’s mind: news or a lesson is on its way"),
-    "knight": ("Knights", "pursuit and motion: events are moving, perhaps faster than you expect"),
-    "queen": (
-        "Queens",
-        "inner mastery, care and emotional intelligence: the power of knowing yourself",
-    ),
-    "king": ("Kings", "authority and responsibility: it is time to take charge and lead steadily"),
-}
-
-
-def _names(cards: Sequence[DrawnCard]) -> str:
-    return _and([_name(dc) for dc in cards])
-
 
 def _arcana_paragraph(draw: Draw) -> str:
     cards = draw.cards
     majors = [dc for dc in cards if dc.card.is_major]
     n, m = len(cards), len(majors)
-    seed = draw.seed
     if n == 1:
-        dc = cards[0]
-        if m:
-            return (
-                f"{_name(dc)} belongs to the Major Arcana, the cards of life’s big chapters. "
-                "A single Major card is a sign that this is not a passing mood but a lesson or "
-                "a turning point that deserves your full attention."
-            )
-        return (
-            f"{_name(dc)} is a Minor Arcana card, a card of everyday life. That is good news "
-            "in its own way: this is within your reach, shaped more by your choices than by fate."
-        )
+        kind = "single_major" if m else "single_minor"
+        return _say(draw, f"synthesis.arcana.{kind}", card=_name(cards[0]))
     if m == 0:
-        return _pick(
-            seed,
-            "arcana0",
-            (
-                "There are no Major Arcana cards here at all. Whatever is going on belongs to "
-                "everyday life, your choices, habits and conversations, which means you have "
-                "more say in it than it may feel.",
-                "Not one Major Arcana card turned up. This is a reading about the everyday: the "
-                "things you can change this week with your own decisions.",
-            ),
-        )
+        return _say(draw, "synthesis.arcana.none", "arcana0")
+    counted = {"names": _names(majors), "major_cards": _count(m, "major_cards")}
     if m * 2 >= n:
-        return _pick(
-            seed,
-            "arcana_many",
-            (
-                f"{_cap(_count(m, 'card'))} of the {_NUMBER_WORDS.get(n, n)} are Major Arcana "
-                f"({_names(majors)}). When the big cards crowd in like this, the situation is larger "
-                "than day-to-day: a chapter of your life is turning, and some of it asks for "
-                "acceptance rather than control.",
-                f"With {_count(m, 'Major Arcana card')} among {_NUMBER_WORDS.get(n, n)} "
-                f"({_names(majors)}), this reading carries real weight. Forces bigger than a "
-                "single decision are at play, and the lessons here are likely to stay with you.",
-            ),
-        )
-    verb = "marks" if m == 1 else "mark"
-    return (
-        f"{_cap(_count(m, 'Major Arcana card'))} ({_names(majors)}) {verb} the deeper currents "
-        f"under this reading; the other {_NUMBER_WORDS.get(n - m, n - m)} "
-        f"{'is a Minor Arcana card' if n - m == 1 else 'are Minor Arcana'}, so most of what "
-        "happens is in your hands, day by day."
-    )
+        counted |= {"cards": _count(m, "cards"), "total": _number(n)}
+        return _say(draw, "synthesis.arcana.most", "arcana_many", **counted)
+    others = _text(f"synthesis.arcana.other_minors.{plural_category(n - m)}", number=_number(n - m))
+    return _say(draw, f"synthesis.arcana.some.{plural_category(m)}", others=others, **counted)
 
 
 def _element_paragraph(draw: Draw) -> str:
     cards = draw.cards
     if len(cards) == 1:
-        element = cards[0].card.element
-        return f"Its element is {element}. {ELEMENT_MEANING[element]}"
+        e = cards[0].card.element
+        meaning = _say(draw, f"symbolism.elements.{e}.meaning")
+        return _say(draw, "synthesis.elements.single_card", element=_element(e), meaning=meaning)
     counts = Counter(dc.card.element for dc in cards)
     ranked = counts.most_common()
     parts = []
@@ -490,84 +318,45 @@ def _element_paragraph(draw: Draw) -> str:
         if suits:
             suit, suit_count = suits.most_common(1)[0]
             if suit_count >= 2:
-                suit_note = f", {_NUMBER_WORDS[suit_count]} of them {SUIT_ELEMENT_NAME[suit]}"
-        parts.append(
-            f"{_cap(top)} is the strongest element here ({_NUMBER_WORDS[top_count]} of "
-            f"{_NUMBER_WORDS.get(len(cards), len(cards))} cards"
-            f"{suit_note}). {ELEMENT_MEANING[top]}"
-        )
+                note = {"count": _number(suit_count), "suit": _text(f"symbolism.suits.{suit}")}
+                suit_note = _text("synthesis.elements.suit_note", **note)
+        meaning = _say(draw, f"symbolism.elements.{top}.meaning")
+        counted = {"count": _number(top_count), "total": _number(len(cards))}
+        counted |= {"element": _element(top), "meaning": meaning, "suit_note": suit_note}
+        parts.append(_say(draw, "synthesis.elements.dominant", **counted))
     else:
         tied = [element for element, count in ranked if count == top_count]
         if len(tied) == 2:
             a, b = tied
-            parts.append(
-                f"{_cap(a)} and {b} share the lead: {ELEMENT_SHORT[a]} meets "
-                f"{ELEMENT_SHORT[b]}, and this reading asks you to honour both."
-            )
+            two = {"first": _element(a), "first_short": _element(a, "in_short")}
+            two |= {"second": _element(b), "second_short": _element(b, "in_short")}
+            parts.append(_say(draw, "synthesis.elements.two_lead", **two))
         else:
-            parts.append(
-                _pick(
-                    draw.seed,
-                    "elements_mixed",
-                    (
-                        f"No single element dominates: {_and(tied)} share the lead, a sign "
-                        "that several sides of your life have a part in this.",
-                        f"The elements are well mixed, with {_and(tied)} side by side: "
-                        "several sides of you, heart, head, will and body, have a say here.",
-                    ),
-                )
-            )
+            mixed = {"elements": _and([_element(e) for e in tied])}
+            parts.append(_say(draw, "synthesis.elements.mixed", "elements_mixed", **mixed))
     if len(cards) >= 6:
-        missing = [e for e in ("fire", "water", "air", "earth") if e not in counts]
-        parts.extend(ELEMENT_MISSING[e] for e in missing[:2])
+        missing = [e for e in ELEMENTS if e not in counts]
+        parts.extend(_say(draw, f"symbolism.elements.{e}.missing") for e in missing[:2])
     return " ".join(parts)
 
 
 def _reversal_paragraph(draw: Draw) -> str:
     if not draw.reversals_enabled:
-        return (
-            "You drew with reversals turned off, so every card speaks in its upright voice: "
-            "read the challenges as invitations rather than blocks."
-        )
+        return _say(draw, "synthesis.reversals.turned_off")
     cards = draw.cards
     rev = [dc for dc in cards if dc.reversed]
     n, r = len(cards), len(rev)
     if n == 1:
-        if r:
-            return (
-                "The card came up reversed. That does not make it a bad omen: a reversal "
-                "usually means its energy is blocked, delayed or working on the inside, "
-                "waiting for you to notice it."
-            )
-        return "It came up upright, so its energy is free to flow straight into your day."
+        return _say(draw, f"synthesis.reversals.single_{cards[0].orientation}")
     if r == 0:
-        return _pick(
-            draw.seed,
-            "rev0",
-            (
-                "Every card is upright. Energy is flowing freely; what you see is largely what "
-                "you get, and there is little hidden resistance.",
-                "Not a single reversal: the currents here run openly, and you can work with "
-                "them directly.",
-            ),
-        )
+        return _say(draw, "synthesis.reversals.none", "rev0")
     if r == n:
-        return (
-            "Every card came up reversed, which is rare. It suggests a time of inner work: "
-            "things may feel stuck or delayed on the outside while something important "
-            "shifts within. Be patient with yourself."
-        )
+        return _say(draw, "synthesis.reversals.all")
     if r * 2 > n:
-        return (
-            f"{_cap(_count(r, 'card'))} of {_NUMBER_WORDS.get(n, n)} are reversed ({_names(rev)}). "
-            "With so many reversals, much of this story is unfolding inwardly, or meeting "
-            "resistance and delay. It is a time to untangle before you push forward."
-        )
-    verb = "shows" if r == 1 else "show"
-    return (
-        f"{_cap(_count(r, 'reversed card'))} ({_names(rev)}) {verb} where energy is stuck, "
-        "delayed or turned inward. Those are the places to look at gently first."
-    )
+        counted = {"cards": _count(r, "cards"), "total": _number(n), "names": _names(rev)}
+        return _say(draw, "synthesis.reversals.most", **counted)
+    counted = {"reversed_cards": _count(r, "reversed_cards"), "names": _names(rev)}
+    return _say(draw, f"synthesis.reversals.some.{plural_category(r)}", **counted)
 
 
 def _ranks_paragraph(draw: Draw) -> str | None:
@@ -576,29 +365,11 @@ def _ranks_paragraph(draw: Draw) -> str | None:
     for rank, count in ranks.most_common():
         if count < 2:
             break
-        plural, meaning = RANK_MEANING[rank]
         cards = [dc for dc in draw.cards if dc.card.rank == rank]
-        lines.append(
-            f"{_cap(_NUMBER_WORDS[count])} {plural} appear ({_names(cards)}), "
-            f"and together they speak of {meaning}."
-        )
+        values = {"rank": _text(f"symbolism.ranks.{rank}.plural"), "names": _names(cards)}
+        values |= {"count": _number(count), "meaning": _text(f"symbolism.ranks.{rank}.meaning")}
+        lines.append(_say(draw, "synthesis.repeated_rank", **values))
     return " ".join(lines) if lines else None
-
-
-_COMPATIBLE = {
-    frozenset({"fire", "air"}): "fire and air feed each other: one brings the spark, the other "
-    "the breeze that keeps it alive",
-    frozenset({"water", "earth"}): "water and earth nourish each other: feeling and steadiness "
-    "make a fertile ground",
-    frozenset({"fire", "water"}): "fire and water make steam: passion and sensitivity can "
-    "clash, and need patience to meet",
-    frozenset({"air", "earth"}): "air and earth move at different speeds: ideas meet "
-    "practicality, and each can teach the other",
-    frozenset({"fire", "earth"}): "fire and earth can warm or scorch: drive and caution need "
-    "to find a shared pace",
-    frozenset({"water", "air"}): "water and air can make weather: feelings and thoughts need "
-    "to be put into words",
-}
 
 
 def _special_paragraph(draw: Draw) -> str | None:
@@ -609,64 +380,40 @@ def _special_paragraph(draw: Draw) -> str | None:
         you, them = by_key["you"], by_key["them"]
         a, b = you.card.element, them.card.element
         if a == b:
-            how = f"you meet in the same element, {a}, and understand each other’s rhythm without many words"
+            how = _text("synthesis.relationship.same_element", element=_element(a))
         else:
-            how = _COMPATIBLE[frozenset({a, b})]
-        return f"Between you ({_name(you)}) and the other person ({_name(them)}): {how}."
+            how = _text(f"symbolism.element_pairs.{'+'.join(sorted((a, b)))}")
+        pair = {"you": _name(you), "them": _name(them)}
+        return _say(draw, "synthesis.relationship.between", how=how, **pair)
     if spread.name == "week_ahead":
         bright = [dc for dc in draw.cards if not dc.reversed and dc.card.yes_no == "yes"]
         heavy = [dc for dc in draw.cards if dc.reversed or dc.card.yes_no == "no"]
         parts = []
         if bright:
             dc = next((d for d in bright if d.card.is_major), bright[0])
-            parts.append(
-                f"Look forward to {escape(dc.position.name)}, when {_name(dc)} brings the "
-                "brightest light of the week."
-            )
+            day = escape(dc.position.name)
+            parts.append(_say(draw, "synthesis.week_ahead.brightest_day", day=day, card=_name(dc)))
         gentle = [d for d in heavy if not bright or d is not dc]
         if gentle:
             dc2 = gentle[0]
-            parts.append(
-                f"Go gently on {escape(dc2.position.name)} ({_name_o(dc2)}); leave room to rest."
-            )
+            gentle_day = {"day": escape(dc2.position.name), "card_as_drawn": _name_o(dc2)}
+            parts.append(_say(draw, "synthesis.week_ahead.gentle_day", **gentle_day))
         return " ".join(parts) or None
     if spread.name == "yearly_path":
         turning = [dc for dc in draw.cards if dc.card.is_major and dc.position.key != "overview"]
         if turning:
-            marks = [f"{escape(dc.position.name.lower())} ({_name(dc)})" for dc in turning[:4]]
-            return (
-                f"The turning points of the year fall in {_and(marks)}: the Major Arcana "
-                "there mark the months that may change your direction."
-            )
-        return (
-            "No Major Arcana fall among the months themselves: the year moves steadily, shaped "
-            "month by month by what you choose."
-        )
+            path = "synthesis.yearly_path.turning_point"
+            months = [(escape(dc.position.name.lower()), _name(dc)) for dc in turning[:4]]
+            marks = [_text(path, month=month, card=card) for month, card in months]
+            return _say(draw, "synthesis.yearly_path.turning_points", months=_and(marks))
+        return _say(draw, "synthesis.yearly_path.no_turning_points")
     if spread.name == "celtic":
-        crown, root = by_key["crown"], by_key["foundation"]
-        return (
-            f"Read the vertical line of the cross together: the root, {_name_o(root)}, is what "
-            f"feeds this situation from below, and the crown, {_name_o(crown)}, is what you are "
-            "reaching for. The outcome grows from how well those two can meet."
-        )
+        root, crown = _name_o(by_key["foundation"]), _name_o(by_key["crown"])
+        return _say(draw, "synthesis.celtic.root_and_crown", root=root, crown=crown)
     return None
 
 
 # --------------------------------------------------------------------------- the answer
-
-
-_GLOSS_UP = (
-    "Its message: make room for {kw1} and {kw2} in what you do next.",
-    "Take it as encouragement: {kw1} is on your side here, and {kw2} is within reach.",
-    "It asks you to trust {kw1}, and to give {kw2} real room in your days.",
-)
-_GLOSS_REV = (
-    "Reversed, it points to {kw1} and {kw2}: name them honestly and kindly, and they begin "
-    "to lose their grip.",
-    "Reversed, it asks you to notice {kw1} and {kw2} before they quietly steer your choices.",
-    "Turned around, it shows where {kw1} and {kw2} are holding things up, and that is "
-    "where gentle attention will help most.",
-)
 
 
 def _printed_kind(angle: str) -> str:
@@ -685,8 +432,7 @@ def _answer_text(draw: Draw, dc: DrawnCard, topic: str | None, slot: str) -> str
         return escape(card.love(dc.reversed))
     if topic == "career" and _printed_kind(draw.spread.angle) != "career":
         return escape(card.career(dc.reversed))
-    templates = _GLOSS_REV if dc.reversed else _GLOSS_UP
-    return _fill(_pick(draw.seed, slot, templates), dc)
+    return _fill(draw, f"answer.gloss.{dc.orientation}", slot, dc)
 
 
 def _focus_cards(draw: Draw) -> list[DrawnCard]:
@@ -707,95 +453,54 @@ def _dominant_element(draw: Draw) -> str:
 def _yes_no_answer(draw: Draw, lean: str) -> str:
     yes = [dc for dc in draw.cards if _card_lean(dc) > 0]
     no = [dc for dc in draw.cards if _card_lean(dc) < 0]
-    support = []
-    if yes:
-        support.append(f"{_names(yes[:4])} {'leans' if len(yes) == 1 else 'lean'} towards yes")
-    if no:
-        support.append(f"{_names(no[:4])} {'leans' if len(no) == 1 else 'lean'} the other way")
+    support = [
+        _text(f"answer.yes_no.{side}.{plural_category(len(cards))}", names=_names(cards[:4]))
+        for side, cards in (("cards_for_yes", yes), ("cards_for_no", no))
+        if cards
+    ]
     support_text = _cap("; ".join(support)) + "." if support else ""
     if len(draw.cards) == 1:
         support_text = ""
-    openings = {
-        "yes": (
-            "Asked as a yes-or-no question, the cards lean towards <b>yes</b>.",
-            "The cards’ leaning is a gentle <b>yes</b>.",
-        ),
-        "no": (
-            "Asked as a yes-or-no question, the cards lean towards <b>no</b>, or at least "
-            "“not like this, not yet”.",
-            "The cards’ leaning is towards <b>no</b>, or “not yet”.",
-        ),
-        "maybe": (
-            "Asked as a yes-or-no question, the cards give <b>no clear yes or no</b>.",
-            "The cards hold back from a firm answer: this one is still a <b>maybe</b>.",
-        ),
-    }
-    closings = {
-        "yes": "Tarot shows the current of things rather than a fixed verdict, so take this "
-        "as encouragement to keep going, not as a promise that lets you stop trying.",
-        "no": "That is not a door slammed shut: it is a hint that another route, or more time, "
-        "may serve you better than pushing on this one.",
-        "maybe": "The outcome still looks open, which means your next choices really do count.",
-    }
-    parts = [_pick(draw.seed, "yn_open", openings[lean])]
+    parts = [_say(draw, f"answer.yes_no.opening.{lean}", "yn_open")]
     if len(draw.cards) == 1:
         dc = draw.cards[0]
-        meaning = {"yes": "a yes", "no": "a no", "maybe": "a maybe"}[dc.card.yes_no]
-        if dc.reversed:
-            parts.append(
-                f"Upright, {_name(dc)} would be {meaning}; reversed, it softens and turns "
-                "that leaning, so give it time."
-            )
-        else:
-            parts.append(f"{_name(dc)} upright is {meaning} card.")
+        leaning, path = dc.card.yes_no, f"answer.yes_no.single_card.{dc.orientation}"
+        leaning = _text(f"answer.yes_no.card_leaning.{leaning}")
+        parts.append(_say(draw, path, card=_name(dc), leaning=leaning))
     elif support_text:
         parts.append(support_text)
-    parts.append(closings[lean])
+    parts.append(_say(draw, f"answer.yes_no.closing.{lean}"))
     return " ".join(parts)
 
 
-def _where(draw: Draw, dc: DrawnCard) -> str:
-    """``in position 7 (Where it can go)``."""
-    return f"in position {draw.cards.index(dc) + 1} ({escape(dc.position.name)})"
+def _named_at(draw: Draw, dc: DrawnCard, keywords: int) -> dict[str, str]:
+    """The card as drawn, ``in position 7 (Where it can go)`` and its first keywords."""
+    number, position = str(draw.cards.index(dc) + 1), escape(dc.position.name)
+    where = _text("answer.where", number=number, position=position)
+    keywords_ = _and(_keywords(dc)[:keywords])
+    return {"card_as_drawn": _name_o(dc), "where": where, "keywords": keywords_}
 
 
 def _open_answer(draw: Draw, question: str | None) -> str:
     topic = question_topic(question)
     focus = _focus_cards(draw)
     first = focus[0]
-    kws = _keywords(first)
-    opener = "The heart of the answer lies with" if question else "The strongest voice here is"
-    lead = (
-        f"{opener} {_name_o(first)}, {_where(draw, first)}: {_and(kws[:3])}. "
-        f"{_answer_text(draw, first, topic, 'gloss_first')}"
-    )
-    parts = [lead]
+    path = "answer.open.lead." + ("question" if question else "no_question")
+    lead = _say(draw, path, **_named_at(draw, first, 3))
+    parts = [f"{lead} {_answer_text(draw, first, topic, 'gloss_first')}"]
     if len(focus) > 1:
         last = focus[-1]
-        parts.append(
-            f"{_pick(draw.seed, 'open_last', ('Looking further,', 'And where it leads,', 'Then'))} "
-            f"{_name_o(last)}, {_where(draw, last)}, adds "
-            f"{_and(_keywords(last)[:2])}. {_answer_text(draw, last, topic, 'gloss_last')}"
-        )
-    way = ELEMENT_WAY[_dominant_element(draw)]
-    parts.append(
-        _pick(
-            draw.seed,
-            "open_close",
-            (
-                f"Put together, the cards suggest that your way forward runs through {way}.",
-                f"Taken as a whole, the reading points you towards {way}.",
-                f"If there is one thread to follow from here, it is {way}.",
-            ),
-        )
-    )
+        further = _say(draw, "answer.open.further", "open_last", **_named_at(draw, last, 2))
+        parts.append(f"{further} {_answer_text(draw, last, topic, 'gloss_last')}")
+    way = _text(f"symbolism.elements.{_dominant_element(draw)}.way_forward")
+    parts.append(_say(draw, "answer.open.way_forward", "open_close", way=way))
     return " ".join(parts)
 
 
 def _answer_section(draw: Draw, question: str | None) -> str:
     if question:
-        header = "<b>Your question</b>"
-        intro = f"You asked: <i>“{escape(question)}”</i>"
+        header = _text("answer.question.header")
+        intro = _say(draw, "answer.question.intro", question=_quoted(question))
         if is_yes_no_question(question):
             body = _yes_no_answer(draw, yes_no_lean(draw))
             if len(draw.cards) > 1:
@@ -803,48 +508,23 @@ def _answer_section(draw: Draw, question: str | None) -> str:
         else:
             body = _open_answer(draw, question)
         return f"{header}\n{intro}\n{body}"
-    header = "<b>The message for you</b>"
-    body = _pick(
-        draw.seed,
-        "noq",
-        (
-            "Without a question to steer them, the cards still point somewhere.",
-            "With no question asked, the cards speak to whatever matters most right now.",
-        ),
-    )
+    header = _text("answer.no_question.header")
+    body = _say(draw, "answer.no_question.intro", "noq")
     return f"{header}\n{body} {_open_answer(draw, None)}"
 
 
 def _advice_section(draw: Draw) -> str:
     by_key = {dc.position.key: dc for dc in draw.cards}
     main = by_key.get("action") or _focus_cards(draw)[0]
-    lines = ["<b>Advice</b>"]
-    intro = (
-        f"Even reversed, {_name(main)} has advice for you:"
-        if main.reversed
-        else f"From {_name(main)}:"
-    )
-    lines.append(f"{intro}\n<blockquote>{escape(main.card.advice)}</blockquote>")
+    lines = [_text("advice.header")]
+    advice = escape(main.card.advice)
+    lines.append(_say(draw, f"advice.main.{main.orientation}", card=_name(main), advice=advice))
     if len(draw.cards) >= 5:
         others = [dc for dc in _focus_cards(draw) + list(draw.cards) if dc is not main]
         second = others[0]
-        lines.append(
-            f"And from {_name(second)}:\n<blockquote>{escape(second.card.advice)}</blockquote>"
-        )
-    lines.append(
-        _pick(
-            draw.seed,
-            "closing",
-            (
-                "Take what resonates and leave what doesn’t. The cards describe the weather; "
-                "you still choose the road.",
-                "Come back to this reading in a few days: some of it may make more sense then.",
-                "Whatever you decide, be kind to yourself along the way.",
-                "Let this reading keep you company rather than command you. You know your life "
-                "better than any card does.",
-            ),
-        )
-    )
+        advice = escape(second.card.advice)
+        lines.append(_say(draw, "advice.second", card=_name(second), advice=advice))
+    lines.append(_say(draw, "advice.closing", "closing"))
     return "\n".join(lines)
 
 
@@ -853,48 +533,17 @@ def _advice_section(draw: Draw) -> str:
 
 def _opening(draw: Draw, question: str | None) -> str:
     spread = draw.spread
-    title = f"your {escape(spread.title.removeprefix('The '))} spread"
-    q = f"<i>“{escape(question)}”</i>" if question else ""
-    stop = "" if question and question[-1] in ".?!…" else "."
     n = len(draw.cards)
-    count = _count(n, "card")
-    if n == 1:
-        options = (
-            (
-                f"You asked: {q}{stop} One card came forward to answer, and a single card "
-                "speaks plainly: it is the message you most need right now.",
-                f"Your question was {q}{stop} It has drawn one card. Let it be a mirror rather "
-                "than a verdict, and see what it shows you.",
-            )
-            if question
-            else (
-                "One card and no question: a simple way to ask what today wants you to know. "
-                "Here is what came forward.",
-                "You drew a single card with an open mind. Think of it as a note slipped under "
-                "your door: short, and meant for you.",
-            )
-        )
-    elif question:
-        options = (
-            f"You came to the cards with a question: {q}{stop} {_cap(title)} has given you {count}, "
-            "and together they have something to say about it. Let’s walk through them one "
-            "by one, then step back and look at the whole picture.",
-            f"Your question was {q}{stop} {_cap(title)} answered with {count}; each speaks from its "
-            "own place, and the real message lives in how they talk to each other.",
-            f"{q} Hold that question gently in mind as you read. {_cap(title)} has laid out "
-            f"{count} for you, and we’ll take them in order before drawing the threads together.",
-        )
-    else:
-        options = (
-            f"You drew {title} without a set question, which is often the best way to hear "
-            f"what you need rather than what you expect. Here are your {count}.",
-            f"No question this time, just an open mind and {count} in {title}. That leaves "
-            "room for the cards to speak about whatever matters most right now.",
-            f"An open reading: {title}, {count}, and no question to steer them. Read slowly "
-            "and notice which parts make you pause; those are usually the ones meant for you.",
-        )
-    frame = f" The cards cover {escape(spread.time_frame)}." if spread.time_frame and n > 1 else ""
-    return _pick(draw.seed, "opening", options) + frame
+    asked = "question" if question else "no_question"
+    stop = "" if question and question[-1] in ".?!…" else "."
+    values = {"question": _quoted(question), "stop": stop} if question else {}
+    if n > 1:
+        values |= {"spread": escape(spread.title.removeprefix("The ")), "cards": _count(n, "cards")}
+    path = f"opening.{asked}" if n > 1 else f"opening.single_card.{asked}"
+    text = _say(draw, path, "opening", **values)
+    if spread.time_frame and n > 1:
+        text += " " + _say(draw, "opening.time_frame", time_frame=escape(spread.time_frame))
+    return text
 
 
 # --------------------------------------------------------------------------- the caption
@@ -903,11 +552,11 @@ def _opening(draw: Draw, question: str | None) -> str:
 def essence(draw: Draw, question: str | None = None) -> str:
     """One plain line that sums the reading up (for the caption and previews)."""
     first = _focus_cards(draw)[0]
-    kws = list(first.card.keywords(first.reversed)[:3])
-    line = f"{first.card.name}{' reversed' if first.reversed else ''}: {', '.join(kws)}"
+    kws = ", ".join(first.card.keywords(first.reversed)[:3])
+    line = _text(f"caption.essence.{first.orientation}", card_name=first.card.name, keywords=kws)
     if question and is_yes_no_question(question):
-        lean = {"yes": "leaning yes", "no": "leaning no", "maybe": "not settled yet"}
-        line = f"{_cap(lean[yes_no_lean(draw)])}. {line}"
+        lean = _cap(_text(f"caption.leaning.{yes_no_lean(draw)}"))
+        line = _text("caption.essence_with_leaning", leaning=lean, essence=line)
     return line
 
 
@@ -931,7 +580,7 @@ def _caption(draw: Draw, question: str | None, limit: int = CAPTION_LIMIT) -> st
     for q, cards in attempts:
         parts = [title]
         if q:
-            parts.append(f"<i>“{escape(q)}”</i>")
+            parts.append(_quoted(q))
         parts.append("\n".join(cards))
         parts.append(line)
         caption = "\n".join(parts)
@@ -955,9 +604,7 @@ def compose(draw: Draw, question: str | None = None) -> Interpretation:
     special = _special_paragraph(draw)
     if special:
         whole.append(special)
-    header = (
-        "<b>The card as a whole</b>" if len(draw.cards) == 1 else "<b>The spread as a whole</b>"
-    )
+    header = _text("synthesis.header." + ("single_card" if len(draw.cards) == 1 else "spread"))
     sections.append(header + "\n" + "\n\n".join(whole))
     sections.append(_answer_section(draw, question))
     sections.append(_advice_section(draw))

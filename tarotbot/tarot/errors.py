@@ -16,6 +16,10 @@ class DeckError(TarotError):
     """The card data is missing or breaks the schema (names file, card and field)."""
 
 
+class PhrasingError(TarotError):
+    """The composer's phrasing data is missing or breaks its schema (names file, key and problem)."""
+
+
 class UnknownSpread(TarotError, ValueError):
     """A spread name that is not one of the nine spreads."""
 

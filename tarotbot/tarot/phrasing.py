@@ -1,0 +1,251 @@
+"""The composer's wording: loaded from ``data/phrasing/*.json`` once, validated, then immutable.
+
+The phrases are data (``data/phrasing/SCHEMA.md``); :mod:`.compose` picks and fills them by
+path (``<file>.<key>…``). :data:`SCHEMA` lists every path, its kind and the ``{placeholders}``
+the composer fills in; :func:`load_phrasing` checks the files against it and names the file,
+key and problem (missing or unknown key, wrong type, unknown or missing placeholder, bad HTML).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import string
+from collections.abc import Mapping
+from itertools import combinations
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from tarotbot.tarot.deck import DATA_DIR, ELEMENTS, RANKS, SUITS
+from tarotbot.tarot.errors import PhrasingError
+from tarotbot.tarot.telegram_text import HtmlProblem, check_html
+
+__all__ = ["PHRASING_DIR", "SCHEMA", "Phrasing", "build_phrasing", "load_phrasing"]
+
+PHRASING_DIR = DATA_DIR / "phrasing"
+
+
+def plural_category(count: int) -> str:
+    """Which form of a counted phrase (the ``<plural>`` keys) goes with ``count``."""
+    return "one" if count == 1 else "other"
+
+
+SETS = {
+    "plural": ("one", "other"),
+    "orientation": ("upright", "reversed"),
+    "lean": ("yes", "no", "maybe"),
+    "number": tuple(str(n) for n in range(1, 14)),  # up to the largest spread's 13 cards
+    "element": ELEMENTS,
+    "element_pair": tuple("+".join(sorted(pair)) for pair in combinations(ELEMENTS, 2)),
+    "suit": SUITS,
+    "rank": RANKS,
+}
+
+#: ``path kind placeholders``; ``<set>`` stands for each name in SETS, ``{a,b}``
+#: for a and b. Kinds: ``wordings`` (a list of Telegram-HTML sentences, one
+#: picked per reading), ``text`` (one fixed piece of Telegram HTML), ``plain``
+#: (plain text). A template must use each plain placeholder name (``a|b``:
+#: either) and may use each ``?name``; nothing else is filled in.
+SCHEMA = """
+grammar.number_words.<number> text
+grammar.counted.{cards,major_cards,reversed_cards}.<plural> text number
+grammar.list_separator text
+grammar.list_last text items last
+grammar.card_reversed text card
+grammar.quoted_question text question
+opening.single_card.question wordings question ?stop
+opening.single_card.no_question wordings
+opening.question wordings question ?stop ?spread cards
+opening.no_question wordings ?spread cards
+opening.time_frame wordings time_frame
+positions.header.<orientation> text number position card_name
+positions.lead.general.<orientation> wordings card|card_as_drawn keyword1 ?keyword2 ?keyword3
+positions.lead.{love,career,path} wordings card|card_as_drawn keyword1 ?keyword2 ?keyword3
+positions.lead.{day,week,month,theme} wordings card|card_as_drawn keyword1 ?keyword2 ?keyword3 when
+positions.theme_when text
+positions.wider_meaning wordings meaning
+synthesis.header.{single_card,spread} text
+synthesis.arcana.{single_major,single_minor} wordings card
+synthesis.arcana.none wordings
+synthesis.arcana.most wordings cards|major_cards ?total names
+synthesis.arcana.some.<plural> wordings major_cards names others
+synthesis.arcana.other_minors.<plural> text number
+synthesis.elements.single_card wordings element meaning
+synthesis.elements.dominant wordings element count ?total ?suit_note meaning
+synthesis.elements.suit_note text count suit
+synthesis.elements.two_lead wordings first second ?first_short ?second_short
+synthesis.elements.mixed wordings elements
+synthesis.reversals.{turned_off,single_reversed,single_upright,none,all} wordings
+synthesis.reversals.most wordings cards ?total names
+synthesis.reversals.some.<plural> wordings reversed_cards names
+synthesis.repeated_rank wordings count rank names ?meaning
+synthesis.relationship.between wordings you them how
+synthesis.relationship.same_element text element
+synthesis.week_ahead.brightest_day wordings day card
+synthesis.week_ahead.gentle_day wordings day card_as_drawn
+synthesis.yearly_path.turning_points wordings months
+synthesis.yearly_path.turning_point text month card
+synthesis.yearly_path.no_turning_points wordings
+synthesis.celtic.root_and_crown wordings root crown
+symbolism.elements.<element>.{name,in_short,way_forward} text
+symbolism.elements.<element>.{meaning,missing} wordings
+symbolism.element_pairs.<element_pair> text
+symbolism.suits.<suit> text
+symbolism.ranks.<rank>.{plural,meaning} text
+answer.{question,no_question}.header text
+answer.question.intro wordings question
+answer.no_question.intro wordings
+answer.yes_no.{opening,closing}.<lean> wordings
+answer.yes_no.{cards_for_yes,cards_for_no}.<plural> text names
+answer.yes_no.card_leaning.<lean> text
+answer.yes_no.single_card.<orientation> wordings card leaning
+answer.open.lead.{question,no_question} wordings card_as_drawn where keywords
+answer.open.further wordings card_as_drawn where keywords
+answer.open.way_forward wordings way
+answer.where text number position
+answer.gloss.<orientation> wordings ?card ?card_as_drawn keyword1 ?keyword2 ?keyword3
+advice.header text
+advice.main.<orientation> wordings card advice
+advice.second wordings card advice
+advice.closing wordings
+caption.essence.<orientation> plain card_name keywords
+caption.leaning.<lean> plain
+caption.essence_with_leaning plain leaning essence
+"""
+
+
+class Slot(NamedTuple):
+    kind: str
+    allowed: frozenset[str]
+    required: tuple[frozenset[str], ...]  # each: at least one of these names
+
+
+def _parse(schema: str) -> dict[str, Slot]:
+    slots = {}
+    for line in schema.strip().splitlines():
+        path, kind, *fields = line.split()
+        paths = [""]
+        for part in path.split("."):
+            names = SETS[part[1:-1]] if part[0] == "<" else part.strip("{}").split(",")
+            paths = [f"{p}.{n}".lstrip(".") for p in paths for n in names]
+        groups = [frozenset(f.removeprefix("?").split("|")) for f in fields]
+        required = tuple(g for f, g in zip(fields, groups, strict=True) if f[0] != "?")
+        slots.update(dict.fromkeys(paths, Slot(kind, frozenset().union(*groups), required)))
+    return slots
+
+
+#: Every slot by its full path (``"answer.yes_no.opening.maybe"``).
+SLOTS = _parse(SCHEMA)
+FILES = tuple(dict.fromkeys(path.split(".")[0] for path in SLOTS))
+
+
+def _listed(names: frozenset[str] | set[str], joiner: str = ", ") -> str:
+    return joiner.join(f"{{{name}}}" for name in sorted(names)) or "no placeholders"
+
+
+def _check(where: str, slot: Slot, template: Any) -> str | tuple[str, ...]:
+    """The value of one slot, checked: a list of wordings becomes a tuple."""
+    if slot.kind == "wordings":
+        if not isinstance(template, list) or not template:
+            raise PhrasingError(f"{where}: must be a list of one or more wordings")
+        text = slot._replace(kind="text")
+        return tuple(_check(f"{where}, wording {i}", text, t) for i, t in enumerate(template, 1))
+    if not isinstance(template, str) or not template.strip():
+        raise PhrasingError(f"{where}: must be a non-empty string")
+    try:
+        fields = [f for f in string.Formatter().parse(template) if f[1] is not None]
+    except ValueError as exc:
+        raise PhrasingError(f"{where}: {exc}; write {{{{ or }}}} for a literal brace") from None
+    for _, name, spec, conversion in fields:
+        if name not in slot.allowed or spec or conversion:  # plain names: no {a!r}, {a:>9}
+            raise PhrasingError(
+                f"{where}: unknown placeholder {{{name}}}; this key fills in {_listed(slot.allowed)}"
+            )
+    for group in slot.required:
+        if not group & {f[1] for f in fields}:
+            raise PhrasingError(f"{where}: missing placeholder {_listed(group, ' or ')}")
+    if slot.kind == "plain" and ("<" in template or ">" in template):
+        raise PhrasingError(f"{where}: plain text only (found < or >)")
+    try:
+        if slot.kind != "plain":
+            check_html(template)
+    except HtmlProblem as exc:
+        raise PhrasingError(f"{where}: not valid Telegram HTML ({exc})") from None
+    return template
+
+
+def _flatten(path: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """The values of one parsed file by their full paths (down to the slots)."""
+    if path in SLOTS or not isinstance(value, dict):
+        out[path] = value
+    else:
+        for key, sub in value.items():
+            _flatten(f"{path}.{key}", sub, out)
+    return out
+
+
+class Phrasing:
+    """The validated phrasing: :meth:`say` fills in the slot at a path."""
+
+    def __init__(self, values: Mapping[str, str | tuple[str, ...]]):
+        self.values = dict(values)
+
+    def number(self, n: int) -> str:
+        """``n`` in words where ``grammar.number_words`` has it, else in digits."""
+        return str(self.values.get(f"grammar.number_words.{n}", n))
+
+    def say(self, path: str, seed: str = "", salt: str | None = None, **values: str) -> str:
+        """The text at ``path``, or one of its wordings (chosen by hashing ``seed`` with
+        ``salt``, default ``path``: varied, yet repeatable), filled in with ``values``."""
+        if set(values) != SLOTS[path].allowed:  # the composer disagrees with SCHEMA: a bug
+            raise TypeError(f"{path}: filled in {_listed(set(values))}, see SCHEMA")
+        template = options = self.values[path]
+        if isinstance(options, tuple):
+            digest = hashlib.sha256(f"{seed}|{salt or path}".encode()).digest()
+            template = options[int.from_bytes(digest[:4], "big") % len(options)]
+        return template.format_map(values)
+
+
+def build_phrasing(files: Mapping[str, Any]) -> Phrasing:
+    """Validate parsed files (``{"grammar": {...}, ...}``); pure, tests break copies with it."""
+    values: dict[str, Any] = {}
+    for name in FILES:
+        if name not in files:
+            raise PhrasingError(f"{name}.json: missing")
+        expected = [path for path in SLOTS if path.split(".")[0] == name]
+        found = _flatten(name, files[name], {})
+        for path in dict.fromkeys([*found, *expected]):
+            key = path.partition(".")[2]
+            where = f"{name}.json, key {key!r}" if key else f"{name}.json"
+            if path not in found:
+                raise PhrasingError(f"{where}: missing")
+            if path not in SLOTS:
+                inner = any(slot.startswith(f"{path}.") for slot in expected)
+                raise PhrasingError(
+                    f"{where}: {'must be a JSON object' if inner else 'unknown key'}"
+                )
+            values[path] = _check(where, SLOTS[path], found[path])
+    return Phrasing(values)
+
+
+@functools.cache
+def _load(data_dir: Path) -> Phrasing:
+    files = {}
+    for name in FILES:
+        try:
+            files[name] = json.loads((data_dir / f"{name}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise PhrasingError(f"{name}.json: missing in {data_dir} (see SCHEMA.md)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PhrasingError(f"{name}.json: cannot be read as UTF-8 JSON ({exc})") from None
+    return build_phrasing(files)
+
+
+def load_phrasing(data_dir: Path | str | None = None) -> Phrasing:
+    """The phrasing from ``data_dir`` (default :data:`PHRASING_DIR`), read and validated
+    once per directory for the life of the process (``load_phrasing.cache_clear()``)."""
+    return _load(Path(data_dir) if data_dir is not None else PHRASING_DIR)
+
+
+load_phrasing.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
