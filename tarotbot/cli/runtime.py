@@ -8,6 +8,7 @@ import click
 
 from tarotbot.cli import setup_logging
 from tarotbot.cli.database import open_database
+from tarotbot.cli.tarot import load_tarot_data
 from tarotbot.exceptions import ConfigError
 from tarotbot.queue import QUEUE_NAMES, check_redis, get_redis
 from tarotbot.workers import (
@@ -74,10 +75,9 @@ def worker(
     waiting = schema.pending()  # leaves this process's connection open, as real code would
     if waiting:
         log.warning("migrations pending (%s): run `python -m tarotbot migrate`", ", ".join(waiting))
-    from tarotbot.tarot.deck import load_deck
     from tarotbot.tarot.render import warm_faces
 
-    load_deck()  # parsed and validated once here, not in every job (or work horse)
+    load_tarot_data()  # deck and phrasing parsed and validated once here, not in every job (or horse)
     warm_faces(WARM_SPREADS)
     cls = TarotSimpleWorker if worker_class == "simple" else TarotWorker
     names = [q.strip() for q in queues.split(",") if q.strip()]

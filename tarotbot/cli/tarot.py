@@ -20,19 +20,30 @@ from pathlib import Path
 import click
 
 from tarotbot.tarot.deck import load_deck
-from tarotbot.tarot.errors import DeckError, InvalidSeed, QuestionTooLong, UnknownSpread
+from tarotbot.tarot.errors import (
+    DeckError,
+    InvalidSeed,
+    PhrasingError,
+    QuestionTooLong,
+    UnknownSpread,
+)
 from tarotbot.tarot.spreads import SPREADS
 
-__all__ = ["COMMANDS", "cards", "draw_command"]
+__all__ = ["COMMANDS", "cards", "draw_command", "load_tarot_data"]
 
 _SPREAD_LIST = ", ".join(SPREADS)
 
 
-def _deck():
+def load_tarot_data():
+    """The deck and the composer's phrasing, validated; broken data is one line, not a traceback."""
+    from tarotbot.tarot.phrasing import load_phrasing
+
     try:
-        return load_deck()
-    except DeckError as exc:
+        deck = load_deck()
+        load_phrasing()
+    except (DeckError, PhrasingError) as exc:
         raise click.ClickException(f"the card data is broken: {exc}") from None
+    return deck
 
 
 @click.command("cards")
@@ -46,7 +57,7 @@ def _deck():
 )
 def cards(as_json: bool) -> None:
     """List the 78 cards of the deck in deck order."""
-    deck = _deck()
+    deck = load_tarot_data()
     if as_json:
         rows = [
             {
@@ -167,7 +178,7 @@ def draw_command(
         return
 
     settings = get_settings()
-    _deck()
+    load_tarot_data()
     try:
         result = draw(
             spread,

@@ -9,10 +9,11 @@ Modules, one per domain noun:
 - :mod:`.deck`: the 78 cards, loaded from ``data/*.json`` and validated once.
 - :mod:`.spreads`: the nine spreads, their positions, costs and layouts.
 - :mod:`.draw`: verifiable seeded draws (HMAC-SHA256 stream + Fisher-Yates).
-- :mod:`.compose`: the built-in interpreter that writes a reading.
+- :mod:`.compose`: the built-in interpreter that writes a reading (the logic).
+- :mod:`.phrasing`: its texts, loaded from ``data/phrasing/*.json`` and validated once.
 - :mod:`.prompt`: the chat messages for an LLM interpreter.
 - :mod:`.safety`: questions that call for real help before (or instead of) cards.
 - :mod:`.telegram_text`: Telegram-HTML escaping, validation and splitting.
-- :mod:`.render`: the spread picture (PNG).
+- :mod:`.render`: the spread picture (PNG or JPEG).
 - :mod:`.errors`: the exceptions above raise.
 """
