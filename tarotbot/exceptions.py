@@ -34,12 +34,6 @@ class PollingConflict(TarotBotError):
     exit_code = 4
 
 
-class DatabaseUnavailable(TarotBotError):
-    """The database cannot be reached or refused the connection."""
-
-    exit_code = 3
-
-
 class MigrationError(TarotBotError):
     """A migration script is missing, malformed or failed to apply."""
 

@@ -98,10 +98,6 @@ PALETTES = {
 }
 
 
-def palette_for(card: Card) -> Palette:
-    return PALETTES["major"] if card.is_major else PALETTES[card.element]
-
-
 # --------------------------------------------------------------------------- text
 
 
