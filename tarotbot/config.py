@@ -139,6 +139,15 @@ class Settings:
     webhook_url: str | None = None  # public URL Telegram posts updates to (the `web` process)
     webhook_secret: Secret | None = None  # Telegram sends it back in a header with each update
     database_url_given: bool = False  # DATABASE_URL was set (even to sqlite:///path)
+    backup_url: str | None = None  # None: file://<folder of the SQLite file>/backups (backup_url())
+    backup_recipients: tuple[str, ...] = ()  # age public keys (age1...) backups are encrypted to
+    backup_identity: Secret | None = None  # age secret key(s): verify and restore only
+    backup_identity_file: str | None = None  # an age-keygen file: verify and restore only
+    s3_endpoint_url: str | None = None  # S3-compatible service (R2, B2, MinIO); None: AWS
+    backup_keep_daily: int = 7  # prune keeps the newest backup of this many days
+    backup_keep_weekly: int = 4  # ... of this many ISO weeks
+    backup_keep_monthly: int = 12  # ... of this many months
+    backup_at: str = "03:00"  # HH:MM UTC of the daily scheduled backup
 
     @property
     def uses_postgres(self) -> bool:
@@ -438,6 +447,185 @@ def parse_redis_tls_ca_file(value: str | None, verify: str) -> str | None:
     return value
 
 
+BACKUP_URL_FORMS = "file:///absolute/dir or s3://bucket/prefix"
+S3_BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+BACKUP_AT_RE = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+AGE_SECRET_KEY_PREFIX = "AGE-SECRET-KEY-1"
+
+
+def split_backup_url(url: str) -> tuple[str, str, str]:
+    """``("file", directory, "")`` or ``("s3", bucket, prefix)`` for a BACKUP_URL.
+
+    Raises ConfigError naming BACKUP_URL for anything else: a relative or
+    remote file URL, a bad bucket name, credentials, a query or fragment
+    (S3 credentials come from the AWS variables, never from the URL).
+    """
+    name = "BACKUP_URL"
+    parts = _split_url(name, url)
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            name,
+            f"must not carry credentials ({_redact_url(url)!r}); S3 reads them from "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        )
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ConfigError(name, f"takes no ?query or #fragment, got {_redact_url(url)!r}")
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ConfigError(
+                name, f"file URLs name an absolute folder (file:///srv/backups), got {url!r}"
+            )
+        directory = unquote(parts.path).rstrip("/") or "/"
+        if "\x00" in directory:
+            raise ConfigError(name, "holds a NUL character")
+        return "file", directory, ""
+    if parts.scheme == "s3":
+        bucket = parts.netloc
+        if not S3_BUCKET_RE.match(bucket) or ".." in bucket:
+            raise ConfigError(
+                name,
+                f"{bucket[:70]!r} is not an S3 bucket name (3-63 letters, digits, dots, "
+                "hyphens): s3://bucket/prefix",
+            )
+        prefix = unquote(parts.path).strip("/")
+        if "//" in prefix:
+            raise ConfigError(name, f"the prefix {prefix[:70]!r} has an empty path segment")
+        return "s3", bucket, prefix
+    raise ConfigError(name, f"expected {BACKUP_URL_FORMS}, got {_redact_url(url)!r}")
+
+
+def parse_backup_url(value: str | None) -> str | None:
+    """BACKUP_URL, checked by :func:`split_backup_url`; None when unset (the default applies)."""
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    split_backup_url(value)
+    return value
+
+
+def backup_url(settings: Settings) -> str:
+    """Where backups go: BACKUP_URL, else a ``backups/`` folder beside the SQLite file.
+
+    The default holds for PostgreSQL too (the folder beside TAROTBOT_SQLITE_PATH),
+    which on a PaaS dyno is ephemeral disk: set BACKUP_URL to s3://... there.
+    """
+    if settings.backup_url is not None:
+        return settings.backup_url
+    return (Path(settings.sqlite_path).absolute().parent / "backups").as_uri()
+
+
+def parse_age_recipients(value: str | None) -> tuple[str, ...]:
+    """BACKUP_AGE_RECIPIENTS: age public keys (age1...), comma- or space-separated.
+
+    Each is checked by pyrage (imported only when the variable is set) and
+    kept in its canonical form, duplicates dropped. A secret key given here
+    by mistake is refused without being shown.
+    """
+    name = "BACKUP_AGE_RECIPIENTS"
+    value = _blank_to_none(value)
+    if value is None:
+        return ()
+    from pyrage import x25519
+
+    items = [item for item in re.split(r"[,\s]+", value) if item]
+    keys: list[str] = []
+    for index, item in enumerate(items, 1):
+        where = f"item {index} of {len(items)}"
+        if item.upper().startswith("AGE-SECRET-KEY-"):
+            raise ConfigError(
+                name,
+                f"{where} is an age SECRET key (not shown); give its public key "
+                "(age-keygen -y KEYFILE prints it) and keep the secret key off this machine",
+            )
+        try:
+            key = str(x25519.Recipient.from_str(item))
+        except Exception:  # pyrage.RecipientError: not bech32, wrong kind, bad checksum
+            shown = repr(item[:12] + ("..." if len(item) > 12 else ""))
+            raise ConfigError(
+                name, f"{where} ({shown}) is not an age public key (age1... from age-keygen)"
+            ) from None
+        if key not in keys:
+            keys.append(key)
+    return tuple(keys)
+
+
+def age_identity_keys(text: str) -> list[str]:
+    """The keys in an age identity text (an age-keygen file or the variable's value).
+
+    Lines starting with ``#`` (age-keygen's comments) and blank lines are
+    skipped; a line may hold several keys separated by commas or spaces.
+    """
+    keys: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keys.extend(item for item in re.split(r"[,\s]+", line) if item)
+    return keys
+
+
+def age_identity_problem(text: str) -> str | None:
+    """Why ``text`` is not a list of age secret keys, never quoting it; None when it is."""
+    from pyrage import x25519
+
+    keys = age_identity_keys(text)
+    if not keys:
+        return f"holds no age secret key ({AGE_SECRET_KEY_PREFIX}..., as age-keygen writes)"
+    for index, key in enumerate(keys, 1):
+        where = f"key {index} of {len(keys)}"
+        if key.lower().startswith("age1"):
+            return (
+                f"{where} is a public key (age1...); verify and restore need the secret "
+                f"key ({AGE_SECRET_KEY_PREFIX}...)"
+            )
+        try:
+            x25519.Identity.from_str(key)
+        except Exception:  # pyrage.IdentityError
+            return (
+                f"{where} is not an age secret key ({AGE_SECRET_KEY_PREFIX}..., as "
+                "age-keygen writes); its value is not shown"
+            )
+    return None
+
+
+def parse_age_identity(value: str | None) -> Secret | None:
+    """BACKUP_AGE_IDENTITY: one or more age secret keys, kept in a :class:`Secret`."""
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    problem = age_identity_problem(value)
+    if problem is not None:
+        raise ConfigError("BACKUP_AGE_IDENTITY", problem)
+    return Secret(value)
+
+
+def parse_s3_endpoint_url(value: str | None) -> str | None:
+    """S3_ENDPOINT_URL: http(s)://host[:port] of an S3-compatible service, no credentials."""
+    name = "S3_ENDPOINT_URL"
+    url = parse_http_url(name, value, None)
+    if url is not None:
+        parts = _split_url(name, url)
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(
+                name,
+                f"must not carry credentials ({_redact_url(url)!r}); set "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            )
+        if parts.query or parts.fragment:
+            raise ConfigError(name, f"takes no ?query or #fragment, got {_redact_url(url)!r}")
+    return url
+
+
+def parse_backup_at(value: str | None) -> str:
+    """BACKUP_AT: HH:MM (24-hour, UTC), returned zero-padded; unset is 03:00."""
+    value = _blank_to_none(value)
+    if value is None:
+        return "03:00"
+    match = BACKUP_AT_RE.match(value)
+    if not match:
+        raise ConfigError("BACKUP_AT", f"{value[:20]!r} is not a time of day as HH:MM (UTC)")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
 def _redact_url(value: str) -> str:
     """A URL fit for a message: no password, no query string.
 
@@ -496,7 +684,35 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_url=parse_webhook_url(env.get("TELEGRAM_WEBHOOK_URL")),
         webhook_secret=parse_webhook_secret(env.get("TELEGRAM_WEBHOOK_SECRET")),
         database_url_given=database_url_given,
+        backup_url=parse_backup_url(env.get("BACKUP_URL")),
+        backup_recipients=parse_age_recipients(env.get("BACKUP_AGE_RECIPIENTS")),
+        backup_identity=parse_age_identity(env.get("BACKUP_AGE_IDENTITY")),
+        backup_identity_file=_blank_to_none(env.get("BACKUP_AGE_IDENTITY_FILE")),
+        s3_endpoint_url=parse_s3_endpoint_url(env.get("S3_ENDPOINT_URL")),
+        **_backup_retention(env),
+        backup_at=parse_backup_at(env.get("BACKUP_AT")),
     )
+
+
+def _backup_retention(env: Mapping[str, str]) -> dict[str, int]:
+    """BACKUP_KEEP_DAILY/WEEKLY/MONTHLY (0..1000 each); all three 0 would prune every backup."""
+    keep = {
+        f"backup_keep_{period}": parse_int(
+            f"BACKUP_KEEP_{period.upper()}",
+            env.get(f"BACKUP_KEEP_{period.upper()}"),
+            default,
+            0,
+            1000,
+        )
+        for period, default in (("daily", 7), ("weekly", 4), ("monthly", 12))
+    }
+    if not any(keep.values()):
+        raise ConfigError(
+            "BACKUP_KEEP_DAILY",
+            "BACKUP_KEEP_DAILY, BACKUP_KEEP_WEEKLY and BACKUP_KEEP_MONTHLY are all 0: "
+            "prune would delete every backup",
+        )
+    return keep
 
 
 @functools.cache
@@ -558,4 +774,41 @@ ENVIRONMENT = (
     ),
     ("PORT", "8080", "web process only: the port it listens on (set by the PaaS)"),
     ("WEB_CONCURRENCY", "2", "web process only: gunicorn worker processes"),
+    (
+        "BACKUP_URL",
+        "file://<folder of TAROTBOT_SQLITE_PATH>/backups",
+        "Where backups go: file:///absolute/dir or s3://bucket/prefix; a dyno's disk is "
+        "ephemeral, so use s3:// on a PaaS",
+    ),
+    (
+        "BACKUP_AGE_RECIPIENTS",
+        "unset (backup create refuses)",
+        "Comma-separated age public keys (age1...) backups are encrypted to",
+    ),
+    (
+        "BACKUP_AGE_IDENTITY",
+        "unset",
+        "age secret key(s) (AGE-SECRET-KEY-1...): backup verify and restore only; never logged",
+    ),
+    (
+        "BACKUP_AGE_IDENTITY_FILE",
+        "unset",
+        "Path of an age-keygen key file, instead of or besides BACKUP_AGE_IDENTITY",
+    ),
+    (
+        "S3_ENDPOINT_URL",
+        "unset (AWS)",
+        "http(s) URL of an S3-compatible service (R2, B2, MinIO) for s3:// BACKUP_URLs",
+    ),
+    ("AWS_ACCESS_KEY_ID", "unset", "S3 credentials, read by boto3 itself; never copied or logged"),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "unset",
+        "S3 credentials, read by boto3 itself; never copied or logged",
+    ),
+    ("AWS_DEFAULT_REGION", "unset (us-east-1)", "S3 region (auto for R2), read by boto3 itself"),
+    ("BACKUP_KEEP_DAILY", "7", "backup prune keeps the newest backup of this many days (0..1000)"),
+    ("BACKUP_KEEP_WEEKLY", "4", "... of this many weeks (0..1000)"),
+    ("BACKUP_KEEP_MONTHLY", "12", "... of this many months (0..1000)"),
+    ("BACKUP_AT", "03:00", "HH:MM (UTC) of the scheduled daily backup"),
 )

@@ -82,3 +82,47 @@ class InvalidTransition(TarotBotError):
 
 class NotRefundable(TarotBotError):
     """A transaction that cannot be refunded: not a reading or purchase, or never applied."""
+
+
+class BackupError(TarotBotError):
+    """A backup could not be taken, found, verified or restored (base class).
+
+    Messages are one line and never hold a secret: no age identity, no
+    storage credentials, no password from a URL.
+    """
+
+
+class BackupRefused(BackupError):
+    """A backup was not taken on purpose (e.g. no age recipients); nothing was written."""
+
+    exit_code = 2
+
+
+class StorageUnavailable(BackupError):
+    """The backup storage is unreachable, refuses the credentials, or lacks the bucket."""
+
+
+class BackupNotFound(BackupError):
+    """No backup (or stored object) has the given id or name."""
+
+
+class IncompleteBackup(BackupError):
+    """A backup object without its manifest: never finished, never to be trusted."""
+
+
+class BackupIntegrityError(BackupError):
+    """A backup's bytes are not what was written: checksum or size mismatch, truncated, tampered."""
+
+
+class DecryptionFailed(BackupError):
+    """A backup cannot be decrypted: no identity matches, no identity given, or not an age file."""
+
+
+class RestoreRefused(BackupError):
+    """The target database is not empty and --replace --yes was not given; nothing was touched."""
+
+    exit_code = 2
+
+
+class ToolMismatch(BackupError):
+    """pg_dump or pg_restore is missing or its version cannot handle the server or the dump."""

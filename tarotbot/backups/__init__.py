@@ -1,0 +1,1 @@
+"""Encrypted, streamed backups and verified restores."""
