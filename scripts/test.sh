@@ -15,5 +15,10 @@ fi
 .venv/bin/ruff check --output-format concise .
 .venv/bin/ruff format --check --quiet .
 .venv/bin/lint-imports --no-cache --no-logo  # the architecture's import contracts (pyproject.toml)
+# the backup tests check interop with Debian's stock age CLI (they fail, not skip, without it)
+if ! command -v age >/dev/null && [ "$(id -u)" = 0 ]; then
+  { apt-get install -y -qq age >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq age >/dev/null; }; } \
+    || echo "warning: could not install age (apt-get install -y age); the backup interop tests will fail" >&2
+fi
 export TZ=UTC
 exec .venv/bin/python -m pytest "$@"

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "tarotbot.cli.runtime",
     "tarotbot.cli.audit",
     "tarotbot.cli.health",
+    "tarotbot.cli.backup",
 )
 
 

@@ -133,6 +133,9 @@ def register_periodic_jobs(sched) -> None:
             queue_name=QUEUE_MAINTENANCE,
         )
         log.info("registered %s every %ds", func, every)
+    from jobs.backups import register_backup_jobs
+
+    register_backup_jobs(sched)  # cron entries: daily create + prune, weekly verify --full
 
 
 @click.command()
