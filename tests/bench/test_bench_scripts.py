@@ -63,3 +63,14 @@ def test_e2e_bench():
     assert set(result["paced"]["cpu_ms_per_reading"]) == {
         "bot", "workers", "emulator", "postgres", "redis",
     }  # fmt: skip
+
+
+@pytest.mark.timeout(300)
+def test_backup_bench():
+    result = run_bench(
+        "bench.backup", "--transactions", "3000", "--readings", "500", "--rounds", "1",
+        timeout=240,
+    )  # fmt: skip
+    assert result["bench"] == "backup"
+    assert result["large"]["transactions"] == 3000 and result["large"]["restore_s"] > 0
+    assert 0 < result["small"]["create_peak_rss_mb"] < 500
