@@ -24,6 +24,7 @@ would keep the plaintext off disk only to hold it whole in memory.)
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import io
@@ -344,9 +345,13 @@ class NullSink(io.RawIOBase):
 @dataclass
 class PgSnapshot:
     snapshot_id: str
-    figures: Figures
+    counting: concurrent.futures.Future  # the Figures, counted while pg_dump streams
     server_version: str
     server_major: int
+
+    @property
+    def figures(self) -> Figures:
+        return self.counting.result()
 
 
 @contextlib.contextmanager
@@ -355,7 +360,8 @@ def pg_snapshot(target: PgTarget) -> Iterator[PgSnapshot]:
 
     The transaction stays open while the caller dumps (``pg_dump
     --snapshot``); the figures are counted inside it, so both see the same
-    rows.
+    rows, on a thread while the dump streams (the counts cost a tenth of a
+    second per million rows, which the backup would otherwise wait for).
     """
     import psycopg2
     from psycopg2.extensions import ISOLATION_LEVEL_REPEATABLE_READ
@@ -370,12 +376,19 @@ def pg_snapshot(target: PgTarget) -> Iterator[PgSnapshot]:
             cur.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
             snapshot_id, version = cur.fetchone()
 
-            def query(sql: str) -> list[tuple]:
-                cur.execute(sql)
-                return cur.fetchall()
+        def query(sql: str) -> list[tuple]:
+            with conn.cursor() as counter:
+                counter.execute(sql)
+                return counter.fetchall()
 
-            figures = collect_figures(query, POSTGRESQL)
-        yield PgSnapshot(snapshot_id, figures, version, conn.server_version // 10000)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="backup-counts") as pool:
+            counting = pool.submit(collect_figures, query, POSTGRESQL)
+            try:
+                yield PgSnapshot(snapshot_id, counting, version, conn.server_version // 10000)
+            finally:
+                counting.cancel()
+                with contextlib.suppress(Exception):
+                    counting.result()  # the connection is closed only after the counts
     finally:
         with contextlib.suppress(Exception):
             conn.rollback()

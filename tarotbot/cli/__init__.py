@@ -1,6 +1,6 @@
 """The ``python -m tarotbot`` command group.
 
-Each module listed in :data:`COMMAND_MODULES` exports ``COMMANDS``, a list of
+Each module named in :data:`COMMAND_MODULES` exports ``COMMANDS``, a list of
 click commands, so commands live next to the domain they drive. Every option
 can also be given as an environment variable (``TAROTBOT_<COMMAND>_<OPTION>``,
 or the variable named in the option's help).
@@ -24,19 +24,41 @@ from tarotbot.config import get_settings
 from tarotbot.exceptions import TarotBotError
 from tarotbot.redaction import RedactingFormatter, redacted_traceback
 
-COMMAND_MODULES = (
-    "tarotbot.cli.database",
-    "tarotbot.cli.tarot",
-    "tarotbot.cli.emulator",
-    "tarotbot.cli.runtime",
-    "tarotbot.cli.audit",
-    "tarotbot.cli.health",
-    "tarotbot.cli.backup",
-)
+#: Each command and the module that defines it (in its ``COMMANDS`` list). A
+#: module is imported only when one of its commands runs, so a process loads
+#: what it uses: ``backup create`` starts without the bot, RQ or gunicorn.
+COMMAND_MODULES = {
+    "migrate": "tarotbot.cli.database",
+    "cards": "tarotbot.cli.tarot",
+    "draw": "tarotbot.cli.tarot",
+    "emulator": "tarotbot.cli.emulator",
+    "worker": "tarotbot.cli.runtime",
+    "scheduler": "tarotbot.cli.runtime",
+    "bot": "tarotbot.cli.runtime",
+    "web": "tarotbot.cli.runtime",
+    "demo": "tarotbot.cli.runtime",
+    "audit": "tarotbot.cli.audit",
+    "health": "tarotbot.cli.health",
+    "backup": "tarotbot.cli.backup",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group that imports a command's module when the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(name)
+        if module is None:
+            return None
+        return next(c for c in importlib.import_module(module).COMMANDS if c.name == name)
 
 
 @click.group(
-    context_settings={"auto_envvar_prefix": "TAROTBOT", "help_option_names": ["-h", "--help"]}
+    cls=_LazyGroup,
+    context_settings={"auto_envvar_prefix": "TAROTBOT", "help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, prog_name="tarotbot")
 def cli() -> None:
@@ -46,16 +68,8 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn expected failures into one line."""
-    _register()
     try:
         cli.main(args=argv, prog_name="python -m tarotbot", standalone_mode=False)
     except TarotBotError as exc:

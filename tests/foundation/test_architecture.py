@@ -56,3 +56,14 @@ def test_a_cycle_is_found():
     groups = [group for group in strongly_connected(graph) if len(group) > 1]
 
     assert groups == [{"a", "b", "c"}]
+
+
+def test_every_command_is_in_the_cli_map():
+    """The CLI imports a command's module only when it runs: the map must name them all."""
+    import importlib
+
+    from tarotbot.cli import COMMAND_MODULES
+
+    for module in set(COMMAND_MODULES.values()):
+        names = {command.name for command in importlib.import_module(module).COMMANDS}
+        assert names == {n for n, m in COMMAND_MODULES.items() if m == module}, module
