@@ -75,7 +75,7 @@ def backup() -> None:
     BACKUP_AGE_IDENTITY or BACKUP_AGE_IDENTITY_FILE. ID is a backup id from
     `backup list` or `latest`.
     """
-    setup_logging(get_settings().log_level)
+    setup_logging(get_settings().log_level, telegram=False)
 
 
 @backup.command()
