@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import urllib.request
 
 import pytest
 import redis
@@ -158,16 +159,24 @@ def test_every_process_in_any_order_restarted_with_sigterm(deployment, emulator,
         return all(deployment.running.get(n) for n in names)
 
     # Round 1: scheduler, worker, receiver, a second worker; a reading after each start
-    # that leaves a receiver and a worker running.
+    # that leaves a receiver and a worker running. The first worker serves metrics.
     first = None
+    metrics_port = free_port()
     for name in ["scheduler", "worker", receiver, "worker"]:
-        deployment.start(name)
+        first_worker = name == "worker" and not deployment.running.get("worker")
+        deployment.start(
+            name, extra_env={"TAROTBOT_METRICS_PORT": str(metrics_port)} if first_worker else None
+        )
         if started([receiver, "worker"]):
             person = next(people)
             person.start(timeout=60)
             person.read()
             first = first or person
     assert_healthy(deployment)
+    scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+    exposition = scraped.read().decode()
+    assert "# TYPE tarotbot_job_duration_seconds histogram" in exposition
+    assert 'tarotbot_jobs_total{queue="' in exposition  # the jobs this worker ran
     assert_clean_stops(deployment.stop_all(["worker", receiver, "scheduler"]))
 
     # Round 2, another order: the receiver alone first (a person writes while no
