@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from tarotbot.tarot.deck import ELEMENTS, Card
 from tarotbot.tarot.draw import Draw, DrawnCard
 from tarotbot.tarot.phrasing import load_phrasing, plural_category
+from tarotbot.tarot.safety import verdict_allowed
 from tarotbot.tarot.spreads import ORDINALS
 from tarotbot.tarot.telegram_text import (
     CAPTION_LIMIT,
@@ -421,7 +422,9 @@ def _printed_kind(angle: str) -> str:
     return {"love": "love", "career": "career"}.get(angle, "meaning")
 
 
-def _answer_text(draw: Draw, dc: DrawnCard, topic: str | None, slot: str) -> str:
+def _answer_text(
+    draw: Draw, dc: DrawnCard, topic: str | None, slot: str, gloss: str = "answer.gloss"
+) -> str:
     """HTML: the card's text for the question's topic, unless the reading already showed it.
 
     Repeating a paragraph word for word would read like a machine; in that case
@@ -432,7 +435,7 @@ def _answer_text(draw: Draw, dc: DrawnCard, topic: str | None, slot: str) -> str
         return escape(card.love(dc.reversed))
     if topic == "career" and _printed_kind(draw.spread.angle) != "career":
         return escape(card.career(dc.reversed))
-    return _fill(draw, f"answer.gloss.{dc.orientation}", slot, dc)
+    return _fill(draw, f"{gloss}.{dc.orientation}", slot, dc)
 
 
 def _focus_cards(draw: Draw) -> list[DrawnCard]:
@@ -481,17 +484,33 @@ def _named_at(draw: Draw, dc: DrawnCard, keywords: int) -> dict[str, str]:
     return {"card_as_drawn": _name_o(dc), "where": where, "keywords": keywords_}
 
 
-def _open_answer(draw: Draw, question: str | None) -> str:
-    topic = question_topic(question)
+def _open_answer(draw: Draw, question: str | None, reflective: bool = False) -> str:
+    """The answer from the spread's central cards.
+
+    ``reflective`` (a question that must get no verdict): the cards are named as
+    themes to reflect on, never as "the answer", and never with a topic's text.
+    """
+    topic = None if reflective else question_topic(question)
     focus = _focus_cards(draw)
     first = focus[0]
-    path = "answer.open.lead." + ("question" if question else "no_question")
-    lead = _say(draw, path, **_named_at(draw, first, 3))
-    parts = [f"{lead} {_answer_text(draw, first, topic, 'gloss_first')}"]
+    if reflective:
+        lead_path, further_path, gloss = (
+            "answer.reflective.lead",
+            "answer.reflective.further",
+            "answer.reflective.gloss",
+        )
+    else:
+        lead_path = "answer.open.lead." + ("question" if question else "no_question")
+        further_path, gloss = "answer.open.further", "answer.gloss"
+    lead = _say(draw, lead_path, **_named_at(draw, first, 3))
+    parts = [f"{lead} {_answer_text(draw, first, topic, 'gloss_first', gloss)}"]
     if len(focus) > 1:
         last = focus[-1]
-        further = _say(draw, "answer.open.further", "open_last", **_named_at(draw, last, 2))
-        parts.append(f"{further} {_answer_text(draw, last, topic, 'gloss_last')}")
+        further = _say(draw, further_path, "open_last", **_named_at(draw, last, 2))
+        gloss_last = (
+            "" if reflective else " " + _answer_text(draw, last, topic, "gloss_last", gloss)
+        )
+        parts.append(further + gloss_last)
     way = _text(f"symbolism.elements.{_dominant_element(draw)}.way_forward")
     parts.append(_say(draw, "answer.open.way_forward", "open_close", way=way))
     return " ".join(parts)
@@ -501,7 +520,10 @@ def _answer_section(draw: Draw, question: str | None) -> str:
     if question:
         header = _text("answer.question.header")
         intro = _say(draw, "answer.question.intro", question=_quoted(question))
-        if is_yes_no_question(question):
+        if not verdict_allowed(question):  # health, the law, a fear: reflect, never yes/no
+            reflect = _say(draw, "answer.reflective.intro", "reflect")
+            body = f"{reflect} {_open_answer(draw, question, reflective=True)}"
+        elif is_yes_no_question(question):
             body = _yes_no_answer(draw, yes_no_lean(draw))
             if len(draw.cards) > 1:
                 body += " " + _open_answer(draw, question)
@@ -554,7 +576,7 @@ def essence(draw: Draw, question: str | None = None) -> str:
     first = _focus_cards(draw)[0]
     kws = ", ".join(first.card.keywords(first.reversed)[:3])
     line = _text(f"caption.essence.{first.orientation}", card_name=first.card.name, keywords=kws)
-    if question and is_yes_no_question(question):
+    if question and is_yes_no_question(question) and verdict_allowed(question):
         lean = _cap(_text(f"caption.leaning.{yes_no_lean(draw)}"))
         line = _text("caption.essence_with_leaning", leaning=lean, essence=line)
     return line

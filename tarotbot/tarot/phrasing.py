@@ -105,6 +105,9 @@ answer.open.further wordings card_as_drawn where keywords
 answer.open.way_forward wordings way
 answer.where text number position
 answer.gloss.<orientation> wordings ?card ?card_as_drawn keyword1 ?keyword2 ?keyword3
+answer.reflective.intro wordings
+answer.reflective.{lead,further} wordings card_as_drawn where keywords
+answer.reflective.gloss.<orientation> wordings ?card ?card_as_drawn ?keyword1 ?keyword2 ?keyword3
 advice.header text
 advice.main.<orientation> wordings card advice
 advice.second wordings card advice
