@@ -83,6 +83,7 @@ def test_the_composer_uses_every_slot_and_fills_what_the_schema_declares(monkeyp
 
     monkeypatch.setattr(Phrasing, "say", recording_say)
     questions = (None, "Will I get the job?", "What about my love life?", "What is ahead?")
+    questions += ("Will I lose my job?",)  # no verdict: the reflective answer
     yearly = get_spread("yearly_path")  # a year without Major Arcana is rare: lay one out
     cups = zip(yearly.positions, deck.suit("cups"), strict=False)
     compose(Draw(yearly, "ab" * 16, True, 0.3, tuple(DrawnCard(p, c, False) for p, c in cups)))
