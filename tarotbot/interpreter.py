@@ -29,6 +29,7 @@ import requests
 from tarotbot.tarot.compose import Interpretation, compose
 from tarotbot.tarot.draw import Draw
 from tarotbot.tarot.prompt import build_messages, max_reply_chars
+from tarotbot.tarot.safety import verdict_allowed
 from tarotbot.tarot.telegram_text import escape, paragraphs_to_html, split_html
 
 __all__ = ["UnusableReply", "interpret", "llm_interpretation"]
@@ -52,6 +53,11 @@ def interpret(draw: Draw, question: str | None, settings: SettingsLike) -> Inter
     composed = compose(draw, question)
     url = getattr(settings, "llm_url", None)
     if not url:
+        return composed
+    if not verdict_allowed(question):
+        # health, pregnancy, a court case, a feared outcome: the composer's reflective
+        # reading, which never answers yes or no; an LLM is not asked at all
+        log.info("the safety screen allows no verdict for this question; using the composer")
         return composed
     model = getattr(settings, "llm_model", None) or "unknown"
     try:

@@ -184,3 +184,16 @@ def test_prompt_names_everything(deck):
     assert "Celtic Cross" in user["content"]
     no_question = build_messages(result, None)[1]["content"]
     assert "asked no question" in no_question
+
+
+@pytest.mark.parametrize(
+    "question", ["Do I have cancer?", "Is my husband cheating on me?", "Will I win my court case?"]
+)
+def test_a_question_that_may_get_no_verdict_never_reaches_the_llm(stub, reading_draw, question):
+    """The safety screen runs before any call: the composer's reflective reading answers."""
+    settings = FakeSettings(llm_url=stub.url, llm_api_key=Key(API_KEY))
+
+    reading = interpret(reading_draw, question, settings)
+
+    assert not stub.requests
+    assert reading == compose(reading_draw, question) and reading.author == "composer"
