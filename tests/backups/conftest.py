@@ -108,3 +108,24 @@ def moto_s3(moto_server, monkeypatch) -> tuple[str, str]:
     bucket = f"tarotbot-test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=bucket)
     return moto_server, bucket
+
+
+@pytest.fixture(scope="module")
+def source_url():
+    """A database filled through the ledger and the reading service (audit-clean), per module."""
+    from tests.backups.helpers import create_database, drop_database, fill_ledger
+
+    url = create_database("tarotbot_bk_src")
+    fill_ledger(url, users=3)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def empty_url():
+    """An empty throwaway database to restore into."""
+    from tests.backups.helpers import create_database, drop_database
+
+    url = create_database("tarotbot_bk_dst")
+    yield url
+    drop_database(url)

@@ -9,28 +9,15 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from tarotbot.backups.manifest import new_id
 from tarotbot.backups.service import kept_by_policy
 from tests.backups.helpers import (
     ROOT,
     backup_env,
-    create_database,
-    drop_database,
-    fill_ledger,
     objects,
     run_cli,
     write_fake_tool,
 )
-
-
-@pytest.fixture(scope="module")
-def source_url():
-    url = create_database("tarotbot_bk_crash")
-    fill_ledger(url, users=3)
-    yield url
-    drop_database(url)
 
 
 def test_a_create_killed_mid_upload_leaves_no_backup_and_prune_removes_it(

@@ -9,13 +9,8 @@ from __future__ import annotations
 import shlex
 import subprocess
 
-import pytest
-
 from tests.backups.helpers import (
     backup_env,
-    create_database,
-    drop_database,
-    fill_ledger,
     pg_rows,
     require_age,
     run_cli,
@@ -25,21 +20,6 @@ from tests.backups.helpers import (
 
 CANARY_TOKEN = "123456789:CANARYcanaryCANARYcanaryCANARY_tok"
 CANARY_PASSWORD = "canary-pw-Zq81x"
-
-
-@pytest.fixture(scope="module")
-def source_url():
-    url = create_database("tarotbot_bk_interop")
-    fill_ledger(url, users=4)
-    yield url
-    drop_database(url)
-
-
-@pytest.fixture
-def empty_url():
-    url = create_database("tarotbot_bk_stock")
-    yield url
-    drop_database(url)
 
 
 def test_stock_age_and_pg_restore_restore_a_backup(

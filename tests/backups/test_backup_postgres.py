@@ -31,21 +31,6 @@ from tests.backups.helpers import (
 
 
 @pytest.fixture(scope="module")
-def source_url():
-    url = create_database("tarotbot_bk_src")
-    fill_ledger(url)
-    yield url
-    drop_database(url)
-
-
-@pytest.fixture
-def empty_url():
-    url = create_database("tarotbot_bk_dst")
-    yield url
-    drop_database(url)
-
-
-@pytest.fixture(scope="module")
 def pristine(source_url, tmp_path_factory):
     """One backup of the source in a store of its own, and the keys that open it.
 

@@ -4,32 +4,12 @@ from __future__ import annotations
 
 import socket
 
-import pytest
-
 from tests.backups.helpers import (
     backup_env,
-    create_database,
-    drop_database,
-    fill_ledger,
     one_error_line,
     pg_rows,
     run_cli,
 )
-
-
-@pytest.fixture(scope="module")
-def source_url():
-    url = create_database("tarotbot_bk_s3src")
-    fill_ledger(url, users=3)
-    yield url
-    drop_database(url)
-
-
-@pytest.fixture
-def empty_url():
-    url = create_database("tarotbot_bk_s3dst")
-    yield url
-    drop_database(url)
 
 
 def _s3_env(clean_env, tmp_path, age_keys, url, endpoint, bucket):

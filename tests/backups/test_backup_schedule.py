@@ -7,26 +7,13 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from tarotbot.backups.lock import BackupLock
 from tests.backups.helpers import (
     ROOT,
     backup_env,
-    create_database,
-    drop_database,
-    fill_ledger,
     objects,
     write_fake_tool,
 )
-
-
-@pytest.fixture(scope="module")
-def source_url():
-    url = create_database("tarotbot_bk_sched")
-    fill_ledger(url, users=2)
-    yield url
-    drop_database(url)
 
 
 def _scheduler_register(env):
