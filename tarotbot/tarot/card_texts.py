@@ -88,7 +88,7 @@ def _check_sentence(where: str, text: Any, card_name: str, lead_in: bool) -> str
         raise DeckError(f"{where}: {_words(text)} words, expected {low}..{high}: {text!r}")
     if text[-1] not in ".!?…":
         raise DeckError(f"{where}: must end with . ! ? or …: {text!r}")
-    if card_name.lower() in text.lower():
+    if card_name in text:
         raise DeckError(f"{where}: names the card itself ({card_name}): {text!r}")
     if lead_in:
         first = _WORD.match(text)
@@ -109,7 +109,7 @@ def _check_theme(where: str, text: Any, card_name: str) -> str:
         raise DeckError(f"{where}: {_words(text)} words, expected {low}..{high}: {text!r}")
     if text[-1] in ".!?…;:," or text[:1] != text[:1].lower():
         raise DeckError(f"{where}: a lower-case noun phrase without a final stop: {text!r}")
-    if card_name.lower() in text.lower():
+    if card_name in text:
         raise DeckError(f"{where}: names the card itself ({card_name}): {text!r}")
     return text
 
