@@ -39,11 +39,27 @@ CARD_ASPECT = 1.6
 GUTTER = 0.14
 
 ANGLES = ("general", "love", "career", "time")
+#: What a position's card is read as: one of the card texts' roles
+#: (:data:`~.card_texts.ROLES`), ``essence`` (what the card brings), or ``time``
+#: (a day, week or month of a time spread).
+POSITION_ROLES = (
+    "essence",
+    "time",
+    "past",
+    "self",
+    "other",
+    "obstacle",
+    "strength",
+    "hidden",
+    "hope",
+    "advice",
+    "outcome",
+)
 
 
 @dataclass(frozen=True)
 class Position:
-    """One place in a spread: what it asks and where its card lies."""
+    """One place in a spread: what it asks, how its card is read, and where it lies."""
 
     key: str
     name: str
@@ -51,6 +67,7 @@ class Position:
     x: float
     y: float
     rotated: bool = False
+    role: str = "essence"
 
     def box(self) -> tuple[float, float, float, float]:
         """The card's rectangle ``(left, top, right, bottom)`` in card widths."""
@@ -68,7 +85,9 @@ class Spread:
     ``"love"``, ``"career"`` or ``"time"`` (the general meaning, phrased for
     the position's moment). ``time_frame`` names the span a time spread covers
     ("the week ahead"); ``focus`` lists the position keys that carry the
-    answer to an open question.
+    answer to an open question. ``story`` names three positions read as one
+    movement in time (from, through, toward); ``pairs`` the positions whose
+    cards are read against each other.
     """
 
     name: str
@@ -79,6 +98,8 @@ class Spread:
     angle: str = "general"
     time_frame: str | None = None
     focus: tuple[str, ...] = ()
+    story: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         keys = [p.key for p in self.positions]
@@ -88,6 +109,12 @@ class Spread:
             raise ValueError(f"spread {self.name!r}: unknown angle {self.angle!r}")
         if not set(self.focus) <= set(keys):
             raise ValueError(f"spread {self.name!r}: focus names an unknown position")
+        named = set(self.story) | {key for pair in self.pairs for key in pair}
+        if not named <= set(keys) or len(self.story) not in (0, 3):
+            raise ValueError(f"spread {self.name!r}: story or pairs name an unknown position")
+        for position in self.positions:
+            if position.role not in POSITION_ROLES:
+                raise ValueError(f"spread {self.name!r}: unknown role {position.role!r}")
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -108,8 +135,41 @@ class Spread:
         )
 
 
-def _p(key: str, name: str, question: str, x: float, y: float, rotated: bool = False) -> Position:
-    return Position(key, name, question, float(x), float(y), rotated)
+def _p(
+    key: str, name: str, question: str, x: float, y: float, rotated: bool = False, role: str = ""
+) -> Position:
+    return Position(
+        key, name, question, float(x), float(y), rotated, role or _ROLE.get(key, "essence")
+    )
+
+
+#: How each position's card is read, by position key (the default: ``essence``).
+_ROLE = {
+    "past": "past",
+    "roots": "past",
+    "future": "outcome",
+    "near_future": "outcome",
+    "outcome": "outcome",
+    "potential": "outcome",
+    "destination": "outcome",
+    "challenge": "obstacle",
+    "obstacle": "obstacle",
+    "lessons": "obstacle",
+    "foundation": "hidden",
+    "hidden": "hidden",
+    "crown": "hope",
+    "hopes_fears": "hope",
+    "your_needs": "hope",
+    "their_needs": "hope",
+    "self": "self",
+    "you": "self",
+    "them": "other",
+    "environment": "other",
+    "strengths": "strength",
+    "gifts": "strength",
+    "action": "advice",
+    "next_step": "advice",
+}
 
 
 _SINGLE = Spread(
@@ -132,6 +192,7 @@ _THREE = Spread(
         _p("future", "Future", "Where is this heading if nothing changes?", 2, 0),
     ),
     focus=("present", "future"),
+    story=("past", "present", "future"),
 )
 
 # The cross: card 1 at the centre with card 2 lying across it, 3 below, 4 to
@@ -181,6 +242,8 @@ _CELTIC = Spread(
         _p("outcome", "The outcome", "Where is this heading as things stand?", 3.7, 0),
     ),
     focus=("present", "outcome"),
+    story=("past", "present", "outcome"),
+    pairs=(("foundation", "crown"), ("hopes_fears", "outcome"), ("present", "challenge")),
 )
 
 _RELATIONSHIP = Spread(
@@ -199,6 +262,7 @@ _RELATIONSHIP = Spread(
         _p("potential", "Where it can go", "What can this relationship become?", 1, 2),
     ),
     focus=("bond", "potential"),
+    pairs=(("you", "them"), ("your_needs", "their_needs"), ("challenge", "potential")),
 )
 
 _CAREER = Spread(
@@ -216,6 +280,8 @@ _CAREER = Spread(
         _p("outcome", "Where it leads", "Where is this path taking you?", 2, 1),
     ),
     focus=("situation", "action", "outcome"),
+    story=("situation", "action", "outcome"),
+    pairs=(("strengths", "obstacle"), ("hidden", "action")),
 )
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -229,10 +295,11 @@ _WEEK = Spread(
     angle="time",
     time_frame="the week ahead",
     positions=tuple(
-        _p(day.lower(), day, f"What does {day} hold for you?", x, y)
+        _p(day.lower(), day, f"What does {day} hold for you?", x, y, role="time")
         for day, (x, y) in zip(_DAYS, _DAY_XY, strict=True)
     ),
     focus=("monday", "sunday"),
+    story=("monday", "thursday", "sunday"),
 )
 
 _WEEK_NAMES = ("first", "second", "third", "fourth")
@@ -247,11 +314,19 @@ _MONTH = Spread(
     positions=(
         _p("theme", "The month’s theme", "What is the thread running through this month?", 1.5, 0),
         *(
-            _p(f"week_{i + 1}", f"Week {i + 1}", f"What does the {n} week ask of you?", i, 1)
+            _p(
+                f"week_{i + 1}",
+                f"Week {i + 1}",
+                f"What does the {n} week ask of you?",
+                i,
+                1,
+                role="time",
+            )
             for i, n in enumerate(_WEEK_NAMES)
         ),
     ),
     focus=("theme",),
+    story=("week_1", "week_2", "week_4"),
 )
 
 ORDINALS = (
@@ -287,11 +362,13 @@ _YEAR = Spread(
                 f"What does the {o} month from now bring?",
                 1.2 + i % 3,
                 i // 3,
+                role="time",
             )
             for i, o in enumerate(ORDINALS)
         ),
     ),
     focus=("overview",),
+    story=("month_1", "month_6", "month_12"),
 )
 
 # A winding path: seven cards alternating between two rows, left to right.
@@ -312,6 +389,8 @@ _LIFE = Spread(
         _p("destination", "Where it leads", "Where is your path carrying you?", 3.6, 1),
     ),
     focus=("self", "purpose", "destination"),
+    story=("roots", "self", "destination"),
+    pairs=(("gifts", "lessons"), ("purpose", "next_step")),
 )
 
 #: Every spread by name, in menu order (cheapest first).
