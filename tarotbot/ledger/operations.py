@@ -2,7 +2,7 @@
 
 Each checks its arguments, reads, decides (replay, a refusal or a change) and
 writes through :func:`~tarotbot.ledger.core.transact`. The rules they keep are
-described in :mod:`tarotbot.ledger`, the package, which re-exports them.
+described in ``docs/ledger.md``; the package re-exports :data:`__all__`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,32 @@ from tarotbot.exceptions import (
     UnknownUser,
 )
 from tarotbot.ledger import statements as sql
-from tarotbot.ledger.core import Conflict, Work, get_credit_cache, integrity_kind, transact
+from tarotbot.ledger.core import (
+    Conflict,
+    Work,
+    get_credit_cache,
+    integrity_kind,
+    set_credit_cache,
+    transact,
+)
 from tarotbot.ledger.statements import LedgerEntry, Txn, txn_or_none
+
+__all__ = [
+    "LedgerEntry",
+    "balance",
+    "complete_purchase",
+    "credit_purchase",
+    "debit_reading",
+    "expire_stale_purchases",
+    "fail_purchase",
+    "find",
+    "get_credit_cache",
+    "grant_bonus",
+    "open_account",
+    "refund",
+    "set_credit_cache",
+    "start_purchase",
+]
 
 MAX_KEY_LENGTH = 255  # transactions.idempotency_key is VARCHAR(255)
 

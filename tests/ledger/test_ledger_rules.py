@@ -298,7 +298,7 @@ def test_conflicts_are_retried_then_reported(
 ):
     user = make_user()
     ledger.grant_bonus(user, 5, key="b")
-    monkeypatch.setattr(ledger, "MAX_ATTEMPTS", attempts)
+    monkeypatch.setattr(ledger.core, "MAX_ATTEMPTS", attempts)
     timer = _bump_version_concurrently(pg_url, user)
     try:
         if conflicts:
