@@ -46,15 +46,10 @@ The parts live beside it: the items and how texts are split
 delivery records (:mod:`~tarotbot.telegram.chat_turns`), and how a remainder
 comes back later (:mod:`~tarotbot.telegram.later`).
 
-Long texts are split with :func:`~tarotbot.tarot.telegram_text.split_html`
-into messages of at most 4096 characters; a photo caption over 1024 is cut at
-a paragraph boundary and the rest follows as text. A keyboard always goes on
-the last message of the split. Photos travel by reference: job payloads
-carry only a ``photo_key``, and the picture lives in Redis under it
-(:func:`store_photo`). The job that made a picture passes the bytes to
-:meth:`Sender.deliver` (``photos``), which sends them straight away and
-stores them in Redis only if the item has to wait for a later attempt, so
-the usual path moves no picture through Redis.
+Long texts and captions are split by :func:`~tarotbot.telegram.outgoing.expand`
+(a keyboard goes on the last piece); pictures travel by ``photo_key``, and the
+bytes a job hands to :meth:`Sender.deliver` (``photos``) go to Redis only when
+their item has to wait for a later attempt.
 
 The bot token never appears in a payload, a Redis key, a log line or an
 exception raised here; error descriptions are passed through :func:`redact`.
@@ -81,7 +76,7 @@ from tarotbot.redaction import describe, redact
 from tarotbot.tarot.telegram_text import strip_html
 from tarotbot.telegram.chat_turns import (
     DEFAULT_MAX_WAIT,
-    DONE_TTL,
+    DONE_TTL,  # noqa: F401 (jobs.readings takes it from here)
     INFLIGHT,
     LOCK_TTL,
     POLL,
@@ -91,39 +86,16 @@ from tarotbot.telegram.chat_turns import (
     LockKeeper,
     sent_key,
 )
-from tarotbot.telegram.later import (
-    SEND_JOB_RESULT_TTL,
-    EnqueueLater,
-    RQEnqueueLater,
-    TimerEnqueueLater,
-)
+from tarotbot.telegram.later import EnqueueLater, RQEnqueueLater
 from tarotbot.telegram.outgoing import (
     CREATING_KINDS,
     EDIT_KINDS,
-    KINDS,
     UNLIMITED_KINDS,
     Outgoing,
     expand,
     store_photo,
 )
 from tarotbot.telegram.ratelimit import Limiter, bot_id_from_token
-
-__all__ = [
-    "DEFAULT_MAX_WAIT",
-    "DONE_TTL",
-    "KINDS",
-    "RECORD_TTL",
-    "SEND_JOB_RESULT_TTL",
-    "DeliveryResult",
-    "EnqueueLater",
-    "Outgoing",
-    "RQEnqueueLater",
-    "Sender",
-    "TimerEnqueueLater",
-    "expand",
-    "redact",
-    "store_photo",
-]
 
 log = logging.getLogger("tarotbot.sender")
 

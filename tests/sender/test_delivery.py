@@ -20,13 +20,9 @@ from rq.registry import ScheduledJobRegistry
 from jobs import sends
 from tarotbot.config import get_settings
 from tarotbot.queue import QUEUE_SENDS, get_redis
+from tarotbot.telegram.later import SEND_JOB_RESULT_TTL, RQEnqueueLater, TimerEnqueueLater
+from tarotbot.telegram.outgoing import Outgoing
 from tarotbot.telegram.ratelimit import Limits
-from tarotbot.telegram.sender import (
-    SEND_JOB_RESULT_TTL,
-    Outgoing,
-    RQEnqueueLater,
-    TimerEnqueueLater,
-)
 
 from .conftest import BOT_ID, TOKEN, bot_texts
 

@@ -97,7 +97,7 @@ def test_a_reading_job_run_again_long_after_is_not_sent_twice(app, emulator, use
     PostgreSQL knows the reading, so nothing is charged or sent a second time."""
     import datetime as dt
 
-    from tarotbot.telegram.sender import DONE_TTL
+    from tarotbot.telegram.chat_turns import DONE_TTL
 
     users(5004)
     person = users_register(5004)

@@ -12,8 +12,10 @@ import requests
 from PIL import Image
 
 from tarotbot.tarot.telegram_text import CAPTION_LIMIT, MESSAGE_LIMIT, escape, telegram_length
+from tarotbot.telegram.later import TimerEnqueueLater
+from tarotbot.telegram.outgoing import Outgoing, store_photo
 from tarotbot.telegram.ratelimit import Limits, RedisLimiter
-from tarotbot.telegram.sender import Outgoing, Sender, TimerEnqueueLater, store_photo
+from tarotbot.telegram.sender import Sender
 
 from .conftest import BOT_ID, TOKEN, Recorder, bot_texts, messages
 
