@@ -13,21 +13,6 @@ import peewee
 
 from tarotbot.db import database
 
-SUBSCRIPTION_TIERS = ("basic", "premium", "professional")
-TRANSACTION_TYPES = ("purchase", "reading", "refund", "bonus")
-TRANSACTION_STATUSES = ("pending", "completed", "failed", "refunded")
-SPREAD_TYPES = (
-    "single",
-    "three",
-    "celtic",
-    "relationship",
-    "career",
-    "week_ahead",
-    "monthly_guidance",
-    "yearly_path",
-    "life_path",
-)
-
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -136,6 +121,3 @@ class Reading(BaseModel):
 
     class Meta:
         table_name = "readings"
-
-
-MODELS = (User, Credit, Transaction, Reading)
