@@ -1,47 +1,17 @@
-"""Prometheus metrics: readings, payments, jobs, outbound sends, and their HTTP exposition.
+"""Prometheus metrics: readings, payments, jobs, outbound sends, 429s, and their exposition.
 
-Every metric is named ``tarotbot_*``:
-
-===================================  =================  ==========================================
-metric                               labels             counts
-===================================  =================  ==========================================
-``tarotbot_readings_total``          spread, outcome    reading jobs: done, replayed,
-                                                        insufficient-credits, unknown-user
-``tarotbot_payments_total``          kind               Stars payments: purchase, purchase-replayed,
-                                                        refund, refund-replayed,
-                                                        refund-nothing-to-undo, refund-credits-spent
-``tarotbot_jobs_total``              queue, status      job runs (each attempt): succeeded, failed
-``tarotbot_job_duration_seconds``    queue              histogram of job run time (5 ms .. 30 s)
-``tarotbot_sends_total``             method, outcome    Bot API calls: ok, failed, rescheduled,
-                                                        dropped
-``tarotbot_telegram_429_total``      (none)             429 Too Many Requests answers
-===================================  =================  ==========================================
-
-Labels carry no personal data (no user ids, chat ids or questions): a
-label's values are a short fixed set, which also keeps the series few.
-
-Updates go through the ``count_*`` / :func:`observe_job` helpers, which never
-raise (a metric must not break a job or a send) and cost a few microseconds.
-
-**Serving.** :func:`serve` starts the exposition on a port
-(``TAROTBOT_METRICS_PORT``, read by :func:`port_from_env`; unset means off).
-
-**Multiprocess mode.** A forking RQ worker runs each job in a work horse that
-exits afterwards, taking its in-memory counters with it. With the environment
-variable ``PROMETHEUS_MULTIPROC_DIR`` set (to an empty directory, before the
-process starts: prometheus_client picks its storage at import), every process
-writes its values to files in that directory and :func:`serve` exposes the
-sum over all of them through a ``MultiProcessCollector``, as the
-prometheus_client documentation describes. The same holds for an HTTP
-endpoint served by gunicorn workers (build the app with
-``prometheus_client.make_wsgi_app(metrics.exposition_registry())``). No metric
-here is a gauge, so nothing needs ``mark_process_dead`` when a process exits.
-The directory grows by a few files per process (per work horse with the fork
-worker class); empty it when the dyno (re)starts, never while processes run.
+The README (Operating it, Metrics) lists every ``tarotbot_*`` metric, how the
+processes serve them (``TAROTBOT_METRICS_PORT``) and multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``) for a forking worker. Labels carry no personal
+data (no user or chat ids, no questions) and take few values, so the series
+stay few. Updates go through the ``count_*`` / :func:`observe_job` helpers,
+which never raise: a metric must not break a job or a send. No metric is a
+gauge, so nothing needs ``mark_process_dead`` when a process exits.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -151,51 +121,54 @@ def _child(metric, *values: str):
     return child
 
 
+def _never_raises(update):
+    """``update`` made safe to call from a job or a send: a failure is logged, never raised."""
+
+    @functools.wraps(update)
+    def guarded(*args) -> None:
+        try:
+            update(*args)
+        except Exception:
+            log.debug("%s failed", update.__name__, exc_info=True)
+
+    return guarded
+
+
+@_never_raises
 def count_reading(spread: str, outcome: str) -> None:
     """One reading job ended with ``outcome`` (done, replayed, insufficient-credits, unknown-user).
 
     A spread that is not one of the nine is counted as ``other`` (labels stay few).
     """
-    try:
-        from tarotbot.tarot.spreads import SPREADS
+    from tarotbot.tarot.spreads import SPREADS
 
-        _child(READINGS, spread if spread in SPREADS else "other", str(outcome)).inc()
-    except Exception:  # never let a metric break a job
-        log.debug("count_reading failed", exc_info=True)
+    _child(READINGS, spread if spread in SPREADS else "other", str(outcome)).inc()
 
 
+@_never_raises
 def count_payment(kind: str) -> None:
     """One payment event reached the ledger (purchase, refund, ...)."""
-    try:
-        _child(PAYMENTS, str(kind)).inc()
-    except Exception:
-        log.debug("count_payment failed", exc_info=True)
+    _child(PAYMENTS, str(kind)).inc()
 
 
+@_never_raises
 def observe_job(queue: str, status: str, seconds: float) -> None:
     """One job run on ``queue`` ended with ``status`` (succeeded, failed) after ``seconds``."""
-    try:
-        seconds = float(seconds)
-        _child(JOBS, str(queue), str(status)).inc()
-        _child(JOB_DURATION, str(queue)).observe(seconds)
-    except Exception:
-        log.debug("observe_job failed", exc_info=True)
+    seconds = float(seconds)
+    _child(JOBS, str(queue), str(status)).inc()
+    _child(JOB_DURATION, str(queue)).observe(seconds)
 
 
+@_never_raises
 def count_send(method: str, outcome: str) -> None:
     """One Bot API call (sendMessage, sendPhoto, ...) ended ok, failed, rescheduled or dropped."""
-    try:
-        _child(SENDS, str(method), str(outcome)).inc()
-    except Exception:
-        log.debug("count_send failed", exc_info=True)
+    _child(SENDS, str(method), str(outcome)).inc()
 
 
+@_never_raises
 def count_429() -> None:
     """The Bot API answered 429 Too Many Requests."""
-    try:
-        TELEGRAM_429.inc()
-    except Exception:
-        log.debug("count_429 failed", exc_info=True)
+    TELEGRAM_429.inc()
 
 
 def exposition_registry():
