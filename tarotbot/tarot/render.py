@@ -3,8 +3,13 @@
 Each card gets a designed face (no artwork needed): a frame in its element's
 colours (fire warm reds and oranges, water blues, air pale yellow and silver,
 earth greens and browns, the Major Arcana deep violet and gold), its numeral
-at the top, its suit's emblem drawn as a shape in the middle (wand, cup,
-sword, pentacle; a star for the Major Arcana) and its name at the bottom.
+at the top, a middle that tells the card at a glance, and its name at the
+bottom. The middle is drawn with plain shapes: each trump its own symbol (the
+Magician's infinity sign, the Hermit's lantern, the Tower struck by
+lightning, ...), an Ace one large emblem of its suit (wand, cup, sword,
+pentacle), Two to Ten that many pips in the playing-card arrangement, and a
+court card its figure's emblem (Page a scroll, Knight a plumed helmet, Queen
+a tiara, King a crown) over its suit's.
 Reversed cards are turned 180°; the Celtic Cross's crossing card lies across
 card 1, turned 90°. Numbered badges match a legend of the positions under the
 cards, and a title sits on top, all on a dark, starry background.
@@ -144,6 +149,17 @@ def _fit_lines(text: str, size: int, width: float, max_lines: int) -> tuple[list
 
 # --------------------------------------------------------------------------- emblems
 
+Colour = tuple[int, int, int]
+
+
+def _mix(a: Colour, b: Colour, t: float) -> Colour:
+    """``a`` blended towards ``b`` by ``t`` (0..1): no alpha, which would punch holes in a face."""
+    return (
+        round(a[0] + (b[0] - a[0]) * t),
+        round(a[1] + (b[1] - a[1]) * t),
+        round(a[2] + (b[2] - a[2]) * t),
+    )
+
 
 def _star(cx: float, cy: float, r_out: float, r_in: float, points: int, turn: float = -90):
     coords = []
@@ -154,70 +170,663 @@ def _star(cx: float, cy: float, r_out: float, r_in: float, points: int, turn: fl
     return coords
 
 
+def _disc(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, fill: Colour) -> None:
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+
+
+def _ring(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, ink: Colour, width: int):
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=ink, width=width)
+
+
+def _crescent(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, ink: Colour, turn: float):
+    """A crescent moon of radius ``r``, its hollow facing the direction ``turn`` (degrees)."""
+    size = math.ceil(2 * r) + 2
+    mask = Image.new("L", (size, size), 0)
+    pen = ImageDraw.Draw(mask)
+    pen.ellipse((1, 1, size - 2, size - 2), fill=255)
+    dx, dy = math.cos(math.radians(turn)) * r * 0.5, math.sin(math.radians(turn)) * r * 0.5
+    c = size / 2
+    r2 = r * 0.84
+    pen.ellipse((c + dx - r2, c + dy - r2, c + dx + r2, c + dy + r2), fill=0)
+    draw.bitmap((round(cx - c), round(cy - c)), mask, fill=ink)
+
+
+def _heart(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, fill: Colour) -> None:
+    """A heart about ``2r`` wide, centred on (cx, cy)."""
+    lobe = r * 0.54
+    for side in (-1, 1):
+        _disc(draw, cx + side * r * 0.46, cy - r * 0.28, lobe, fill)
+    draw.polygon(
+        [(cx - r * 0.98, cy - r * 0.12), (cx + r * 0.98, cy - r * 0.12), (cx, cy + r * 0.95)],
+        fill=fill,
+    )
+
+
+def _lemniscate(
+    draw: ImageDraw.ImageDraw, cx: float, cy: float, a: float, ink: Colour, width: int
+) -> None:
+    """The infinity sign, ``2a`` wide."""
+    pts = []
+    for i in range(65):
+        t = 2 * math.pi * i / 64
+        d = 1 + math.sin(t) ** 2
+        pts.append((cx + a * math.cos(t) / d, cy + a * math.sin(t) * math.cos(t) / d * 1.25))
+    draw.line(pts, fill=ink, width=width, joint="curve")
+
+
+def _leaf(cx: float, cy: float, length: float, width: float, angle: float) -> list:
+    """A pointed leaf (lens) ``length`` long along ``angle`` degrees, as polygon points."""
+    ca, sa = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    pts = []
+    for i in range(13):
+        t = math.pi * i / 12
+        along, across = -math.cos(t) * length / 2, math.sin(t) * width / 2
+        pts.append((along, across))
+    pts += [(x, -y) for x, y in reversed(pts[1:-1])]
+    return [(cx + x * ca - y * sa, cy + x * sa + y * ca) for x, y in pts]
+
+
+def _cup(draw: ImageDraw.ImageDraw, cx: float, cy: float, s: float, ink: Colour) -> None:
+    """A goblet ``s`` tall centred on (cx, cy)."""
+    draw.chord((cx - s * 0.34, cy - s * 0.62, cx + s * 0.34, cy + s * 0.1), 0, 180, fill=ink)
+    draw.rectangle((cx - s * 0.34, cy - s * 0.3, cx + s * 0.34, cy - s * 0.24), fill=ink)
+    draw.rectangle((cx - s * 0.05, cy + s * 0.08, cx + s * 0.05, cy + s * 0.36), fill=ink)
+    draw.polygon(
+        [
+            (cx - s * 0.07, cy + s * 0.34),
+            (cx + s * 0.07, cy + s * 0.34),
+            (cx + s * 0.26, cy + s * 0.48),
+            (cx - s * 0.26, cy + s * 0.48),
+        ],
+        fill=ink,
+    )
+
+
 def _emblem(draw: ImageDraw.ImageDraw, group: str, cx: float, cy: float, s: float, pal: Palette):
-    """The suit's emblem, ``s`` px tall, centred on (cx, cy)."""
-    ink, line = pal.accent, max(2, round(s * 0.045))
+    """The suit's emblem, ``s`` px tall, centred on (cx, cy).
+
+    Small emblems (pips) are drawn bolder so they stay legible on the
+    smallest cards.
+    """
+    ink = pal.accent
+    line = max(2, round(s * (0.075 if s < 120 else 0.045)))
     if group == "wands":
         draw.rounded_rectangle(
-            (cx - s * 0.06, cy - s * 0.48, cx + s * 0.06, cy + s * 0.5), radius=s * 0.05, fill=ink
+            (cx - s * 0.07, cy - s * 0.48, cx + s * 0.07, cy + s * 0.5), radius=s * 0.06, fill=ink
         )
         for i, dy in enumerate((-0.3, -0.05, 0.2)):
             side = -1 if i % 2 else 1
-            x0 = cx + side * s * 0.08
-            draw.ellipse(
-                (
-                    min(x0, x0 + side * s * 0.22),
-                    cy + dy * s - s * 0.06,
-                    max(x0, x0 + side * s * 0.22),
-                    cy + dy * s + s * 0.06,
-                ),
-                fill=ink,
+            draw.polygon(
+                _leaf(cx + side * s * 0.2, cy + dy * s, s * 0.26, s * 0.12, -side * 20), fill=ink
             )
-        draw.ellipse((cx - s * 0.1, cy - s * 0.58, cx + s * 0.1, cy - s * 0.4), fill=ink)
+        _disc(draw, cx, cy - s * 0.49, s * 0.1, ink)
     elif group == "cups":
-        draw.chord((cx - s * 0.34, cy - s * 0.62, cx + s * 0.34, cy + s * 0.1), 0, 180, fill=ink)
-        draw.rectangle((cx - s * 0.34, cy - s * 0.3, cx + s * 0.34, cy - s * 0.24), fill=ink)
-        draw.rectangle((cx - s * 0.045, cy + s * 0.08, cx + s * 0.045, cy + s * 0.36), fill=ink)
-        draw.polygon(
-            [
-                (cx - s * 0.06, cy + s * 0.34),
-                (cx + s * 0.06, cy + s * 0.34),
-                (cx + s * 0.24, cy + s * 0.48),
-                (cx - s * 0.24, cy + s * 0.48),
-            ],
-            fill=ink,
-        )
+        _cup(draw, cx, cy, s, ink)
     elif group == "swords":
         draw.polygon(
             [
                 (cx, cy - s * 0.56),
-                (cx + s * 0.075, cy - s * 0.42),
-                (cx + s * 0.075, cy + s * 0.2),
-                (cx - s * 0.075, cy + s * 0.2),
-                (cx - s * 0.075, cy - s * 0.42),
+                (cx + s * 0.08, cy - s * 0.42),
+                (cx + s * 0.08, cy + s * 0.2),
+                (cx - s * 0.08, cy + s * 0.2),
+                (cx - s * 0.08, cy - s * 0.42),
             ],
             fill=ink,
         )
-        draw.line((cx, cy - s * 0.4, cx, cy + s * 0.16), fill=pal.bottom, width=max(1, line // 2))
+        if s >= 120:
+            draw.line(
+                (cx, cy - s * 0.4, cx, cy + s * 0.16), fill=pal.bottom, width=max(1, line // 2)
+            )
         draw.rounded_rectangle(
-            (cx - s * 0.26, cy + s * 0.2, cx + s * 0.26, cy + s * 0.27), radius=s * 0.03, fill=ink
+            (cx - s * 0.26, cy + s * 0.2, cx + s * 0.26, cy + s * 0.28), radius=s * 0.03, fill=ink
         )
-        draw.rectangle((cx - s * 0.045, cy + s * 0.27, cx + s * 0.045, cy + s * 0.44), fill=ink)
-        draw.ellipse((cx - s * 0.07, cy + s * 0.42, cx + s * 0.07, cy + s * 0.56), fill=ink)
-    elif group == "pentacles":
+        draw.rectangle((cx - s * 0.05, cy + s * 0.27, cx + s * 0.05, cy + s * 0.44), fill=ink)
+        _disc(draw, cx, cy + s * 0.49, s * 0.075, ink)
+    else:  # pentacles
         r = s * 0.42
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=ink, width=line)
-        r2 = r * 0.86
-        draw.ellipse((cx - r2, cy - r2, cx + r2, cy + r2), outline=ink, width=max(1, line // 2))
-        pts = _star(cx, cy, r * 0.8, r * 0.8, 5)[::2]
+        _ring(draw, cx, cy, r, ink, line)
+        if s >= 120:
+            _ring(draw, cx, cy, r * 0.86, ink, max(1, line // 2))
+        pts = _star(cx, cy, r * 0.78, r * 0.78, 5)[::2]
         pentagram = [pts[i % 5] for i in (0, 2, 4, 1, 3, 0)]
         draw.line(pentagram, fill=ink, width=line, joint="curve")
-    else:  # the Major Arcana: a radiant star in a ring
-        r = s * 0.44
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=ink, width=max(1, line // 2))
-        draw.polygon(_star(cx, cy, r * 0.92, r * 0.34, 8), fill=ink)
-        draw.polygon(_star(cx, cy, r * 0.5, r * 0.2, 8, turn=-90 + 22.5), fill=pal.ink)
-        draw.ellipse((cx - r * 0.12, cy - r * 0.12, cx + r * 0.12, cy + r * 0.12), fill=pal.top)
+
+
+# Pip positions for 2..10 as (x, y) in -1..1 of the pip area: the
+# playing-card arrangement (two columns of rows, the rest down the middle).
+_COLUMNS = ((-1, -1), (1, -1), (-1, 1), (1, 1))
+_PIPS: dict[int, tuple[tuple[float, float], ...]] = {
+    2: ((0, -1), (0, 1)),
+    3: ((0, -1), (0, 0), (0, 1)),
+    4: _COLUMNS,
+    5: (*_COLUMNS, (0, 0)),
+    6: tuple((x, y) for y in (-1, 0, 1) for x in (-1, 1)),
+    7: (*((x, y) for y in (-1, 0, 1) for x in (-1, 1)), (0, -0.5)),
+    8: (*((x, y) for y in (-1, 0, 1) for x in (-1, 1)), (0, -0.5), (0, 0.5)),
+    9: (*((x, y) for y in (-1, -1 / 3, 1 / 3, 1) for x in (-1, 1)), (0, 0)),
+    10: (*((x, y) for y in (-1, -1 / 3, 1 / 3, 1) for x in (-1, 1)), (0, -2 / 3), (0, 2 / 3)),
+}
+#: Pip height as a share of the pip area's height, by count.
+_PIP_SIZE = {2: 0.36, 3: 0.3, 4: 0.36, 5: 0.3, 6: 0.28, 7: 0.27, 8: 0.25, 9: 0.225, 10: 0.215}
+
+
+def _pips(draw, suit: str, count: int, box: tuple[float, float, float, float], pal: Palette):
+    """``count`` pips of ``suit`` in the rectangle ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    size = (y1 - y0) * _PIP_SIZE[count]
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half_w = min((x1 - x0) / 2 - size * 0.42, size * 1.1)
+    if suit in ("wands", "swords"):  # tall and thin: smaller, so the rows stay apart
+        size *= 0.86
+    half_h = (y1 - y0 - size) / 2
+    for x, y in _PIPS[count]:
+        _emblem(draw, suit, cx + x * half_w, cy + y * half_h, size, pal)
+
+
+def _ace(draw, suit: str, cx: float, cy: float, s: float, pal: Palette) -> None:
+    """One large emblem in a burst of rays."""
+    faint = _mix(pal.accent, pal.top, 0.55)
+    for i in range(16):
+        a = math.radians(i * 22.5 + 11.25)
+        r0, r1 = s * 0.5, s * (0.7 if i % 2 else 0.62)
+        draw.line(
+            (
+                cx + r0 * math.cos(a),
+                cy + r0 * math.sin(a),
+                cx + r1 * math.cos(a),
+                cy + r1 * math.sin(a),
+            ),
+            fill=faint,
+            width=max(2, round(s * 0.03)),
+        )
+    _emblem(draw, suit, cx, cy, s * 0.95, pal)
+
+
+def _court(draw, rank: str, suit: str, cx: float, cy: float, s: float, pal: Palette) -> None:
+    """A court card: its figure's emblem over the suit's, with its letter."""
+    ink, hi = pal.accent, pal.ink
+    line = max(3, round(s * 0.05))
+    fy = cy - s * 0.3  # the figure's emblem, above the suit
+    if rank == "king":  # a tall crown with three points and jewels
+        w2, top, band = s * 0.34, fy - s * 0.2, fy + s * 0.12
+        draw.polygon(
+            [
+                (cx - w2, band),
+                (cx - w2, top),
+                (cx - w2 * 0.5, fy - s * 0.04),
+                (cx, top - s * 0.06),
+                (cx + w2 * 0.5, fy - s * 0.04),
+                (cx + w2, top),
+                (cx + w2, band),
+            ],
+            fill=ink,
+        )
+        draw.rectangle((cx - w2 * 1.06, band, cx + w2 * 1.06, band + s * 0.07), fill=ink)
+        for x in (-w2, 0, w2):
+            _disc(draw, cx + x, (top - s * 0.06 if x == 0 else top) - s * 0.01, s * 0.045, hi)
+        _disc(draw, cx, fy + s * 0.03, s * 0.04, hi)
+    elif rank == "queen":  # a low tiara: an arc of balls over a band
+        w2 = s * 0.3
+        draw.chord((cx - w2, fy - s * 0.16, cx + w2, fy + s * 0.24), 180, 360, fill=ink)
+        draw.rectangle((cx - w2, fy + s * 0.03, cx + w2, fy + s * 0.1), fill=ink)
+        for i in range(5):
+            a = math.radians(180 + 22.5 + i * 33.75)
+            _disc(
+                draw,
+                cx + w2 * 1.05 * math.cos(a),
+                fy + s * 0.04 + s * 0.22 * math.sin(a),
+                s * 0.04,
+                hi,
+            )
+        _heart(draw, cx, fy - s * 0.02, s * 0.06, hi)
+    elif rank == "knight":  # a helmet with a plume
+        w2 = s * 0.22
+        draw.chord((cx - w2, fy - s * 0.2, cx + w2, fy + s * 0.24), 180, 360, fill=ink)
+        draw.rectangle((cx - w2, fy + s * 0.02, cx + w2, fy + s * 0.14), fill=ink)
+        draw.rectangle(
+            (cx - w2 * 0.75, fy - s * 0.02, cx + w2 * 0.75, fy + s * 0.02), fill=pal.bottom
+        )
+        draw.polygon(_leaf(cx + s * 0.2, fy - s * 0.2, s * 0.34, s * 0.1, -30), fill=hi)
+    else:  # page: a messenger's scroll
+        w2 = s * 0.26
+        draw.rectangle((cx - w2, fy - s * 0.1, cx + w2, fy + s * 0.1), fill=ink)
+        for side in (-1, 1):
+            _disc(draw, cx + side * w2, fy, s * 0.1, hi)
+            _disc(draw, cx + side * w2, fy, s * 0.04, ink)
+        for dy in (-0.04, 0.02):
+            draw.line(
+                (cx - w2 * 0.6, fy + dy * s, cx + w2 * 0.6, fy + dy * s),
+                fill=pal.bottom,
+                width=line // 2,
+            )
+    _emblem(draw, suit, cx, cy + s * 0.22, s * 0.58, pal)
+
+
+# --------------------------------------------------------------------------- major arcana
+#
+# One symbol per trump, each drawn in a box of half-size ``r`` around (cx, cy)
+# in gold (``a``) and cream (``b``), with the card's dark colour (``d``) for
+# cut-outs. Simple shapes, distinct at a glance even on the smallest cards.
+
+
+def _fool(draw, cx, cy, r, a, b, d, lw):  # a bundle on a stick at a cliff's edge, under the sun
+    x, y = cx + r * 0.58, cy - r * 0.62
+    for i in range(8):
+        t = math.radians(i * 45 + 22.5)
+        c, s = math.cos(t), math.sin(t)
+        draw.line(
+            (x + r * 0.28 * c, y + r * 0.28 * s, x + r * 0.4 * c, y + r * 0.4 * s), fill=b, width=lw
+        )
+    _disc(draw, x, y, r * 0.2, b)
+    draw.polygon(
+        [
+            (cx - r, cy + r),
+            (cx - r, cy + r * 0.42),
+            (cx + r * 0.2, cy + r * 0.42),
+            (cx + r * 0.42, cy + r),
+        ],
+        fill=a,
+    )
+    tx, ty = cx - r * 0.14, cy - r * 0.48  # the stick's tip, the bundle hanging from it
+    draw.line(
+        (cx - r * 0.62, cy + r * 0.42, tx + r * 0.08, ty - r * 0.1), fill=a, width=round(lw * 1.2)
+    )
+    for side in (-1, 1):  # the knot's two ears
+        draw.polygon(
+            [
+                (tx, ty + r * 0.08),
+                (tx + side * r * 0.2, ty - r * 0.04),
+                (tx + side * r * 0.12, ty + r * 0.16),
+            ],
+            fill=b,
+        )
+    _disc(draw, tx, ty + r * 0.36, r * 0.24, b)
+    draw.polygon(
+        [
+            (tx - r * 0.07, ty + r * 0.06),
+            (tx + r * 0.07, ty + r * 0.06),
+            (tx + r * 0.16, ty + r * 0.2),
+            (tx - r * 0.16, ty + r * 0.2),
+        ],
+        fill=b,
+    )
+
+
+def _magician(draw, cx, cy, r, a, b, d, lw):  # the infinity sign over a raised wand
+    _lemniscate(draw, cx, cy - r * 0.5, r * 0.75, b, round(lw * 1.2))
+    draw.line((cx, cy - r * 0.05, cx, cy + r * 0.85), fill=a, width=round(lw * 1.6))
+    for y in (cy - r * 0.05, cy + r * 0.85):
+        _disc(draw, cx, y, lw * 1.4, a)
+    draw.line((cx - r * 0.7, cy + r * 0.98, cx + r * 0.7, cy + r * 0.98), fill=a, width=lw)
+
+
+def _priestess(draw, cx, cy, r, a, b, d, lw):  # a crescent moon between two pillars
+    for side, fill in ((-1, a), (1, b)):
+        x = cx + side * r * 0.72
+        draw.rectangle((x - r * 0.14, cy - r * 0.78, x + r * 0.14, cy + r * 0.95), fill=fill)
+        draw.rectangle((x - r * 0.22, cy - r * 0.95, x + r * 0.22, cy - r * 0.78), fill=fill)
+        draw.rectangle((x - r * 0.22, cy + r * 0.85, x + r * 0.22, cy + r), fill=fill)
+    _crescent(draw, cx, cy, r * 0.38, b, 0)
+
+
+def _empress(draw, cx, cy, r, a, b, d, lw):  # the sign of Venus
+    _ring(draw, cx, cy - r * 0.35, r * 0.5, a, round(lw * 1.5))
+    draw.line((cx, cy + r * 0.12, cx, cy + r), fill=a, width=round(lw * 1.5))
+    draw.line(
+        (cx - r * 0.38, cy + r * 0.58, cx + r * 0.38, cy + r * 0.58), fill=a, width=round(lw * 1.5)
+    )
+    _disc(draw, cx, cy - r * 0.35, r * 0.14, b)
+
+
+def _emperor(draw, cx, cy, r, a, b, d, lw):  # the ram's horns of Aries over a square throne
+    draw.rectangle((cx - r * 0.62, cy + r * 0.2, cx + r * 0.62, cy + r), fill=a)
+    draw.rectangle((cx - r * 0.38, cy + r * 0.4, cx + r * 0.38, cy + r * 0.8), outline=d, width=lw)
+    w, y = round(lw * 1.4), cy - r * 0.55
+    for side in (-1, 1):
+        hx = cx + side * r * 0.3
+        box = (hx - r * 0.3, y - r * 0.3, hx + r * 0.3, y + r * 0.3)
+        if side < 0:
+            draw.arc(box, 140, 360, fill=b, width=w)
+        else:
+            draw.arc(box, 180, 360, fill=b, width=w)
+            draw.arc(box, 0, 40, fill=b, width=w)
+    draw.line((cx, y, cx, cy + r * 0.2), fill=b, width=w)
+
+
+def _hierophant(draw, cx, cy, r, a, b, d, lw):  # the triple cross
+    w = round(lw * 1.5)
+    draw.line((cx, cy - r * 0.95, cx, cy + r), fill=a, width=w)
+    for y, half in ((-0.62, 0.26), (-0.26, 0.42), (0.1, 0.58)):
+        draw.line((cx - r * half, cy + r * y, cx + r * half, cy + r * y), fill=a, width=w)
+    _disc(draw, cx, cy - r * 0.95, w * 0.8, b)
+
+
+def _lovers(draw, cx, cy, r, a, b, d, lw):  # two hearts
+    _heart(draw, cx - r * 0.32, cy + r * 0.12, r * 0.55, a)
+    _heart(draw, cx + r * 0.32, cy - r * 0.12, r * 0.55, b)
+
+
+def _chariot(draw, cx, cy, r, a, b, d, lw):  # a starry canopy over a car on two wheels
+    draw.chord((cx - r * 0.8, cy - r * 0.95, cx + r * 0.8, cy - r * 0.25), 180, 360, fill=b)
+    for x in (-0.25, 0.25):
+        draw.polygon(_star(cx + r * x, cy - r * 0.75, r * 0.12, r * 0.05, 4), fill=d)
+    for side in (-1, 1):
+        draw.line(
+            (cx + side * r * 0.6, cy - r * 0.6, cx + side * r * 0.6, cy - r * 0.1), fill=b, width=lw
+        )
+    draw.rectangle((cx - r * 0.75, cy - r * 0.15, cx + r * 0.75, cy + r * 0.45), fill=a)
+    for side in (-1, 1):
+        x, y = cx + side * r * 0.48, cy + r * 0.62
+        _disc(draw, x, y, r * 0.34, d)
+        _ring(draw, x, y, r * 0.3, b, lw)
+        draw.line((x - r * 0.3, y, x + r * 0.3, y), fill=b, width=max(1, lw // 2))
+        draw.line((x, y - r * 0.3, x, y + r * 0.3), fill=b, width=max(1, lw // 2))
+
+
+def _strength(draw, cx, cy, r, a, b, d, lw):  # the infinity sign over a lion's maned head
+    _lemniscate(draw, cx, cy - r * 0.75, r * 0.48, b, lw)
+    y = cy + r * 0.3
+    for i in range(12):
+        t = math.radians(i * 30)
+        _disc(draw, cx + r * 0.5 * math.cos(t), y + r * 0.5 * math.sin(t), r * 0.2, a)
+    _disc(draw, cx, y, r * 0.46, a)
+    _disc(draw, cx, y + r * 0.04, r * 0.32, b)
+    for side in (-1, 1):
+        _disc(draw, cx + side * r * 0.12, y - r * 0.06, r * 0.05, d)
+    draw.polygon(
+        [(cx - r * 0.08, y + r * 0.1), (cx + r * 0.08, y + r * 0.1), (cx, y + r * 0.2)], fill=d
+    )
+
+
+def _hermit(draw, cx, cy, r, a, b, d, lw):  # a lantern with a star inside
+    draw.arc((cx - r * 0.2, cy - r * 0.98, cx + r * 0.2, cy - r * 0.58), 180, 360, fill=a, width=lw)
+    draw.polygon(
+        [
+            (cx - r * 0.35, cy - r * 0.6),
+            (cx + r * 0.35, cy - r * 0.6),
+            (cx + r * 0.2, cy - r * 0.45),
+            (cx - r * 0.2, cy - r * 0.45),
+        ],
+        fill=a,
+    )
+    hexagon = _star(cx, cy + r * 0.12, r * 0.56, r * 0.56, 3, turn=0)
+    draw.polygon(hexagon, fill=a)
+    draw.polygon(_star(cx, cy + r * 0.12, r * 0.42, r * 0.42, 3, turn=0), fill=d)
+    draw.polygon(_star(cx, cy + r * 0.12, r * 0.36, r * 0.15, 6), fill=b)
+    draw.polygon(
+        [
+            (cx - r * 0.2, cy + r * 0.72),
+            (cx + r * 0.2, cy + r * 0.72),
+            (cx + r * 0.35, cy + r * 0.9),
+            (cx - r * 0.35, cy + r * 0.9),
+        ],
+        fill=a,
+    )
+
+
+def _wheel(draw, cx, cy, r, a, b, d, lw):  # an eight-spoked wheel
+    w = round(lw * 1.3)
+    for i in range(8):
+        t = math.radians(i * 45)
+        draw.line(
+            (cx, cy, cx + r * 0.9 * math.cos(t), cy + r * 0.9 * math.sin(t)), fill=a, width=lw
+        )
+        _disc(draw, cx + r * 0.98 * math.cos(t), cy + r * 0.98 * math.sin(t), lw * 1.1, b)
+    _ring(draw, cx, cy, r * 0.86, a, w)
+    _disc(draw, cx, cy, r * 0.24, b)
+    _disc(draw, cx, cy, r * 0.1, d)
+
+
+def _justice(draw, cx, cy, r, a, b, d, lw):  # the scales
+    w = round(lw * 1.3)
+    draw.line((cx, cy - r * 0.7, cx, cy + r * 0.85), fill=a, width=w)
+    draw.polygon(
+        [
+            (cx - r * 0.4, cy + r),
+            (cx + r * 0.4, cy + r),
+            (cx + r * 0.12, cy + r * 0.8),
+            (cx - r * 0.12, cy + r * 0.8),
+        ],
+        fill=a,
+    )
+    draw.line((cx - r * 0.82, cy - r * 0.6, cx + r * 0.82, cy - r * 0.6), fill=a, width=w)
+    _disc(draw, cx, cy - r * 0.78, lw * 1.5, b)
+    for side in (-1, 1):
+        x = cx + side * r * 0.62
+        for dx in (-0.32, 0.32):
+            draw.line((x, cy - r * 0.6, x + dx * r, cy + r * 0.12), fill=b, width=max(1, lw // 2))
+        draw.chord((x - r * 0.36, cy - r * 0.12, x + r * 0.36, cy + r * 0.36), 0, 180, fill=b)
+
+
+def _hanged(draw, cx, cy, r, a, b, d, lw):  # a haloed figure hanging by one foot from a living tau
+    w = round(lw * 1.4)
+    draw.line((cx, cy - r * 0.9, cx, cy + r), fill=a, width=w)
+    draw.line((cx - r * 0.75, cy - r * 0.9, cx + r * 0.75, cy - r * 0.9), fill=a, width=w)
+    for side in (-1, 1):
+        draw.polygon(
+            _leaf(cx + side * r * 0.78, cy - r * 1.0, r * 0.3, r * 0.12, -side * 40), fill=a
+        )
+    hip, neck = cy - r * 0.1, cy + r * 0.4
+    draw.line((cx, cy - r * 0.9, cx, hip), fill=b, width=w)  # the straight leg
+    draw.line(
+        (cx, cy - r * 0.42, cx + r * 0.32, cy - r * 0.3, cx, hip), fill=b, width=w, joint="curve"
+    )
+    draw.polygon(
+        [(cx - r * 0.16, hip), (cx + r * 0.16, hip), (cx + r * 0.2, neck), (cx - r * 0.2, neck)],
+        fill=b,
+    )
+    _ring(draw, cx, neck + r * 0.26, r * 0.3, b, max(1, lw // 2))
+    _disc(draw, cx, neck + r * 0.22, r * 0.17, b)
+
+
+def _death(draw, cx, cy, r, a, b, d, lw):  # a dark banner bearing a white rose
+    draw.line((cx - r * 0.72, cy - r, cx - r * 0.72, cy + r), fill=a, width=round(lw * 1.3))
+    _disc(draw, cx - r * 0.72, cy - r, lw * 1.3, a)
+    flag = [
+        (cx - r * 0.72, cy - r * 0.85),
+        (cx + r * 0.85, cy - r * 0.85),
+        (cx + r * 0.62, cy - r * 0.2),
+        (cx + r * 0.85, cy + r * 0.45),
+        (cx - r * 0.72, cy + r * 0.45),
+    ]
+    draw.polygon(flag, fill=_mix(d, (0, 0, 0), 0.55), outline=a, width=lw)
+    x, y = cx + r * 0.02, cy - r * 0.2
+    for i in range(5):
+        t = math.radians(-90 + i * 72)
+        _disc(draw, x + r * 0.2 * math.cos(t), y + r * 0.2 * math.sin(t), r * 0.17, b)
+    _disc(draw, x, y, r * 0.12, a)
+
+
+def _temperance(draw, cx, cy, r, a, b, d, lw):  # water poured from one cup into another
+    _cup(draw, cx - r * 0.48, cy - r * 0.4, r * 0.95, a)
+    _cup(draw, cx + r * 0.48, cy + r * 0.45, r * 0.95, a)
+    x0, y0 = cx - r * 0.16, cy - r * 0.68  # the higher cup's rim, to the lower one's
+    x1, y1 = cx + r * 0.46, cy + r * 0.05
+    qx, qy = cx + r * 0.4, cy - r * 0.85
+    pts = [
+        (
+            (1 - t) ** 2 * x0 + 2 * (1 - t) * t * qx + t * t * x1,
+            (1 - t) ** 2 * y0 + 2 * (1 - t) * t * qy + t * t * y1,
+        )
+        for t in (i / 16 for i in range(17))
+    ]
+    draw.line(pts, fill=b, width=round(lw * 1.2), joint="curve")
+
+
+def _devil(draw, cx, cy, r, a, b, d, lw):  # two horns over two hanging chains
+    for side in (-1, 1):
+        base, ctrl, tip = (
+            (cx + side * r * 0.2, cy - r * 0.3),
+            (cx + side * r * 0.85, cy - r * 0.35),
+            (cx + side * r * 0.7, cy - r),
+        )
+        outer, inner = [], []
+        for i in range(13):
+            t = i / 12
+            x = (1 - t) ** 2 * base[0] + 2 * (1 - t) * t * ctrl[0] + t * t * tip[0]
+            y = (1 - t) ** 2 * base[1] + 2 * (1 - t) * t * ctrl[1] + t * t * tip[1]
+            half = r * 0.13 * (1 - t)
+            outer.append((x + side * half, y + half * 0.4))
+            inner.append((x - side * half, y - half * 0.4))
+        draw.polygon(outer + inner[::-1], fill=a)
+    draw.rectangle((cx - r * 0.75, cy - r * 0.3, cx + r * 0.75, cy - r * 0.16), fill=a)
+    for side in (-1, 1):
+        x = cx + side * r * 0.45
+        for i in range(3):
+            y = cy - r * 0.1 + i * r * 0.36
+            if i % 2 == 0:
+                draw.ellipse((x - r * 0.14, y, x + r * 0.14, y + r * 0.44), outline=b, width=lw)
+            else:
+                draw.line((x, y - r * 0.02, x, y + r * 0.46), fill=b, width=round(lw * 1.2))
+
+
+def _tower(draw, cx, cy, r, a, b, d, lw):  # a tower struck by lightning
+    draw.polygon(
+        [
+            (cx - r * 0.4, cy - r * 0.45),
+            (cx + r * 0.4, cy - r * 0.45),
+            (cx + r * 0.52, cy + r),
+            (cx - r * 0.52, cy + r),
+        ],
+        fill=a,
+    )
+    for i in range(3):
+        x = cx - r * 0.4 + i * r * 0.32
+        draw.rectangle((x, cy - r * 0.62, x + r * 0.16, cy - r * 0.44), fill=a)
+    draw.rectangle((cx - r * 0.08, cy - r * 0.2, cx + r * 0.08, cy + r * 0.05), fill=d)
+    draw.chord((cx - r * 0.18, cy + r * 0.55, cx + r * 0.18, cy + r * 1.1), 180, 360, fill=d)
+    draw.polygon(
+        [
+            (cx + r * 0.95, cy - r),
+            (cx + r * 0.35, cy - r * 0.65),
+            (cx + r * 0.62, cy - r * 0.6),
+            (cx + r * 0.2, cy - r * 0.15),
+            (cx + r * 0.5, cy - r * 0.72),
+            (cx + r * 0.25, cy - r * 0.75),
+            (cx + r * 0.7, cy - r),
+        ],
+        fill=b,
+    )
+
+
+def _star_card(draw, cx, cy, r, a, b, d, lw):  # a great eight-pointed star among seven small
+    draw.polygon(_star(cx, cy + r * 0.1, r * 0.62, r * 0.22, 8), fill=b)
+    for i in range(7):
+        t = math.radians(-90 - 135 + i * 45)
+        x, y = cx + r * 0.86 * math.cos(t), cy + r * 0.1 + r * 0.86 * math.sin(t) * 1.0
+        draw.polygon(_star(x, y, r * 0.17, r * 0.07, 8), fill=a)
+
+
+def _moon(draw, cx, cy, r, a, b, d, lw):  # a crescent shedding drops
+    _crescent(draw, cx, cy - r * 0.3, r * 0.62, a, -35)
+    for x, y in ((-0.5, 0.55), (0, 0.75), (0.5, 0.55)):
+        px, py = cx + r * x, cy + r * y
+        _disc(draw, px, py, r * 0.11, b)
+        draw.polygon(
+            [(px - r * 0.1, py - r * 0.04), (px + r * 0.1, py - r * 0.04), (px, py - r * 0.28)],
+            fill=b,
+        )
+
+
+def _sun(draw, cx, cy, r, a, b, d, lw):  # a full sun: long and short rays around a bright disc
+    draw.polygon(_star(cx, cy, r, r * 0.5, 8), fill=a)
+    draw.polygon(_star(cx, cy, r * 0.75, r * 0.45, 8, turn=-90 + 22.5), fill=a)
+    _disc(draw, cx, cy, r * 0.5, b)
+    _ring(draw, cx, cy, r * 0.36, a, max(1, lw // 2))
+
+
+def _judgement(draw, cx, cy, r, a, b, d, lw):  # a trumpet with its cross banner, sounding
+    t = math.radians(35)
+    ux, uy = math.cos(t), math.sin(t)  # along the trumpet
+    nx, ny = -uy, ux  # across it
+
+    def at(along: float, across: float) -> tuple[float, float]:
+        return (cx + r * (along * ux + across * nx), cy + r * (along * uy + across * ny))
+
+    draw.polygon(
+        [
+            at(-1.05, -0.05),
+            at(0.3, -0.07),
+            at(0.75, -0.35),
+            at(0.75, 0.35),
+            at(0.3, 0.07),
+            at(-1.05, 0.05),
+        ],
+        fill=a,
+    )
+    draw.line((*at(-1.05, 0), *at(0.3, 0)), fill=a, width=lw)
+    fx, fy = at(-0.35, 0.05)
+    flag = (fx - r * 0.3, fy + r * 0.02, fx + r * 0.26, fy + r * 0.55)
+    draw.rectangle(flag, fill=b)
+    mx, my = (flag[0] + flag[2]) / 2, (flag[1] + flag[3]) / 2
+    draw.line((mx, flag[1] + r * 0.06, mx, flag[3] - r * 0.06), fill=d, width=max(1, lw // 2))
+    draw.line((flag[0] + r * 0.06, my, flag[2] - r * 0.06, my), fill=d, width=max(1, lw // 2))
+    bx, by = at(0.78, 0)
+    for k in (0.3, 0.5):
+        draw.arc(
+            (bx - r * k, by - r * k, bx + r * k, by + r * k),
+            -40 + 35,
+            40 + 35,
+            fill=b,
+            width=max(1, lw // 2),
+        )
+
+
+def _world(draw, cx, cy, r, a, b, d, lw):  # a laurel wreath tied with ribbons
+    rx, ry = r * 0.58, r * 0.9
+    for i in range(20):
+        t = math.radians(i * 18 + 9)
+        if abs(math.sin(t)) > 0.93:  # leave room for the ribbons top and bottom
+            continue
+        x, y = cx + rx * math.cos(t), cy + ry * math.sin(t)
+        tangent = math.degrees(math.atan2(ry * math.cos(t), -rx * math.sin(t)))
+        draw.polygon(_leaf(x, y, r * 0.32, r * 0.13, tangent + 25), fill=a)
+    draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), outline=a, width=max(1, lw // 2))
+    for y in (cy - ry, cy + ry):
+        draw.polygon(
+            [
+                (cx - r * 0.2, y - r * 0.11),
+                (cx + r * 0.2, y + r * 0.11),
+                (cx + r * 0.2, y - r * 0.11),
+                (cx - r * 0.2, y + r * 0.11),
+            ],
+            fill=b,
+        )
+    for x in (-0.82, 0.82):  # the four living creatures in the corners
+        for y in (-0.9, 0.9):
+            _disc(draw, cx + r * x, cy + r * y, r * 0.09, b)
+
+
+_MAJOR_SYMBOLS = (
+    _fool,
+    _magician,
+    _priestess,
+    _empress,
+    _emperor,
+    _hierophant,
+    _lovers,
+    _chariot,
+    _strength,
+    _hermit,
+    _wheel,
+    _justice,
+    _hanged,
+    _death,
+    _temperance,
+    _devil,
+    _tower,
+    _star_card,
+    _moon,
+    _sun,
+    _judgement,
+    _world,
+)
+
+
+def _major(draw: ImageDraw.ImageDraw, number: int, cx: float, cy: float, s: float, pal: Palette):
+    """Trump ``number``'s symbol, about ``s`` px across, centred on (cx, cy)."""
+    lw = max(3, round(s * 0.045))
+    _MAJOR_SYMBOLS[number](draw, cx, cy, s * 0.46, pal.accent, pal.ink, pal.bottom, lw)
 
 
 # --------------------------------------------------------------------------- faces
@@ -256,18 +865,30 @@ def _blank(group: str, width: int) -> Image.Image:
 
 @functools.lru_cache(maxsize=160)
 def _upright_face(card: Card, width: int) -> Image.Image:
-    """The card's upright face, ``width`` px wide (drawn twice as large, then reduced)."""
+    """The card's upright face, ``width`` px wide (drawn twice as large, then reduced).
+
+    The middle tells the card at a glance: each trump its own symbol, an Ace
+    one large emblem, Two to Ten that many pips, a court card its figure's
+    emblem (crown, tiara, helmet, scroll) over its suit's.
+    """
     group = "major" if card.is_major else card.element
     pal = PALETTES[group]
     face = _blank(group, width).copy()
     w, h = face.size
     draw = ImageDraw.Draw(face)
     draw.text((w / 2, h * 0.1), card.numeral, font=font(round(w * 0.12)), fill=pal.ink, anchor="mm")
-    # emblem, and the element under it when there is room; small cards get larger names
+    # the middle, and the element under it when there is room; small cards get larger names
     small = width < 200
-    _emblem(
-        draw, card.group, w / 2, h * (0.41 if small else 0.43), w * 0.5 if small else w * 0.56, pal
-    )
+    cx, cy = w / 2, h * (0.41 if small else 0.42)
+    if card.is_major:
+        _major(draw, card.number, cx, cy, w * (0.66 if small else 0.6), pal)
+    elif card.number == 1:
+        _ace(draw, card.group, cx, cy, w * (0.52 if small else 0.5), pal)
+    elif card.number <= 10:
+        top, bottom = h * (0.19 if small else 0.2), h * (0.635 if small else 0.625)
+        _pips(draw, card.group, card.number, (w * 0.16, top, w * 0.84, bottom), pal)
+    else:
+        _court(draw, card.rank or "", card.group, cx, cy, w * (0.62 if small else 0.58), pal)
     if not small:
         label = ("major arcana" if card.is_major else card.element).upper()
         draw.text(
