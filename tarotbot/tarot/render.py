@@ -11,8 +11,10 @@ pentacle), Two to Ten that many pips in the playing-card arrangement, and a
 court card its figure's emblem (Page a scroll, Knight a plumed helmet, Queen
 a tiara, King a crown) over its suit's.
 Reversed cards are turned 180°; the Celtic Cross's crossing card lies across
-card 1, turned 90°. Numbered badges match a legend of the positions under the
-cards, and a title sits on top, all on a dark, starry background.
+card 1, turned 90° and moved a quarter of a card off its centre, away from
+card 1's name, so both names stay readable. Numbered badges match a legend
+of the positions under the cards, and a title sits on top, all on a dark,
+starry background.
 
 Speed: faces are rendered once per (card, orientation, width) and cached
 (:func:`functools.lru_cache`), as are each spread's background, title,
@@ -45,7 +47,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from tarotbot.tarot.deck import Card, load_deck
 from tarotbot.tarot.draw import Draw
-from tarotbot.tarot.spreads import CARD_ASPECT, Spread, get_spread
+from tarotbot.tarot.spreads import CARD_ASPECT, Position, Spread, get_spread
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -78,6 +80,10 @@ PAD = 44  # outer margin, px
 TITLE_H = 104  # title band, px
 LEGEND_FONT = 22
 LEGEND_LINE = 32
+#: How far the Celtic Cross's crossing card moves off the centre of the card it
+#: crosses, in card widths, so that card's name stays in view (the crossing card
+#: still covers its middle).
+CROSSING_SHIFT = 0.25
 SUPERSAMPLE = 2  # faces are drawn this many times larger, then scaled down (anti-aliasing)
 
 BACKGROUND_TOP = (14, 12, 28)
@@ -1056,6 +1062,23 @@ def _origin(spread: Spread, layout: Layout) -> tuple[float, float, float, float]
     return (layout.width - span_w) / 2, PAD + TITLE_H, min_x, min_y
 
 
+def _corner(
+    position: Position, layout: Layout, left: float, top: float, min_x: float, min_y: float
+) -> tuple[int, int]:
+    """The canvas pixel of ``position``'s top left corner, as the spread lays it."""
+    bx0, by0, _, _ = position.box()
+    return round(left + (bx0 - min_x) * layout.card_w), round(top + (by0 - min_y) * layout.card_w)
+
+
+def _crossed(spread: Spread, index: int) -> int | None:
+    """Which card the rotated card at ``index`` lies across: the one sharing its centre."""
+    position = spread.positions[index]
+    for i, other in enumerate(spread.positions):
+        if not other.rotated and (other.x, other.y) == (position.x, position.y):
+            return i
+    return None
+
+
 @functools.lru_cache(maxsize=64)
 def _base(spread: Spread, heading: str) -> Image.Image:
     """Everything but the faces, which depends only on the spread: sky, title, shadows, legend."""
@@ -1077,13 +1100,12 @@ def _base(spread: Spread, heading: str) -> Image.Image:
     if spread.time_frame and title_words not in spread.time_frame.lower():
         sub += f"  -  {printable(spread.time_frame)}"
     pen.text((layout.width / 2, title_y + 44), sub, font=font(22), fill=MUTED, anchor="mm")
-    # shadows under the cards
+    # shadows under the cards (a crossing card's is cast as it is laid: it moves)
     left, top, min_x, min_y = _origin(spread, layout)
     for position in spread.positions:
-        bx0, by0, _, _ = position.box()
-        x0, y0 = round(left + (bx0 - min_x) * w), round(top + (by0 - min_y) * w)
-        shadow = _turned_shadow(w) if position.rotated else _shadow(w, round(w * CARD_ASPECT))
-        canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), shadow)
+        if not position.rotated:
+            x0, y0 = _corner(position, layout, left, top, min_x, min_y)
+            canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), _shadow(w, round(w * CARD_ASPECT)))
     # legend
     bottom = max(p.box()[3] for p in spread.positions)
     legend_top = top + (bottom - min_y) * w + 30
@@ -1116,21 +1138,28 @@ def render_spread(draw: Draw, title: str | None = None, *, image_format: str = "
     pen = ImageDraw.Draw(canvas)
     left, top, min_x, min_y = _origin(spread, layout)
     placed = []
-    for i, dc in enumerate(draw.cards, 1):
-        bx0, by0, _, _ = dc.position.box()
-        x0, y0 = round(left + (bx0 - min_x) * w), round(top + (by0 - min_y) * w)
+    for i, dc in enumerate(draw.cards):
+        x0, y0 = _corner(dc.position, layout, left, top, min_x, min_y)
         if dc.position.rotated:
+            # the crossing card moves off the name of the card it crosses: up when
+            # that card is upright (its name at the bottom), down when reversed
+            crossed = _crossed(spread, i)
+            if crossed is not None:
+                y0 += round(CROSSING_SHIFT * w) * (1 if draw.cards[crossed].reversed else -1)
+            canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), _turned_shadow(w))
             face = _turned_face(dc.card, dc.reversed, w)
         else:
             face = card_face(dc.card, dc.reversed, w)
         canvas.paste(face, (x0, y0), face)
-        placed.append((i, dc, x0, y0, x0 + face.width, y0 + face.height))
+        placed.append((i + 1, dc, x0, y0, x0 + face.width, y0 + face.height))
     r = max(13, w * 0.1)
     pill = max(11, round(w * 0.06))
     for i, dc, x0, y0, x1, y1 in placed:
         _badge(pen, x0 + r * 0.55, y0 + r * 0.55, i, r)
         if dc.reversed:
-            _pill(pen, (x0 + x1) / 2, y1, "REVERSED", pill)
+            # a crossing card's note goes on its top edge: the bottom one may be the
+            # crossed card's own note
+            _pill(pen, (x0 + x1) / 2, y0 if dc.position.rotated else y1, "REVERSED", pill)
     return encode_jpeg(canvas) if image_format == "jpeg" else encode_png(canvas)
 
 
