@@ -5,15 +5,9 @@ of ``bot``. Each update goes through :meth:`TarotBot.handle_webhook_update`,
 the poller's own handlers with the same job and bundle ids, so an update
 Telegram pushes twice does nothing twice.
 
-:class:`WebhookApp` is a plain WSGI application:
-
-* ``POST <the webhook URL's path>``: 401 without the
-  ``X-Telegram-Bot-Api-Secret-Token`` header, 403 with a wrong one (compared
-  in constant time), 413 for a body over :data:`MAX_BODY`, 400 for one that
-  is not a JSON update, 500 when handling failed (Telegram pushes it again),
-  else 200 with ``{}``.
-* ``GET /healthz``: 200 ``ok`` (for the PaaS router).
-* anything else: 404.
+:class:`WebhookApp` is a plain WSGI application answering the webhook's path
+(the secret header checked in constant time), ``GET /healthz`` and 404 for
+the rest; the README (Deploying, Webhook mode) lists its answers.
 
 Nothing here logs an update's body, a question or a name; refused requests
 are logged without the secret they carried.
@@ -212,7 +206,7 @@ def ensure_webhook(
     """
     from telebot.apihelper import ApiTelegramException
 
-    from tarotbot.telegram.ratelimit import bot_id_from_token
+    from tarotbot.telegram.ratelimit import bot_id_from_token, retry_after
 
     key = WEBHOOK_DIGEST_KEY.format(bot_id=bot_id_from_token(bot.token))
     digest = webhook_digest(bot.token, url, secret, allowed_updates)
@@ -231,7 +225,7 @@ def ensure_webhook(
         except ApiTelegramException as exc:
             if exc.error_code != 429 or attempt == attempts:
                 raise
-            wait = min(_retry_after(exc), 30.0) + random.uniform(0.05, 0.5)
+            wait = min(retry_after(exc, 1.0), 30.0) + random.uniform(0.05, 0.5)
             log.info(
                 "setWebhook answered 429 (another process set it?); looking again in %.1f s", wait
             )
@@ -240,15 +234,6 @@ def ensure_webhook(
         redis_conn.set(key, digest)
         return "set"
     raise AssertionError("unreachable")  # the last attempt returns or raises
-
-
-def _retry_after(exc) -> float:
-    """The seconds a 429 asks for (pyTelegramBotAPI keeps them only in result_json)."""
-    parameters = (exc.result_json or {}).get("parameters") or {}
-    try:
-        return max(1.0, float(parameters["retry_after"]))
-    except (KeyError, TypeError, ValueError):
-        return 1.0
 
 
 def _stored(value: bytes | str | None) -> str | None:

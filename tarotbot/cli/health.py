@@ -1,16 +1,7 @@
 """``python -m tarotbot health``: does PostgreSQL answer, does Redis, how are the queues?
 
-For a PaaS health check and for operators. It checks that PostgreSQL answers
-``SELECT 1`` and Redis a PING, then reads, per RQ queue: the jobs waiting,
-the age of the oldest, and the started, failed, scheduled and deferred
-counts; the workers (name, state, current job id, last heartbeat); and
-whether migrations are pending. Exit 0 when the database and Redis answer and
-the queues could be read; 1 with one line naming what failed otherwise, or
-when ``--max-age`` is given and a queue's oldest job has waited longer.
-
-Read-only: nothing is cleaned up or requeued. No job's arguments, description
-or result is read (a reading job carries the person's question), and URLs
-are shown without passwords.
+For a PaaS health check and for operators; the README (Operating it, Health)
+shows its output and exit codes. Read-only: nothing is cleaned up or requeued.
 """
 
 from __future__ import annotations

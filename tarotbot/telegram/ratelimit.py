@@ -135,6 +135,15 @@ def bot_id_from_token(token: str) -> str:
     return head
 
 
+def retry_after(exc: Exception, default: float) -> float:
+    """The seconds a 429 asks for (pyTelegramBotAPI keeps them only in ``result_json``)."""
+    parameters = (getattr(exc, "result_json", None) or {}).get("parameters") or {}
+    try:
+        return max(1.0, float(parameters["retry_after"]))
+    except (KeyError, TypeError, ValueError):
+        return float(default)
+
+
 def _check_bot_id(bot_id: str | int) -> str:
     text = str(bot_id)
     if not text.isdigit():

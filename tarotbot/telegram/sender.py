@@ -95,7 +95,7 @@ from tarotbot.telegram.outgoing import (
     expand,
     store_photo,
 )
-from tarotbot.telegram.ratelimit import Limiter, bot_id_from_token
+from tarotbot.telegram.ratelimit import Limiter, bot_id_from_token, retry_after
 
 log = logging.getLogger("tarotbot.sender")
 
@@ -182,15 +182,6 @@ def _failures_key(bundle_id: str) -> str:
 def _markup(markup: dict[str, Any] | None) -> str | None:
     """A keyboard as the JSON string the Bot API expects (pyTelegramBotAPI passes it on)."""
     return None if markup is None else json.dumps(markup, ensure_ascii=False)
-
-
-def _retry_after(exc: ApiTelegramException) -> float:
-    """Seconds Telegram asks us to wait (pyTelegramBotAPI keeps them only in result_json)."""
-    parameters = (exc.result_json or {}).get("parameters") or {}
-    try:
-        return max(1.0, float(parameters["retry_after"]))
-    except (KeyError, TypeError, ValueError):
-        return float(DEFAULT_RETRY_AFTER)
 
 
 class Sender:
@@ -555,9 +546,9 @@ class Sender:
         lowered = description.lower()
         if code == 429:
             metrics.count_429()
-            retry_after = _retry_after(exc)
-            self.limiter.hold(run.chat_id, retry_after)
-            raise _Reschedule(retry_after, f"429 from Telegram, retry after {retry_after:g} s")
+            delay = retry_after(exc, DEFAULT_RETRY_AFTER)
+            self.limiter.hold(run.chat_id, delay)
+            raise _Reschedule(delay, f"429 from Telegram, retry after {delay:g} s")
         if code == 403 or (
             code == 400 and ("chat not found" in lowered or "user not found" in lowered)
         ):
