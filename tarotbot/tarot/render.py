@@ -13,12 +13,14 @@ a tiara, King a crown) over its suit's.
 Reversed cards are turned 180°; the Celtic Cross's crossing card lies across
 card 1, turned 90° and moved a quarter of a card off its centre, away from
 card 1's name, so both names stay readable. Numbered badges match a legend
-of the positions under the cards, and a title sits on top, all on a dark,
-starry background.
+of the positions under the cards, all on a dark, starry background. A header
+on top makes the picture stand on its own when shared: the spread's title,
+the date, the number of cards and the bot's name, and the question in at
+most two lines (cut with "…").
 
 Speed: faces are rendered once per (card, orientation, width) and cached
 (:func:`functools.lru_cache`), as are each spread's background, title,
-shadows and legend, so a warm Celtic Cross takes a few tens of
+date line, shadows and legend (only the question is drawn each time), so a warm Celtic Cross takes a few tens of
 milliseconds, mostly PNG encoding (Pillow's, at zlib level 1). Photos for
 Telegram are JPEG (``image_format="jpeg"``): Telegram turns every photo into
 a JPEG of its own, so a lossless upload buys nothing the person sees, and a
@@ -29,16 +31,21 @@ oriented, 20 blanks, 64 spread bases), and card widths come in four sizes
 (:data:`CARD_WIDTHS`) shared by all spreads.
 
 Fonts: Pillow's built-in scalable font (``ImageFont.load_default(size=...)``,
-Aileron), so there is no system font dependency. It covers Latin text;
-other characters in a custom title are dropped.
+Aileron), so there is no system font dependency. It covers Latin text:
+accents are dropped, and so are other characters in a title; in a question a
+run of letters from another script becomes "…" (a question mostly in another
+script is left out), emoji and control characters go (:func:`plain_question`).
+Text is never markup, and whatever it holds, the picture keeps its size.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 import math
 import random
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -69,15 +76,16 @@ JPEG_QUALITY = 90
 MAX_SIDE = 1600
 #: Nor does its area: PNG encoding time grows with the pixel count (about
 #: 30 ms for 1.3 megapixels on a small machine), and Telegram scales photos
-#: down to 1280 px (2560 for HD) anyway.
-MAX_PIXELS = 1_300_000
+#: down to 1280 px (2560 for HD) anyway. (1.4 rather than 1.3 since the
+#: header holds the question: the Celtic Cross keeps its 155 px cards.)
+MAX_PIXELS = 1_400_000
 #: Card width bounds, in pixels.
 MAX_CARD_W = 300
 #: Card widths are rounded down to one of these, so spreads share cached faces.
 CARD_WIDTHS = (300, 240, 200, 155)
 MIN_CANVAS_W = 720
 PAD = 44  # outer margin, px
-TITLE_H = 104  # title band, px
+HEADER_H = 160  # title, date and question band, px
 LEGEND_FONT = 22
 LEGEND_LINE = 32
 #: How far the Celtic Cross's crossing card moves off the centre of the card it
@@ -90,6 +98,23 @@ BACKGROUND_TOP = (14, 12, 28)
 BACKGROUND_BOTTOM = (36, 26, 58)
 GOLD = (226, 190, 110)
 MUTED = (176, 168, 200)
+QUESTION_INK = (232, 224, 246)
+QUESTION_FONT = 25
+QUESTION_LINE = 31
+MONTHS = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
 
 
 @dataclass(frozen=True)
@@ -122,14 +147,75 @@ _REPLACE = {"—": "-", "–": "-", "“": '"', "”": '"', "‘": "'", "…": "
 
 
 def printable(text: str) -> str:
-    """``text`` reduced to what the bundled font can draw (printable ASCII)."""
+    """``text`` reduced to what the bundled font can draw (printable ASCII).
+
+    Accented letters lose their accents; control characters, other scripts
+    and emoji are dropped; whitespace runs become one space.
+    """
     out = []
     for char in text:
         char = _REPLACE.get(char, char)
-        if not (" " <= char <= "~"):
-            char = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+        if char.isspace():
+            char = " "
+        elif not (" " <= char <= "~"):
+            char = "".join(c for c in unicodedata.normalize("NFKD", char) if " " <= c <= "~")
         out.append(char)
     return " ".join("".join(out).split())
+
+
+@functools.lru_cache(maxsize=32)
+def _has_glyph(char: str) -> bool:
+    """Whether the font draws ``char`` itself rather than its missing-glyph box."""
+    face = font(40)
+    missing = face.getmask("\ue000")  # a private-use character: never in a font
+    mask = face.getmask(char)
+    return mask.size != missing.size or bytes(mask) != bytes(missing)
+
+
+def _glyph(char: str, fallback: str) -> str:
+    return char if _has_glyph(char) else fallback
+
+
+#: At most this many characters of a question are looked at (two lines hold fewer).
+QUESTION_CHARS = 400
+_LOST = "\x00"  # marks where letters the font lacks were
+
+
+def plain_question(text: str | None) -> str:
+    """A question as the picture shows it: plain text the font can draw, or ``""``.
+
+    Nothing in it is markup. Control and formatting characters (direction
+    marks among them) and emoji go; accents are dropped; a run of letters in
+    a script the font lacks becomes one "…". A question most of whose letters
+    the font lacks gives ``""``: the picture then shows none, rather than a
+    row of ellipses.
+    """
+    parts: list[str] = []
+    kept = lost = 0
+    for char in (text or "")[:QUESTION_CHARS]:
+        plain = " " if char.isspace() else printable(char)
+        if plain:
+            parts.append(plain)
+            kept += sum(c.isalnum() for c in plain)
+        elif unicodedata.category(char)[0] in "LN":  # a letter or digit the font lacks
+            lost += 1
+            parts.append(_LOST)
+    if lost > kept:
+        return ""
+    joined = " ".join("".join(parts).split())
+    joined = re.sub(f"{_LOST}[{_LOST} ]*{_LOST}|{_LOST}", _LOST, joined)
+    return joined.replace(_LOST, _glyph("…", "...")).strip()
+
+
+def picture_date(when: str | dt.date | None) -> str:
+    """``when`` as the header shows it: "30 Nov 2026" (a datetime in UTC; naive is UTC)."""
+    if when is None:
+        return ""
+    if isinstance(when, str):
+        return printable(when)
+    if isinstance(when, dt.datetime) and when.tzinfo is not None:
+        when = when.astimezone(dt.UTC)
+    return f"{when.day} {MONTHS[when.month - 1]} {when.year}"
 
 
 def _wrap(text: str, face: ImageFont.FreeTypeFont, width: float) -> list[str]:
@@ -140,6 +226,45 @@ def _wrap(text: str, face: ImageFont.FreeTypeFont, width: float) -> list[str]:
         else:
             lines.append(word)
     return lines
+
+
+def _cut(text: str, face: ImageFont.FreeTypeFont, width: float) -> int:
+    """How many leading characters of ``text`` fit in ``width`` (at least one)."""
+    low, high = 1, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if face.getlength(text[:mid]) <= width:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _shorten(text: str, face: ImageFont.FreeTypeFont, width: float, max_lines: int) -> list[str]:
+    """``text`` in at most ``max_lines`` lines no wider than ``width``, ending in "…" if cut.
+
+    Words too long for a line are broken; the text is cut at a word when
+    that loses little, else mid-word.
+    """
+    lines: list[str] = []
+    for line in _wrap(text, face, width):
+        while face.getlength(line) > width:  # one overlong word
+            n = _cut(line, face, width)
+            lines.append(line[:n])
+            line = line[n:]
+        lines.append(line)
+        if len(lines) > max_lines:
+            break
+    if len(lines) <= max_lines:
+        return lines
+    dots = _glyph("…", "...")
+    last = lines[max_lines - 1]
+    room = width - face.getlength(dots)
+    if face.getlength(last) > room:
+        n = _cut(last, face, room)
+        space = last.rfind(" ", 0, n + 1)
+        last = last[:space] if space > n * 0.7 else last[:n]
+    return [*lines[: max_lines - 1], last.rstrip(" ,;:-") + dots]
 
 
 def _fit_lines(text: str, size: int, width: float, max_lines: int) -> tuple[list[str], int]:
@@ -998,13 +1123,13 @@ def _layout(spread: Spread) -> Layout:
 
     def canvas(card_w: int, rows: int) -> tuple[int, int]:
         width = max(MIN_CANVAS_W, math.ceil(units_w * card_w) + 2 * PAD)
-        height = TITLE_H + math.ceil(units_h * card_w) + rows * LEGEND_LINE + 36 + 2 * PAD
+        height = HEADER_H + math.ceil(units_h * card_w) + rows * LEGEND_LINE + 36 + 2 * PAD
         return width, height
 
     card_w = MAX_CARD_W
     for _ in range(3):  # the legend's height depends on the width, which depends on the cards
         legend_h = legend_rows * LEGEND_LINE + 36
-        free_h = MAX_SIDE - 2 * PAD - TITLE_H - legend_h
+        free_h = MAX_SIDE - 2 * PAD - HEADER_H - legend_h
         card_w = int(min(MAX_CARD_W, (MAX_SIDE - 2 * PAD) / units_w, free_h / units_h))
         while card_w > 60 and math.prod(canvas(card_w, legend_rows)) > MAX_PIXELS:
             card_w -= 2
@@ -1059,7 +1184,7 @@ def _origin(spread: Spread, layout: Layout) -> tuple[float, float, float, float]
     boxes = [p.box() for p in spread.positions]
     min_x, min_y = min(b[0] for b in boxes), min(b[1] for b in boxes)
     span_w = (max(b[2] for b in boxes) - min_x) * layout.card_w
-    return (layout.width - span_w) / 2, PAD + TITLE_H, min_x, min_y
+    return (layout.width - span_w) / 2, PAD + HEADER_H, min_x, min_y
 
 
 def _corner(
@@ -1079,27 +1204,52 @@ def _crossed(spread: Spread, index: int) -> int | None:
     return None
 
 
+#: Vertical centres in the header, px below :data:`PAD`: title, the line under
+#: it, the question's two lines. Without a question, title and line move
+#: down to the middle of the band.
+TITLE_Y, SUB_Y, QUESTION_Y = 16, 60, 100
+
+
+def _separator() -> str:
+    return f"  {_glyph('·', '-')}  "
+
+
 @functools.lru_cache(maxsize=64)
-def _base(spread: Spread, heading: str) -> Image.Image:
-    """Everything but the faces, which depends only on the spread: sky, title, shadows, legend."""
+def _base(spread: Spread, heading: str, date: str, brand: str, room: bool) -> Image.Image:
+    """Everything but the faces and the question: sky, title, date, shadows, legend.
+
+    ``room``: leave the header's lower part free for a question; without one,
+    title and date sit in the middle of the header.
+    """
     layout = _layout(spread)
     w = layout.card_w
     canvas = _background(layout.width, layout.height)
     pen = ImageDraw.Draw(canvas)
     # title
+    shift = 0 if room else (QUESTION_Y + QUESTION_LINE - SUB_Y) // 2
     lines, size = _fit_lines(heading, 46, layout.width - 2 * PAD - 60, 1)
     heading = lines[0] if len(lines) == 1 else heading
-    title_y = PAD + 28
+    title_y = PAD + TITLE_Y + shift
     pen.text((layout.width / 2, title_y), heading, font=font(size), fill=GOLD, anchor="mm")
     half = font(size).getlength(heading) / 2
     for side in (-1, 1):
         _diamond(pen, layout.width / 2 + side * (half + 24), title_y, 7)
+    # the line under it: date, cards, time frame, the bot's name
     count = len(spread.positions)
-    sub = f"{count} card{'s' if count != 1 else ''}"
+    sub = [date, f"{count} card{'s' if count != 1 else ''}"]
     title_words = spread.title.lower().removeprefix("the ")
     if spread.time_frame and title_words not in spread.time_frame.lower():
-        sub += f"  -  {printable(spread.time_frame)}"
-    pen.text((layout.width / 2, title_y + 44), sub, font=font(22), fill=MUTED, anchor="mm")
+        sub.append(printable(spread.time_frame))
+    sub.append(brand)
+    sub_text = _separator().join(part for part in sub if part)
+    sub_lines, sub_size = _fit_lines(sub_text, 22, layout.width - 2 * PAD, 1)
+    pen.text(
+        (layout.width / 2, PAD + SUB_Y + shift),
+        sub_lines[0] if len(sub_lines) == 1 else sub_text,
+        font=font(sub_size),
+        fill=MUTED,
+        anchor="mm",
+    )
     # shadows under the cards (a crossing card's is cast as it is laid: it moves)
     left, top, min_x, min_y = _origin(spread, layout)
     for position in spread.positions:
@@ -1122,11 +1272,25 @@ def _base(spread: Spread, heading: str) -> Image.Image:
     return canvas
 
 
-def render_spread(draw: Draw, title: str | None = None, *, image_format: str = "png") -> bytes:
-    """The spread as PNG (or JPEG) bytes: layout, designed faces, numbers, title and legend.
+def render_spread(
+    draw: Draw,
+    title: str | None = None,
+    *,
+    image_format: str = "png",
+    question: str | None = None,
+    date: str | dt.date | None = None,
+    brand: str | None = None,
+) -> bytes:
+    """The spread as PNG (or JPEG) bytes: header, layout, designed faces, numbers and legend.
 
-    ``title`` replaces the spread's title on top (Latin characters only, see
-    the module notes). ``image_format`` is one of :data:`IMAGE_FORMATS`.
+    The header names the spread (``title`` replaces its title), then the
+    ``date`` of the reading (a date or datetime, shown as "30 Nov 2026" in
+    UTC, or text as given), the number of cards and ``brand`` (the bot's
+    name), then ``question`` in at most two lines, cut with "…". All text is
+    drawn as plain text in the bundled font's characters (see
+    :func:`plain_question`; Latin only, see the module notes), so nothing in
+    it can change the picture's layout or size. ``image_format`` is one of
+    :data:`IMAGE_FORMATS`.
     """
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}")
@@ -1134,8 +1298,18 @@ def render_spread(draw: Draw, title: str | None = None, *, image_format: str = "
     layout = _layout(spread)
     w = layout.card_w
     heading = printable(title or "") or printable(spread.title)
-    canvas = _base(spread, heading).copy()
+    asked = plain_question(question)
+    canvas = _base(spread, heading, picture_date(date), printable(brand or ""), bool(asked)).copy()
     pen = ImageDraw.Draw(canvas)
+    if asked:
+        face = font(QUESTION_FONT)
+        opening, closing = _glyph("“", '"'), _glyph("”", '"')
+        room = layout.width - 2 * PAD - 40 - face.getlength(opening + closing)
+        lines = _shorten(asked, face, room, 2)
+        lines[0], lines[-1] = opening + lines[0], lines[-1] + closing
+        for i, line in enumerate(lines):
+            y = PAD + QUESTION_Y + (i + (2 - len(lines)) / 2) * QUESTION_LINE
+            pen.text((layout.width / 2, y), line, font=face, fill=QUESTION_INK, anchor="mm")
     left, top, min_x, min_y = _origin(spread, layout)
     placed = []
     for i, dc in enumerate(draw.cards):
