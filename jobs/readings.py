@@ -89,7 +89,13 @@ def send_reading(
     """
     app = get_app()
     photo_key = f"photo:{bundle_id}"
-    picture = render_spread(outcome.draw, image_format="jpeg")
+    picture = render_spread(
+        outcome.draw,
+        image_format="jpeg",
+        question=outcome.reading.question,
+        date=outcome.reading.created_at,
+        brand="TarotBot",
+    )
     if reopened:
         made = outcome.reading.created_at
         made = (made if made.tzinfo else made.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)

@@ -196,10 +196,15 @@ def draw_command(
         text = strip_html(note.html) + "\n\n" + text
 
     if picture is not None:
+        import datetime as dt
+
         from tarotbot.tarot.render import render_spread
 
         try:
-            picture.write_bytes(render_spread(result))
+            image = render_spread(
+                result, question=question, date=dt.datetime.now(dt.UTC), brand="TarotBot"
+            )
+            picture.write_bytes(image)
         except OSError as exc:
             raise click.ClickException(f"cannot write the picture to {picture}: {exc}") from None
 
