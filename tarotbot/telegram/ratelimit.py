@@ -8,7 +8,7 @@ every worker send, so the budget must be shared: :class:`RedisLimiter` keeps
 it in Redis and updates it in one Lua script (atomic, one round trip, Redis's
 clock for every process); embedded mode runs it on the in-process fakeredis.
 
-It **reserves** a slot rather than ask "may I send now?": :meth:`reserve`
+It **reserves** a slot rather than ask "may I send now?": ``reserve_slot``
 returns the delay in seconds until the caller's slot (``0.0``: send now) and
 books it, so callers that reserve one after the other get slots in that order
 and the messages of one chat keep their order even across threads and
@@ -111,12 +111,8 @@ class Limiter(Protocol):
 
     limits: Limits
 
-    def reserve(self, chat_id: int, max_delay: float | None = None) -> float:
-        """Book the next slot for ``chat_id``; seconds until it (see :class:`Reservation`)."""
-        ...
-
     def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
-        """Like :meth:`reserve`, with the slot's time and whether it was booked."""
+        """Book the next slot for ``chat_id`` (nothing when it lies beyond ``max_delay``)."""
         ...
 
     def hold(self, chat_id: int, seconds: float) -> None:
@@ -240,9 +236,6 @@ class RedisLimiter:
         )
         return Reservation(delay=max(0.0, float(delay)), at=float(at), reserved=bool(booked))
 
-    def reserve(self, chat_id: int, max_delay: float | None = None) -> float:
-        return self.reserve_slot(chat_id, max_delay).delay
-
     def hold(self, chat_id: int, seconds: float) -> None:
         self._hold(
             keys=[self.chat_key(chat_id)],
@@ -261,9 +254,6 @@ class NoLimiter:
 
     def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
         return Reservation(delay=0.0, at=time.time(), reserved=True)
-
-    def reserve(self, chat_id: int, max_delay: float | None = None) -> float:
-        return 0.0
 
     def hold(self, chat_id: int, seconds: float) -> None:
         pass

@@ -77,15 +77,15 @@ def test_burst_then_one_per_second(limiter_factory):
 def test_other_chats_are_not_held_back_by_a_busy_chat(limiter_factory):
     limiter = limiter_factory()
     for _ in range(10):  # chat 1 books ~8 s ahead
-        limiter.reserve(1)
-    delays = [limiter.reserve(chat) for chat in range(2, 12)]
+        limiter.reserve_slot(1)
+    delays = [limiter.reserve_slot(chat).delay for chat in range(2, 12)]
     assert max(delays) < 0.5  # only the global spacing of 1/30 s applies to them
 
 
 def test_max_delay_books_nothing(limiter_factory):
     limiter = limiter_factory()
     for _ in range(4):
-        limiter.reserve(5)
+        limiter.reserve_slot(5)
     far = limiter.reserve_slot(5, max_delay=0.5)
     assert not far.reserved and far.delay > 0.5
     again = limiter.reserve_slot(5)
@@ -94,10 +94,10 @@ def test_max_delay_books_nothing(limiter_factory):
 
 def test_hold_after_429(limiter_factory):
     limiter = limiter_factory()
-    limiter.reserve(9)
+    limiter.reserve_slot(9)
     limiter.hold(9, 2.0)
-    assert limiter.reserve(9) == pytest.approx(2.0, abs=0.05)
-    assert limiter.reserve(10) < 0.2  # other chats unaffected
+    assert limiter.reserve_slot(9).delay == pytest.approx(2.0, abs=0.05)
+    assert limiter.reserve_slot(10).delay < 0.2  # other chats unaffected
 
 
 def test_groups_get_twenty_a_minute(limiter_factory):
@@ -110,8 +110,8 @@ def test_bots_do_not_share_budgets_and_keys_hold_no_token(redis_conn):
     first = RedisLimiter(redis_conn, bot_id_from_token(TOKEN))
     second = RedisLimiter(redis_conn, "654321")
     for _ in range(5):
-        first.reserve(1)
-    assert second.reserve(1) == 0.0
+        first.reserve_slot(1)
+    assert second.reserve_slot(1).delay == 0.0
     keys = [k.decode() for k in redis_conn.keys("*")]
     assert keys and all(BOT_ID in k or "654321" in k for k in keys)
     assert not any(TOKEN.split(":")[1] in k for k in keys)

@@ -356,5 +356,5 @@ def test_limits_per_bot_are_namespaced(emulator, users, make_sender, redis_conn)
 def test_other_bots_limits_are_their_own(redis_conn):
     mine = RedisLimiter(redis_conn, BOT_ID, Limits(chat_burst=1))
     theirs = RedisLimiter(redis_conn, "777", Limits(chat_burst=1))
-    mine.reserve(1)
-    assert theirs.reserve(1) == 0.0 and mine.reserve(1) > 0.5
+    mine.reserve_slot(1)
+    assert theirs.reserve_slot(1).delay == 0.0 and mine.reserve_slot(1).delay > 0.5
