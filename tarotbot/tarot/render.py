@@ -11,7 +11,7 @@ pentacle), Two to Ten that many pips in the playing-card arrangement, and a
 court card its figure's emblem (Page a scroll, Knight a plumed helmet, Queen
 a tiara, King a crown) over its suit's.
 Reversed cards are turned 180°; the Celtic Cross's crossing card lies across
-card 1, turned 90° and moved a quarter of a card off its centre, away from
+card 1, turned 90° and moved about a quarter of a card off its centre, away from
 card 1's name, so both names stay readable. Numbered badges match a legend
 of the positions under the cards, all on a dark, starry background. A header
 on top makes the picture stand on its own when shared: the spread's title,
@@ -91,7 +91,7 @@ LEGEND_LINE = 32
 #: How far the Celtic Cross's crossing card moves off the centre of the card it
 #: crosses, in card widths, so that card's name stays in view (the crossing card
 #: still covers its middle).
-CROSSING_SHIFT = 0.25
+CROSSING_SHIFT = 0.27
 SUPERSAMPLE = 2  # faces are drawn this many times larger, then scaled down (anti-aliasing)
 
 BACKGROUND_TOP = (14, 12, 28)
@@ -1314,26 +1314,29 @@ def render_spread(
     placed = []
     for i, dc in enumerate(draw.cards):
         x0, y0 = _corner(dc.position, layout, left, top, min_x, min_y)
+        note_at_top = False  # where a REVERSED note goes: normally the card's bottom edge
         if dc.position.rotated:
             # the crossing card moves off the name of the card it crosses: up when
-            # that card is upright (its name at the bottom), down when reversed
+            # that card is upright (its name at the bottom), down when reversed;
+            # its own note goes on its edge over the middle of that card, clear of
+            # the other cards' notes
             crossed = _crossed(spread, i)
             if crossed is not None:
-                y0 += round(CROSSING_SHIFT * w) * (1 if draw.cards[crossed].reversed else -1)
+                down = draw.cards[crossed].reversed
+                y0 += round(CROSSING_SHIFT * w) * (1 if down else -1)
+                note_at_top = down
             canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), _turned_shadow(w))
             face = _turned_face(dc.card, dc.reversed, w)
         else:
             face = card_face(dc.card, dc.reversed, w)
         canvas.paste(face, (x0, y0), face)
-        placed.append((i + 1, dc, x0, y0, x0 + face.width, y0 + face.height))
+        placed.append((i + 1, dc, note_at_top, x0, y0, x0 + face.width, y0 + face.height))
     r = max(13, w * 0.1)
     pill = max(11, round(w * 0.06))
-    for i, dc, x0, y0, x1, y1 in placed:
+    for i, dc, note_at_top, x0, y0, x1, y1 in placed:
         _badge(pen, x0 + r * 0.55, y0 + r * 0.55, i, r)
         if dc.reversed:
-            # a crossing card's note goes on its top edge: the bottom one may be the
-            # crossed card's own note
-            _pill(pen, (x0 + x1) / 2, y0 if dc.position.rotated else y1, "REVERSED", pill)
+            _pill(pen, (x0 + x1) / 2, y0 if note_at_top else y1, "REVERSED", pill)
     return encode_jpeg(canvas) if image_format == "jpeg" else encode_png(canvas)
 
 
