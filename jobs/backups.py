@@ -6,13 +6,9 @@ later on Sundays. Each fires a small *starter* job that enqueues the real
 run with RQ's ``Retry``, so every day's run gets its full set of retries
 (a cron entry's own retry count would be used up for good by one bad day).
 
-A run holds a Redis lock (:mod:`tarotbot.backups.lock`): a second run that
-starts while one is going logs one line and does nothing, so two concurrent
-runs make one backup. A failed run logs one error line and raises, and RQ
-runs it again after :data:`RETRY_INTERVALS`; when the retries are used up
-it stays in RQ's failed registry (``health`` counts it). A run whose worker
-was stopped half-way is handed back with the same job id, which takes over
-its own lock instead of finding it held.
+A run holds the backup lock (:mod:`tarotbot.backups.lock`), so two concurrent
+runs make one backup; a failed one raises and RQ runs it again after
+:data:`RETRY_INTERVALS` (the README's "Schedule and retention" says the rest).
 """
 
 from __future__ import annotations

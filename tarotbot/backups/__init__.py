@@ -1,12 +1,7 @@
 """Encrypted, streamed backups and verified restores.
 
-A backup is a consistent dump (``pg_dump --format=custom`` at an exported
-snapshot, or an SQLite copy through the backup API) streamed through age
-encryption into storage, then a JSON manifest written last: a backup
-without its manifest does not exist. The machine taking backups holds only
-public keys; verify and restore need the secret key. The files are plain
-age files, so ``age -d -i key.txt FILE | pg_restore -d URL`` restores one
-with the stock tools and nothing of ours.
+The README's "Backups and disaster recovery" is the operator's guide (what a
+backup is, set-up, commands, schedule, runbook). The modules:
 
 - ``service``   create, list, verify (``--full``: restore into a scratch
                 database and audit it), restore, prune: the operator's actions

@@ -1,9 +1,7 @@
 """age encryption of backups, streamed: constant memory whatever the size.
 
-Backups are encrypted to the public keys in BACKUP_AGE_RECIPIENTS, so the
-machine that takes them holds no secret; the secret key (BACKUP_AGE_IDENTITY
-or BACKUP_AGE_IDENTITY_FILE) is needed only to verify or restore. The output
-is a standard binary age file: ``age -d -i key.txt FILE`` opens it.
+Backups are encrypted to public keys (BACKUP_AGE_RECIPIENTS), so the machine
+taking them holds no secret; the output is a standard binary age file.
 
 pyrage's ``encrypt_io``/``decrypt_io`` copy through 8 KiB reads and 64 KiB
 age chunks (the Rust side runs ``std::io::copy`` on the Python file objects),

@@ -542,14 +542,6 @@ def check_sqlite_file(path: str) -> None:
         raise BackupError(f"the restored SQLite file is damaged: {result[0][0]}")
 
 
-def sqlite_figures(path: str) -> Figures:
-    conn = sqlite3.connect(path)
-    try:
-        return collect_figures(lambda sql: conn.execute(sql).fetchall(), SQLITE)
-    finally:
-        conn.close()
-
-
 def sqlite_tables(path: str) -> list[str]:
     """Tables in the SQLite file at ``path`` (none when it does not exist or is empty)."""
     if not os.path.exists(path) or os.path.getsize(path) == 0:

@@ -1,21 +1,10 @@
 """A backup's manifest: what was saved, how to check it, written after everything else.
 
-A backup is two objects in storage: the age-encrypted data (a ``pg_dump``
-custom archive, or an SQLite database file) and ``<name>.manifest.json``.
-The manifest is written last, so its presence is what makes a backup
-complete: an object without one is a leftover of a run that died, never
-listed as good (``backup prune`` removes it).
-
-It records what a restore is checked against (row counts per table, the sum
-of balances and of completed transaction amounts, the applied migrations),
-what the object must be (byte sizes, the SHA-256 of the ciphertext), who can
-open it (the recipients' public keys) and what made it (tool versions,
-duration). It holds no secret: no URL with a password, no token, no
-identity, only names and figures.
-
-The figures are read from the same snapshot the dump is taken from
-(``pg_dump --snapshot``, or the SQLite copy itself), so a restore of the
-backup must reproduce them exactly.
+Its presence is what makes a backup complete: an object without one is the
+leftover of a run that died (the README's Backups section says what it
+records, and that it holds no secret). The figures are read from the same
+snapshot the dump is taken from (``pg_dump --snapshot``, or the SQLite copy
+itself), so a restore of the backup must reproduce them exactly.
 """
 
 from __future__ import annotations
@@ -181,10 +170,6 @@ class Manifest:
     tools: dict[str, str] = field(default_factory=dict)
     created_at: str = ""  # ISO-8601 UTC, when the manifest was written
     duration_seconds: float = 0.0
-
-    @property
-    def started_at(self) -> dt.datetime:
-        return id_time(self.id)
 
     @property
     def name(self) -> str:

@@ -1,25 +1,10 @@
 """The backup service: create, list, verify, restore and prune backups.
 
-Each function takes the :class:`~tarotbot.config.Settings` and does one
-whole operator action; the CLI and the RQ jobs are thin callers.
-
-- :func:`create` streams a consistent dump through age into storage, then
-  writes the manifest (last: until then the backup does not exist).
-- :func:`list_backups` shows complete backups only, newest first, with what
-  their last verification found.
-- :func:`verify` checks size and SHA-256, decrypts every chunk and has
-  ``pg_restore --list`` read the archive; ``full`` restores it into a
-  scratch database (dropped afterwards), audits the ledger there and
-  compares rows and sums with the manifest.
-- :func:`restore` verifies first, refuses a non-empty target unless told
-  to replace it, restores in one transaction (SQLite: into a new file moved
-  into place), then audits the result.
-- :func:`prune` keeps the newest backup per day, ISO week and month (the
-  BACKUP_KEEP_* counts, a backup kept by any rule stays, the newest always)
-  and deletes the rest and every leftover of an unfinished run.
-
-Every failure is one :class:`~tarotbot.exceptions.BackupError` line, raised
-before the target database is touched wherever that can be known in advance.
+Each function takes the :class:`~tarotbot.config.Settings` and does one whole
+operator action (its docstring says what it checks); the CLI and the RQ jobs
+are thin callers. Every failure is one :class:`~tarotbot.exceptions.BackupError`
+line, raised before the target database is touched wherever that can be known
+in advance.
 """
 
 from __future__ import annotations
