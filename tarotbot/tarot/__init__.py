@@ -10,7 +10,10 @@ Modules, one per domain noun:
 - :mod:`.spreads`: the nine spreads, their positions, costs and layouts.
 - :mod:`.draw`: verifiable seeded draws (HMAC-SHA256 stream + Fisher-Yates).
 - :mod:`.compose`: the built-in interpreter that writes a reading (the logic).
-- :mod:`.phrasing`: its texts, loaded from ``data/phrasing/*.json`` and validated once.
+- :mod:`.card_texts`: what each card says by position role and question topic
+  (``data/texts/*.json``), several wordings per slot.
+- :mod:`.phrasing`: the composer's own wording (``data/phrasing/*.json``), validated once.
+- :mod:`.report`: the composer's output measured (length, repetition, slips).
 - :mod:`.prompt`: the chat messages for an LLM interpreter.
 - :mod:`.safety`: questions that call for real help before (or instead of) cards.
 - :mod:`.telegram_text`: Telegram-HTML escaping, validation and splitting.

@@ -23,12 +23,13 @@ the output uses Telegram HTML only.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tarotbot.tarot.deck import ELEMENTS, Card
+from tarotbot.tarot.card_texts import OrientedTexts, load_card_texts
 from tarotbot.tarot.draw import Draw, DrawnCard
 from tarotbot.tarot.phrasing import load_phrasing, plural_category
 from tarotbot.tarot.safety import verdict_allowed
@@ -41,7 +42,15 @@ from tarotbot.tarot.telegram_text import (
     telegram_length,
 )
 
-__all__ = ["Interpretation", "compose", "is_yes_no_question", "question_topic", "yes_no_lean"]
+__all__ = [
+    "Interpretation",
+    "card_page",
+    "compose",
+    "is_yes_no_question",
+    "question_kind",
+    "question_topic",
+    "yes_no_lean",
+]
 
 AUTHOR = "composer"
 
@@ -101,11 +110,6 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _first_sentences(text: str, count: int) -> str:
-    parts = re.split(r"(?<=[.!?…])\s+", text.strip())
-    return " ".join(parts[:count])
-
-
 def _name(dc: DrawnCard) -> str:
     """The card's name in bold (escaped)."""
     return f"<b>{escape(dc.card.name)}</b>"
@@ -118,10 +122,6 @@ def _name_o(dc: DrawnCard) -> str:
 
 def _names(cards: Sequence[DrawnCard]) -> str:
     return _and([_name(dc) for dc in cards])
-
-
-def _keywords(dc: DrawnCard) -> list[str]:
-    return [escape(k) for k in dc.card.keywords(dc.reversed)]
 
 
 def _quoted(question: str) -> str:
@@ -173,38 +173,63 @@ def is_yes_no_question(question: str | None) -> bool:
     return False
 
 
-_LOVE_WORDS = re.compile(
-    r"\b(?:love|loves|loved|lover|partner|boyfriend|girlfriend|husband|wife|crush|"
-    r"relationship|romance|romantic|date|dating|marry|marriage|married|ex|soulmate|"
-    r"feelings?|heart|he|she|him|her|they|them|"
-    r"любовь|люблю|любит|парень|девушка|муж|жена|отношения|отношениях|свадьба|бывший|бывшая|"
-    r"он|она|его|её|ее)\b",
-    re.IGNORECASE,
-)
-_CAREER_WORDS = re.compile(
-    r"\b(?:job|jobs|work|working|career|boss|colleague|colleagues|money|salary|pay|raise|"
-    r"business|promotion|interview|hired|hire|fired|project|client|clients|company|office|"
-    r"study|studies|exam|exams|university|degree|debt|invest|investment|income|startup|"
-    r"работа|работу|работе|карьера|карьеру|деньги|денег|зарплата|зарплату|бизнес|начальник|"
-    r"повышение|собеседование|учёба|учеба|экзамен|проект)\b",
-    re.IGNORECASE,
-)
+#: Words that show what a question is about, by topic (English and Russian stems).
+_TOPIC_WORDS = {
+    "love": (
+        r"love|loves|loved|lover|partner|boyfriend|girlfriend|husband|wife|crush|relationship|"
+        r"romance|romantic|date|dating|marry|marriage|married|ex|soulmate|feelings?|heart|"
+        r"любов\w*|люблю|любит|парн\w*|девушк\w*|муж\w*|жен\w*|отношени\w*|свадьб\w*|бывш\w*"
+    ),
+    "work": (
+        r"job|jobs|work|working|career|boss|colleagues?|business|promotion|interview|hired|hire|"
+        r"fired|project|clients?|company|office|startup|работ\w*|карьер\w*|бизнес\w*|начальни\w*|"
+        r"повышени\w*|собеседовани\w*|проект\w*|коллег\w*"
+    ),
+    "money": (
+        r"money|salary|pay|paid|raise|debts?|invest\w*|income|savings?|loan|mortgage|rent|"
+        r"finances?|financial|afford|rich|деньг\w*|денег|зарплат\w*|долг\w*|кредит\w*|"
+        r"ипотек\w*|финанс\w*|доход\w*"
+    ),
+    "health": (
+        r"health|healthy|ill|illness|sick|body|sleep|tired|exhausted|stress|doctor|diet|weight|"
+        r"energy|burnout|здоров\w*|боле\w*|сон|устал\w*|стресс\w*|врач\w*|самочувстви\w*"
+    ),
+    "home": (
+        r"home|house|flat|apartment|move|moving|family|parents?|mother|mum|mom|father|dad|"
+        r"children|child|kids?|son|daughter|sister|brother|baby|дом\w*|квартир\w*|переезд\w*|"
+        r"семь\w*|родител\w*|мам\w*|пап\w*|дет\w*|ребён\w*|ребен\w*|сын\w*|доч\w*"
+    ),
+    "study": (
+        r"study|studies|studying|exams?|university|college|school|degree|course|thesis|"
+        r"learn|learning|student|учёб\w*|учеб\w*|экзамен\w*|университет\w*|институт\w*|"
+        r"школ\w*|диплом\w*|курс\w*|сесси\w*"
+    ),
+    "spiritual": (
+        r"spiritual\w*|soul|purpose|meaning|faith|god|universe|intuition|meditat\w*|karma|"
+        r"destiny|calling|духовн\w*|душ\w*|предназначени\w*|смысл\w*|вер\w*|интуици\w*|карм\w*"
+    ),
+}
+_TOPIC_PATTERNS = {
+    topic: re.compile(rf"\b(?:{words})\b", re.IGNORECASE) for topic, words in _TOPIC_WORDS.items()
+}
+_PRONOUNS = re.compile(r"\b(?:he|she|him|her|they|them|он|она|его|её|ее|ему|ей)\b", re.IGNORECASE)
 
 
 def question_topic(question: str | None) -> str | None:
-    """``"career"``, ``"love"`` or ``None``: what the question is mostly about.
+    """What the question is mostly about: ``love``, ``work``, ``money``, ``health``,
+    ``home``, ``study``, ``spiritual``, or ``None`` (nothing in particular).
 
-    Work words win over pronouns ("Will my boss give him the raise?" is about work).
+    The topic with most words wins (ties: the order above, but work and money
+    before love); a question whose only clue is "he" or "she" is about love.
     """
     if not question:
         return None
-    career = len(_CAREER_WORDS.findall(question))
-    love = len(_LOVE_WORDS.findall(question))
-    if career and career >= love / 2:
-        return "career"
-    if love:
-        return "love"
-    return None
+    scores = {topic: len(p.findall(question)) for topic, p in _TOPIC_PATTERNS.items()}
+    order = ("work", "money", "study", "home", "health", "love", "spiritual")
+    best = max(order, key=lambda topic: (scores[topic], -order.index(topic)))
+    if scores[best]:
+        return best
+    return "love" if _PRONOUNS.search(question) else None
 
 
 _LEAN_VALUE = {"yes": 1.0, "maybe": 0.0, "no": -1.0}
@@ -237,168 +262,213 @@ def yes_no_lean(draw: Draw) -> str:
     return "maybe"
 
 
+# --------------------------------------------------------------------------- card texts
+
+
+class _Pen:
+    """One reading being written: picks card sentences by seed, never the same one twice.
+
+    A card's texts (:mod:`.card_texts`) have several wordings per slot; the
+    pen takes the wording the seed prefers for that slot and position, unless
+    the reading already used it, so no sentence appears twice in one reading.
+    """
+
+    def __init__(self, draw: Draw, question: str | None):
+        self.draw = draw
+        self.texts = load_card_texts()
+        # a question that may get no verdict (health, the law, a fear) gets no topical
+        # sentences either: "a playful romance is possible" is no answer to "is he cheating?"
+        self.reflective = bool(question) and not verdict_allowed(question)
+        topic = question_topic(question) or _ANGLE_TOPIC.get(draw.spread.angle)
+        self.topic = None if self.reflective else topic
+        self.used: set[str] = set()
+
+    def of(self, dc: DrawnCard) -> OrientedTexts:
+        return self.texts.of(dc.card.key, dc.reversed)
+
+    def pick(self, dc: DrawnCard, options: Sequence[str], salt: str) -> str | None:
+        """The seed's choice among ``options`` (escaped), skipping sentences already used."""
+        fresh = [o for o in options if o not in self.used]
+        if not fresh:
+            return None
+        digest = hashlib.sha256(f"{self.draw.seed}|{dc.card.key}|{salt}".encode()).digest()
+        chosen = fresh[int.from_bytes(digest[:4], "big") % len(fresh)]
+        self.used.add(chosen)
+        return escape(chosen)
+
+    def role(self, dc: DrawnCard, role: str, salt: str = "") -> str | None:
+        """A sentence reading ``dc`` in ``role`` (``essence`` or one of the card texts' roles)."""
+        texts = self.of(dc)
+        options = texts.essence if role == "essence" else texts.roles[role]
+        return self.pick(dc, options, f"{role}|{salt or dc.position.key}")
+
+    def topical(self, dc: DrawnCard) -> str | None:
+        """The card's sentence for the question's topic, once per reading."""
+        if self.topic is None:
+            return None
+        return self.pick(dc, [self.of(dc).topics[self.topic]], "topic")
+
+    def theme(self, dc: DrawnCard) -> str:
+        """A noun phrase for what the card is about (may repeat: it is a fragment)."""
+        themes = self.of(dc).theme
+        digest = hashlib.sha256(f"{self.draw.seed}|{dc.card.key}|theme".encode()).digest()
+        return escape(themes[digest[0] % len(themes)])
+
+
+#: A spread's angle gives the topic when the question names none.
+_ANGLE_TOPIC = {"love": "love", "career": "work"}
+
+
 # --------------------------------------------------------------------------- the positions
 
 
-def _time_kind(dc: DrawnCard, time_frame: str | None) -> tuple[str, dict[str, str]]:
-    """The kind of lead (``positions.lead.<kind>``) and its ``when`` for a time spread."""
+def _when(dc: DrawnCard) -> tuple[str, str]:
+    """The kind of moment (day, week, month) of a time position, and its name."""
     key = dc.position.key
-    if key in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"):
-        return "day", {"when": escape(dc.position.name)}
     if key.startswith(("week_", "month_")):
-        return key.split("_")[0], {"when": escape(ORDINALS[int(key.split("_")[1]) - 1])}
-    if key in ("theme", "overview"):
-        return "theme", {"when": escape(time_frame or "") or _text("positions.theme_when")}
-    return "path", {}
+        kind, number = key.split("_")
+        return kind, escape(ORDINALS[int(number) - 1])
+    return "day", escape(dc.position.name)
 
 
-def _fill(draw: Draw, path: str, salt: str, dc: DrawnCard, **extra: str) -> str:
-    """A sentence about ``dc``: its name (with or without the orientation) and keywords."""
-    keywords = {f"keyword{i}": kw for i, kw in enumerate(_keywords(dc)[:3], 1)}  # 3..6 in a card
-    return _say(draw, path, salt, card=_name(dc), card_as_drawn=_name_o(dc), **keywords, **extra)
+def _position_text(pen: _Pen, index: int, dc: DrawnCard) -> str:
+    """What the card says in its place: one sentence for its role, more in small spreads."""
+    role = dc.position.role
+    small = len(pen.draw.cards) <= 3
+    if pen.reflective:
+        # a question with no verdict (an illness, a court case, a feared betrayal): the
+        # cards speak of how the person meets it and what helps, never of events or
+        # outcomes ("a hidden matter may surface" would feed the fear)
+        role = _REFLECTIVE_ROLES[index % 2]
+        sentences = [pen.role(dc, role) or ""]
+        if small:
+            other = _REFLECTIVE_ROLES[(index + 1) % 2]
+            sentences.append(pen.role(dc, other, "more") or "")
+        return " ".join(_cap(s) for s in sentences if s)
+    if role == "time":
+        kind, when = _when(dc)
+        lead = _say(pen.draw, f"positions.lead_in.{kind}", f"lead{index}", when=when)
+        pool = (*pen.of(dc).essence, *pen.of(dc).roles["advice"])
+        sentence = pen.pick(dc, pool, f"time|{dc.position.key}") or ""
+        sentences = [lead + sentence[:1].lower() + sentence[1:]]
+    else:
+        sentences = [pen.role(dc, role) or ""]
+    focus = dc.position.key in pen.draw.spread.focus
+    topical = pen.topical(dc) if (small or focus) else None
+    if topical:
+        sentences.append(topical)
+    elif small:
+        sentences.append(pen.role(dc, "essence" if role != "essence" else "outcome", "more") or "")
+    if len(pen.draw.cards) == 1:
+        sentences.append(pen.role(dc, "outcome", "single") or "")
+    return " ".join(_cap(s) for s in sentences if s)
 
 
-def _position_section(draw: Draw, index: int, dc: DrawnCard) -> str:
-    """One position: header, its question, a connecting sentence and the card's text."""
-    spread = draw.spread
-    slot = f"pos{index}"
+#: The roles a reflective reading reads its cards in, alternating: how you meet it, what helps.
+_REFLECTIVE_ROLES = ("advice", "self")
+
+
+def _position_section(pen: _Pen, index: int, dc: DrawnCard) -> str:
+    """One position: its header (number, position, card) and what the card says there."""
     names = {"position": escape(dc.position.name), "card_name": escape(dc.card.name)}
     header = _text(f"positions.header.{dc.orientation}", number=str(index), **names)
-    question = f"<i>{escape(dc.position.question)}</i>"
-    card = dc.card
-    if spread.angle in ("love", "career"):
-        angled = card.love if spread.angle == "love" else card.career
-        lead = _fill(draw, f"positions.lead.{spread.angle}", slot, dc)
-        body = escape(angled(dc.reversed))
-        meaning = escape(_first_sentences(card.meaning(dc.reversed), 2))
-        wider = _say(draw, "positions.wider_meaning", slot + "w", meaning=meaning)
-        text = f"{lead} {body}\n{wider}"
-    elif spread.angle == "time":
-        kind, when = _time_kind(dc, spread.time_frame)
-        lead = _fill(draw, f"positions.lead.{kind}", slot, dc, **when)
-        text = f"{lead} {escape(card.meaning(dc.reversed))}"
-    else:
-        lead = _fill(draw, f"positions.lead.general.{dc.orientation}", slot, dc)
-        text = f"{lead} {escape(card.meaning(dc.reversed))}"
-    return f"{header}\n{question}\n{text}"
+    return f"{header}\n{_position_text(pen, index, dc)}"
 
 
 # --------------------------------------------------------------------------- the whole
 
 
-def _arcana_paragraph(draw: Draw) -> str:
-    cards = draw.cards
-    majors = [dc for dc in cards if dc.card.is_major]
-    n, m = len(cards), len(majors)
-    if n == 1:
-        kind = "single_major" if m else "single_minor"
-        return _say(draw, f"synthesis.arcana.{kind}", card=_name(cards[0]))
-    if m == 0:
-        return _say(draw, "synthesis.arcana.none", "arcana0")
-    counted = {"names": _names(majors), "major_cards": _count(m, "major_cards")}
-    if m * 2 >= n:
-        counted |= {"cards": _count(m, "cards"), "total": _number(n)}
-        return _say(draw, "synthesis.arcana.most", "arcana_many", **counted)
-    others = _text(f"synthesis.arcana.other_minors.{plural_category(n - m)}", number=_number(n - m))
-    return _say(draw, f"synthesis.arcana.some.{plural_category(m)}", others=others, **counted)
+def _bright(dc: DrawnCard) -> bool:
+    """An easy card here: upright and not leaning no."""
+    return not dc.reversed and dc.card.yes_no != "no"
 
 
-def _element_paragraph(draw: Draw) -> str:
-    cards = draw.cards
-    if len(cards) == 1:
-        e = cards[0].card.element
-        meaning = _say(draw, f"symbolism.elements.{e}.meaning")
-        return _say(draw, "synthesis.elements.single_card", element=_element(e), meaning=meaning)
-    counts = Counter(dc.card.element for dc in cards)
-    ranked = counts.most_common()
-    parts = []
-    top, top_count = ranked[0]
-    if top_count >= 2 and (len(ranked) == 1 or ranked[1][1] < top_count):
-        suits = Counter(dc.card.suit for dc in cards if dc.card.element == top and dc.card.suit)
-        suit_note = ""
-        if suits:
-            suit, suit_count = suits.most_common(1)[0]
-            if suit_count >= 2:
-                note = {"count": _number(suit_count), "suit": _text(f"symbolism.suits.{suit}")}
-                suit_note = _text("synthesis.elements.suit_note", **note)
-        meaning = _say(draw, f"symbolism.elements.{top}.meaning")
-        counted = {"count": _number(top_count), "total": _number(len(cards))}
-        counted |= {"element": _element(top), "meaning": meaning, "suit_note": suit_note}
-        parts.append(_say(draw, "synthesis.elements.dominant", **counted))
-    else:
-        tied = [element for element, count in ranked if count == top_count]
-        if len(tied) == 2:
-            a, b = tied
-            two = {"first": _element(a), "first_short": _element(a, "in_short")}
-            two |= {"second": _element(b), "second_short": _element(b, "in_short")}
-            parts.append(_say(draw, "synthesis.elements.two_lead", **two))
-        else:
-            mixed = {"elements": _and([_element(e) for e in tied])}
-            parts.append(_say(draw, "synthesis.elements.mixed", "elements_mixed", **mixed))
-    if len(cards) >= 6:
-        missing = [e for e in ELEMENTS if e not in counts]
-        parts.extend(_say(draw, f"symbolism.elements.{e}.missing") for e in missing[:2])
-    return " ".join(parts)
+def _story(pen: _Pen) -> str | None:
+    """The spread's three story positions read as one movement: from, through, toward."""
+    spread = pen.draw.spread
+    if not spread.story:
+        return None
+    by_key = {dc.position.key: dc for dc in pen.draw.cards}
+    first, second, third = (pen.theme(by_key[key]) for key in spread.story)
+    kind = "time" if spread.angle == "time" else "plain"
+    frame = {"time_frame": escape(spread.time_frame or "")} if kind == "time" else {}
+    return _say(
+        pen.draw, f"synthesis.story.{kind}", first=first, second=second, third=third, **frame
+    )
 
 
-def _reversal_paragraph(draw: Draw) -> str:
-    if not draw.reversals_enabled:
-        return _say(draw, "synthesis.reversals.turned_off")
-    cards = draw.cards
-    rev = [dc for dc in cards if dc.reversed]
-    n, r = len(cards), len(rev)
-    if n == 1:
-        return _say(draw, f"synthesis.reversals.single_{cards[0].orientation}")
-    if r == 0:
-        return _say(draw, "synthesis.reversals.none", "rev0")
-    if r == n:
-        return _say(draw, "synthesis.reversals.all")
-    if r * 2 > n:
-        counted = {"cards": _count(r, "cards"), "total": _number(n), "names": _names(rev)}
-        return _say(draw, "synthesis.reversals.most", **counted)
-    counted = {"reversed_cards": _count(r, "reversed_cards"), "names": _names(rev)}
-    return _say(draw, f"synthesis.reversals.some.{plural_category(r)}", **counted)
-
-
-def _ranks_paragraph(draw: Draw) -> str | None:
-    ranks = Counter(dc.card.rank for dc in draw.cards if dc.card.rank)
+def _pairs(pen: _Pen, limit: int = 2) -> list[str]:
+    """The spread's paired positions: where two cards support or test each other."""
+    by_key = {dc.position.key: dc for dc in pen.draw.cards}
     lines = []
-    for rank, count in ranks.most_common():
-        if count < 2:
-            break
-        cards = [dc for dc in draw.cards if dc.card.rank == rank]
-        values = {"rank": _text(f"symbolism.ranks.{rank}.plural"), "names": _names(cards)}
-        values |= {"count": _number(count), "meaning": _text(f"symbolism.ranks.{rank}.meaning")}
-        lines.append(_say(draw, "synthesis.repeated_rank", **values))
-    return " ".join(lines) if lines else None
+    for a_key, b_key in pen.draw.spread.pairs[:limit]:
+        a, b = by_key[a_key], by_key[b_key]
+        kind = (
+            "light"
+            if _bright(a) and _bright(b)
+            else "heavy"
+            if not (_bright(a) or _bright(b))
+            else "tension"
+        )
+        values = {"a": escape(a.position.name.lower()), "b": escape(b.position.name.lower())}
+        values |= {
+            "a_card": _name_o(a),
+            "b_card": _name_o(b),
+            "a_theme": pen.theme(a),
+            "b_theme": pen.theme(b),
+        }
+        lines.append(_say(pen.draw, f"synthesis.pair.{kind}", f"pair|{a_key}", **values))
+    return lines
 
 
-def _special_paragraph(draw: Draw) -> str | None:
-    """What one particular spread shows beyond the general patterns."""
+def _pattern(draw: Draw) -> str | None:
+    """At most one sentence on the cards' make-up, and only when it is striking."""
+    cards = draw.cards
+    n = len(cards)
+    if n == 1:
+        kind = "single_major" if cards[0].card.is_major else "single_minor"
+        return _say(draw, f"synthesis.pattern.{kind}", card=_name(cards[0]))
+    majors = [dc for dc in cards if dc.card.is_major]
+    reversed_ = [dc for dc in cards if dc.reversed]
+    elements = Counter(dc.card.element for dc in cards).most_common()
+    ranks = Counter(dc.card.rank for dc in cards if dc.card.rank).most_common(1)
+    if n >= 3 and reversed_ and len(reversed_) * 2 > n:
+        values = {"count": _number(len(reversed_)), "total": _number(n)}
+        return _say(draw, "synthesis.pattern.reversals", **values)
+    if n >= 3 and len(majors) * 2 >= n:
+        values = {"count": _number(len(majors)), "total": _number(n), "names": _names(majors)}
+        return _say(draw, "synthesis.pattern.majors", **values)
+    if n >= 5 and not majors:
+        return _say(draw, "synthesis.pattern.no_majors")
+    top, count = elements[0]
+    if n >= 3 and count * 2 > n and (len(elements) == 1 or elements[1][1] < count):
+        values = {"element": _element(top), "count": _number(count), "total": _number(n)}
+        return _say(draw, "synthesis.pattern.element", meaning=_element(top, "in_short"), **values)
+    if ranks and ranks[0][1] >= 2:
+        rank, count = ranks[0]
+        named = _names([dc for dc in cards if dc.card.rank == rank])
+        values = {"rank": _text(f"symbolism.ranks.{rank}.plural"), "names": named}
+        meaning = _text(f"symbolism.ranks.{rank}.meaning")
+        return _say(draw, "synthesis.pattern.rank", count=_number(count), meaning=meaning, **values)
+    return None
+
+
+def _special(draw: Draw) -> str | None:
+    """What one particular spread shows beyond its story and pairs."""
     spread = draw.spread
-    by_key = {dc.position.key: dc for dc in draw.cards}
-    if spread.name == "relationship":
-        you, them = by_key["you"], by_key["them"]
-        a, b = you.card.element, them.card.element
-        if a == b:
-            how = _text("synthesis.relationship.same_element", element=_element(a))
-        else:
-            how = _text(f"symbolism.element_pairs.{'+'.join(sorted((a, b)))}")
-        pair = {"you": _name(you), "them": _name(them)}
-        return _say(draw, "synthesis.relationship.between", how=how, **pair)
     if spread.name == "week_ahead":
-        bright = [dc for dc in draw.cards if not dc.reversed and dc.card.yes_no == "yes"]
-        heavy = [dc for dc in draw.cards if dc.reversed or dc.card.yes_no == "no"]
+        bright = [dc for dc in draw.cards if _bright(dc)]
+        heavy = [dc for dc in draw.cards if not _bright(dc)]
         parts = []
         if bright:
-            dc = next((d for d in bright if d.card.is_major), bright[0])
-            day = escape(dc.position.name)
-            parts.append(_say(draw, "synthesis.week_ahead.brightest_day", day=day, card=_name(dc)))
-        gentle = [d for d in heavy if not bright or d is not dc]
-        if gentle:
-            dc2 = gentle[0]
-            gentle_day = {"day": escape(dc2.position.name), "card_as_drawn": _name_o(dc2)}
-            parts.append(_say(draw, "synthesis.week_ahead.gentle_day", **gentle_day))
+            best = next((d for d in bright if d.card.is_major), bright[0])
+            day = escape(best.position.name)
+            parts.append(
+                _say(draw, "synthesis.week_ahead.brightest_day", day=day, card=_name(best))
+            )
+        if heavy:
+            day = {"day": escape(heavy[0].position.name), "card_as_drawn": _name_o(heavy[0])}
+            parts.append(_say(draw, "synthesis.week_ahead.gentle_day", **day))
         return " ".join(parts) or None
     if spread.name == "yearly_path":
         turning = [dc for dc in draw.cards if dc.card.is_major and dc.position.key != "overview"]
@@ -408,34 +478,19 @@ def _special_paragraph(draw: Draw) -> str | None:
             marks = [_text(path, month=month, card=card) for month, card in months]
             return _say(draw, "synthesis.yearly_path.turning_points", months=_and(marks))
         return _say(draw, "synthesis.yearly_path.no_turning_points")
-    if spread.name == "celtic":
-        root, crown = _name_o(by_key["foundation"]), _name_o(by_key["crown"])
-        return _say(draw, "synthesis.celtic.root_and_crown", root=root, crown=crown)
     return None
 
 
+def _synthesis(pen: _Pen) -> str:
+    if pen.reflective:  # themes like "a secret kept behind a closed door" would feed a fear
+        parts = [_pattern(pen.draw)]
+    else:
+        parts = [_story(pen), *_pairs(pen), _special(pen.draw), _pattern(pen.draw)]
+    kind = "single_card" if len(pen.draw.cards) == 1 else "spread"
+    return _text(f"synthesis.header.{kind}") + "\n" + " ".join(p for p in parts if p)
+
+
 # --------------------------------------------------------------------------- the answer
-
-
-def _printed_kind(angle: str) -> str:
-    """Which of a card's texts the position sections already showed."""
-    return {"love": "love", "career": "career"}.get(angle, "meaning")
-
-
-def _answer_text(
-    draw: Draw, dc: DrawnCard, topic: str | None, slot: str, gloss: str = "answer.gloss"
-) -> str:
-    """HTML: the card's text for the question's topic, unless the reading already showed it.
-
-    Repeating a paragraph word for word would read like a machine; in that case
-    (and for questions without a topic) a short gloss on the keywords is used.
-    """
-    card: Card = dc.card
-    if topic == "love" and _printed_kind(draw.spread.angle) != "love":
-        return escape(card.love(dc.reversed))
-    if topic == "career" and _printed_kind(draw.spread.angle) != "career":
-        return escape(card.career(dc.reversed))
-    return _fill(draw, f"{gloss}.{dc.orientation}", slot, dc)
 
 
 def _focus_cards(draw: Draw) -> list[DrawnCard]:
@@ -444,108 +499,143 @@ def _focus_cards(draw: Draw) -> list[DrawnCard]:
     return cards or [draw.cards[0]]
 
 
-def _dominant_element(draw: Draw) -> str:
-    counts = Counter(dc.card.element for dc in draw.cards)
-    best = max(counts.values())
-    for dc in _focus_cards(draw) + list(draw.cards):  # ties: the focus card's element
-        if counts[dc.card.element] == best:
-            return dc.card.element
-    return draw.cards[0].card.element  # pragma: no cover
+_TIMING = re.compile(
+    r"^\W*(?:when|how soon|how long|until when|когда|как скоро|сколько ждать)\b", re.I
+)
+_ADVICE = re.compile(
+    r"\b(?:should i|should we|what can i do|what do i do|what should|how can i|how do i|how should|"
+    r"how to|what do i need|что (?:мне|нам) делать|как (?:мне|нам)|что делать)\b",
+    re.I,
+)
+_CAUSE = re.compile(r"^\W*(?:why|почему|зачем|из-за чего)\b", re.I)
 
 
-def _yes_no_answer(draw: Draw, lean: str) -> str:
-    yes = [dc for dc in draw.cards if _card_lean(dc) > 0]
-    no = [dc for dc in draw.cards if _card_lean(dc) < 0]
-    support = [
-        _text(f"answer.yes_no.{side}.{plural_category(len(cards))}", names=_names(cards[:4]))
-        for side, cards in (("cards_for_yes", yes), ("cards_for_no", no))
-        if cards
-    ]
-    support_text = _cap("; ".join(support)) + "." if support else ""
-    if len(draw.cards) == 1:
-        support_text = ""
+def question_kind(question: str | None) -> str:
+    """What an open question asks for: ``timing``, ``advice``, ``cause`` or ``outcome``."""
+    if not question:
+        return "outcome"
+    if _TIMING.search(question):
+        return "timing"
+    if _CAUSE.search(question):
+        return "cause"
+    if _ADVICE.search(question):
+        return "advice"
+    return "outcome"
+
+
+#: Which of a card's roles answers each kind of question, best first.
+_KIND_ROLES = {
+    "outcome": ("outcome", "essence"),
+    "advice": ("advice", "strength"),
+    "cause": ("hidden", "past"),
+    "timing": ("outcome", "essence"),
+}
+
+
+def _where(draw: Draw, dc: DrawnCard) -> str:
+    number, position = str(draw.cards.index(dc) + 1), escape(dc.position.name)
+    return _text("answer.where", number=number, position=position)
+
+
+def _card_answer(pen: _Pen, dc: DrawnCard, kind: str) -> str:
+    """The card's own words for this kind of question, and its topic sentence if unused."""
+    sentences = []
+    for role in _KIND_ROLES[kind]:
+        sentence = pen.role(dc, role, "answer")
+        if sentence:
+            sentences.append(sentence)
+            break
+    topical = pen.topical(dc)
+    if topical:
+        sentences.append(topical)
+    return " ".join(_cap(s) for s in sentences)
+
+
+def _open_answer(pen: _Pen, question: str | None) -> str:
+    """The answer from the spread's focus cards, in the terms the question asks."""
+    draw = pen.draw
+    kind = question_kind(question)
+    focus = _focus_cards(draw)
+    main = focus[-1] if kind in ("outcome", "timing") else focus[0]
+    values = {"card_as_drawn": _name_o(main), "where": _where(draw, main)}
+    lead = _say(draw, f"answer.open.{kind}", "open_lead", **values)
+    return f"{lead} {_card_answer(pen, main, kind)}"
+
+
+def _reflective_answer(pen: _Pen) -> str:
+    """For a question that must get no verdict: the focus cards as themes to reflect on."""
+    draw = pen.draw
+    parts = [_say(draw, "answer.reflective.intro", "reflect")]
+    for i, dc in enumerate(_focus_cards(draw)[:2]):
+        path = "answer.reflective.lead" if i == 0 else "answer.reflective.further"
+        values = {"card_as_drawn": _name_o(dc), "where": _where(draw, dc)}
+        parts.append(_say(draw, path, f"reflect{i}", **values))
+    parts.append(
+        _say(draw, f"answer.reflective.close.{_focus_cards(draw)[0].orientation}", "reflect_close")
+    )
+    return " ".join(parts)
+
+
+def _yes_no_answer(pen: _Pen, question: str) -> str:
+    draw = pen.draw
+    lean = yes_no_lean(draw)
     parts = [_say(draw, f"answer.yes_no.opening.{lean}", "yn_open")]
     if len(draw.cards) == 1:
         dc = draw.cards[0]
-        leaning, path = dc.card.yes_no, f"answer.yes_no.single_card.{dc.orientation}"
-        leaning = _text(f"answer.yes_no.card_leaning.{leaning}")
+        leaning = _text(f"answer.yes_no.card_leaning.{dc.card.yes_no}")
+        path = f"answer.yes_no.single_card.{dc.orientation}"
         parts.append(_say(draw, path, card=_name(dc), leaning=leaning))
-    elif support_text:
-        parts.append(support_text)
-    parts.append(_say(draw, f"answer.yes_no.closing.{lean}"))
-    return " ".join(parts)
-
-
-def _named_at(draw: Draw, dc: DrawnCard, keywords: int) -> dict[str, str]:
-    """The card as drawn, ``in position 7 (Where it can go)`` and its first keywords."""
-    number, position = str(draw.cards.index(dc) + 1), escape(dc.position.name)
-    where = _text("answer.where", number=number, position=position)
-    keywords_ = _and(_keywords(dc)[:keywords])
-    return {"card_as_drawn": _name_o(dc), "where": where, "keywords": keywords_}
-
-
-def _open_answer(draw: Draw, question: str | None, reflective: bool = False) -> str:
-    """The answer from the spread's central cards.
-
-    ``reflective`` (a question that must get no verdict): the cards are named as
-    themes to reflect on, never as "the answer", and never with a topic's text.
-    """
-    topic = None if reflective else question_topic(question)
-    focus = _focus_cards(draw)
-    first = focus[0]
-    if reflective:
-        lead_path, further_path, gloss = (
-            "answer.reflective.lead",
-            "answer.reflective.further",
-            "answer.reflective.gloss",
-        )
     else:
-        lead_path = "answer.open.lead." + ("question" if question else "no_question")
-        further_path, gloss = "answer.open.further", "answer.gloss"
-    lead = _say(draw, lead_path, **_named_at(draw, first, 3))
-    parts = [f"{lead} {_answer_text(draw, first, topic, 'gloss_first', gloss)}"]
-    if len(focus) > 1:
-        last = focus[-1]
-        further = _say(draw, further_path, "open_last", **_named_at(draw, last, 2))
-        gloss_last = (
-            "" if reflective else " " + _answer_text(draw, last, topic, "gloss_last", gloss)
-        )
-        parts.append(further + gloss_last)
-    way = _text(f"symbolism.elements.{_dominant_element(draw)}.way_forward")
-    parts.append(_say(draw, "answer.open.way_forward", "open_close", way=way))
-    return " ".join(parts)
+        yes = [dc for dc in draw.cards if _card_lean(dc) > 0]
+        no = [dc for dc in draw.cards if _card_lean(dc) < 0]
+        support = [
+            _text(f"answer.yes_no.{side}.{plural_category(len(cards))}", names=_names(cards[:4]))
+            for side, cards in (("cards_for_yes", yes), ("cards_for_no", no))
+            if cards
+        ]
+        if support:
+            parts.append(_cap("; ".join(support)) + ".")
+    parts.append(_say(draw, f"answer.yes_no.closing.{lean}"))
+    kind = question_kind(question)
+    main = _focus_cards(draw)[-1 if kind == "outcome" else 0]
+    card_answer = _card_answer(pen, main, "advice" if _ADVICE.search(question) else "outcome")
+    return " ".join([*parts, card_answer] if card_answer else parts)
 
 
-def _answer_section(draw: Draw, question: str | None) -> str:
-    if question:
-        header = _text("answer.question.header")
-        intro = _say(draw, "answer.question.intro", question=_quoted(question))
-        if not verdict_allowed(question):  # health, the law, a fear: reflect, never yes/no
-            reflect = _say(draw, "answer.reflective.intro", "reflect")
-            body = f"{reflect} {_open_answer(draw, question, reflective=True)}"
-        elif is_yes_no_question(question):
-            body = _yes_no_answer(draw, yes_no_lean(draw))
-            if len(draw.cards) > 1:
-                body += " " + _open_answer(draw, question)
-        else:
-            body = _open_answer(draw, question)
-        return f"{header}\n{intro}\n{body}"
-    header = _text("answer.no_question.header")
-    body = _say(draw, "answer.no_question.intro", "noq")
-    return f"{header}\n{body} {_open_answer(draw, None)}"
+def _answer_section(pen: _Pen, question: str | None) -> str:
+    draw = pen.draw
+    if not question:
+        header = _text("answer.no_question.header")
+        return f"{header}\n{_open_answer(pen, None)}"
+    header = _text("answer.question.header")
+    intro = _say(draw, "answer.question.intro", question=_quoted(question))
+    if not verdict_allowed(question):  # health, the law, a fear: reflect, never yes/no
+        body = _reflective_answer(pen)
+    elif is_yes_no_question(question):
+        body = _yes_no_answer(pen, question)
+    else:
+        body = _open_answer(pen, question)
+    return f"{header}\n{intro} {body}"
 
 
-def _advice_section(draw: Draw) -> str:
+def _advice_section(pen: _Pen) -> str:
+    """What the spread as a whole advises: the action card's advice, or the focus card's."""
+    draw = pen.draw
     by_key = {dc.position.key: dc for dc in draw.cards}
-    main = by_key.get("action") or _focus_cards(draw)[0]
+    ranked = [by_key[k] for k in ("action", "next_step") if k in by_key] + _focus_cards(draw)
+    ranked += [dc for dc in draw.cards if dc not in ranked]
     lines = [_text("advice.header")]
-    advice = escape(main.card.advice)
-    lines.append(_say(draw, f"advice.main.{main.orientation}", card=_name(main), advice=advice))
-    if len(draw.cards) >= 5:
-        others = [dc for dc in _focus_cards(draw) + list(draw.cards) if dc is not main]
-        second = others[0]
-        advice = escape(second.card.advice)
-        lines.append(_say(draw, "advice.second", card=_name(second), advice=advice))
+    wanted = 2 if len(draw.cards) >= 5 and not pen.reflective else 1
+    given = 0
+    for dc in ranked:
+        advice = pen.role(dc, "advice", "advice")
+        if not advice:
+            continue
+        path = f"advice.main.{dc.orientation}" if given == 0 else "advice.second"
+        lines.append(_say(draw, path, f"advice{given}", card=_name(dc), advice=_cap(advice)))
+        given += 1
+        if given == wanted:
+            break
     lines.append(_say(draw, "advice.closing", "closing"))
     return "\n".join(lines)
 
@@ -562,10 +652,7 @@ def _opening(draw: Draw, question: str | None) -> str:
     if n > 1:
         values |= {"spread": escape(spread.title.removeprefix("The ")), "cards": _count(n, "cards")}
     path = f"opening.{asked}" if n > 1 else f"opening.single_card.{asked}"
-    text = _say(draw, path, "opening", **values)
-    if spread.time_frame and n > 1:
-        text += " " + _say(draw, "opening.time_frame", time_frame=escape(spread.time_frame))
-    return text
+    return _say(draw, path, "opening", **values)
 
 
 # --------------------------------------------------------------------------- the caption
@@ -617,19 +704,12 @@ def _caption(draw: Draw, question: str | None, limit: int = CAPTION_LIMIT) -> st
 def compose(draw: Draw, question: str | None = None) -> Interpretation:
     """Write the reading for ``draw`` and ``question`` (already cleaned; may be None)."""
     question = " ".join(question.split()) if question else None
+    pen = _Pen(draw, question)
     sections = [f"<b>✨ {escape(draw.spread.title)}</b>", _opening(draw, question)]
-    sections += [_position_section(draw, i, dc) for i, dc in enumerate(draw.cards, 1)]
-    whole = [_arcana_paragraph(draw), _element_paragraph(draw), _reversal_paragraph(draw)]
-    ranks = _ranks_paragraph(draw)
-    if ranks:
-        whole.append(ranks)
-    special = _special_paragraph(draw)
-    if special:
-        whole.append(special)
-    header = _text("synthesis.header." + ("single_card" if len(draw.cards) == 1 else "spread"))
-    sections.append(header + "\n" + "\n\n".join(whole))
-    sections.append(_answer_section(draw, question))
-    sections.append(_advice_section(draw))
+    sections += [_position_section(pen, i, dc) for i, dc in enumerate(draw.cards, 1)]
+    sections.append(_synthesis(pen))
+    sections.append(_answer_section(pen, question))
+    sections.append(_advice_section(pen))
     html_text = "\n\n".join(sections)
     return Interpretation(
         title=draw.spread.title,
@@ -638,3 +718,23 @@ def compose(draw: Draw, question: str | None = None) -> Interpretation:
         caption=_caption(draw, question),
         author=AUTHOR,
     )
+
+
+def card_page(draw: Draw, number: int) -> str:
+    """HTML: everything about card ``number`` (1-based) of ``draw``, for "More about card N".
+
+    The reading gives each card a sentence or two; this is the card's whole
+    text in its orientation, what it says in love and at work, and its advice.
+    """
+    dc = draw.cards[number - 1]
+    card, rev = dc.card, dc.reversed
+    names = {"position": escape(dc.position.name), "card_name": escape(card.name)}
+    lines = [_text(f"positions.header.{dc.orientation}", number=str(number), **names)]
+    lines.append(f"<i>{escape(dc.position.question)}</i>")
+    lines.append(_text("card_page.keywords", keywords=escape(", ".join(card.keywords(rev)))))
+    lines.append(escape(card.meaning(rev)))
+    lines.append(_text("card_page.love", text=escape(card.love(rev))))
+    lines.append(_text("card_page.work", text=escape(card.career(rev))))
+    advice = load_card_texts().of(card.key, rev).roles["advice"][0]
+    lines.append(_text("card_page.advice", text=escape(_cap(advice))))
+    return "\n\n".join(lines)

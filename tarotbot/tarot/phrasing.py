@@ -13,11 +13,10 @@ import hashlib
 import json
 import string
 from collections.abc import Mapping
-from itertools import combinations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tarotbot.tarot.deck import DATA_DIR, ELEMENTS, RANKS, SUITS
+from tarotbot.tarot.deck import DATA_DIR, ELEMENTS, RANKS
 from tarotbot.tarot.errors import PhrasingError
 from tarotbot.tarot.telegram_text import HtmlProblem, check_html
 
@@ -37,8 +36,6 @@ SETS = {
     "lean": ("yes", "no", "maybe"),
     "number": tuple(str(n) for n in range(1, 14)),  # up to the largest spread's 13 cards
     "element": ELEMENTS,
-    "element_pair": tuple("+".join(sorted(pair)) for pair in combinations(ELEMENTS, 2)),
-    "suit": SUITS,
     "rank": RANKS,
 }
 
@@ -49,7 +46,7 @@ SETS = {
 #: either) and may use each ``?name``; nothing else is filled in.
 SCHEMA = """
 grammar.number_words.<number> text
-grammar.counted.{cards,major_cards,reversed_cards}.<plural> text number
+grammar.counted.cards.<plural> text number
 grammar.list_separator text
 grammar.list_last text items last
 grammar.card_reversed text card
@@ -58,60 +55,42 @@ opening.single_card.question wordings question ?stop
 opening.single_card.no_question wordings
 opening.question wordings question ?stop ?spread cards
 opening.no_question wordings ?spread cards
-opening.time_frame wordings time_frame
 positions.header.<orientation> text number position card_name
-positions.lead.general.<orientation> wordings card|card_as_drawn keyword1 ?keyword2 ?keyword3
-positions.lead.{love,career,path} wordings card|card_as_drawn keyword1 ?keyword2 ?keyword3
-positions.lead.{day,week,month,theme} wordings card|card_as_drawn keyword1 ?keyword2 ?keyword3 when
-positions.theme_when text
-positions.wider_meaning wordings meaning
+positions.lead_in.{day,week,month} wordings when
 synthesis.header.{single_card,spread} text
-synthesis.arcana.{single_major,single_minor} wordings card
-synthesis.arcana.none wordings
-synthesis.arcana.most wordings cards|major_cards ?total names
-synthesis.arcana.some.<plural> wordings major_cards names others
-synthesis.arcana.other_minors.<plural> text number
-synthesis.elements.single_card wordings element meaning
-synthesis.elements.dominant wordings element count ?total ?suit_note meaning
-synthesis.elements.suit_note text count suit
-synthesis.elements.two_lead wordings first second ?first_short ?second_short
-synthesis.elements.mixed wordings elements
-synthesis.reversals.{turned_off,single_reversed,single_upright,none,all} wordings
-synthesis.reversals.most wordings cards ?total names
-synthesis.reversals.some.<plural> wordings reversed_cards names
-synthesis.repeated_rank wordings count rank names ?meaning
-synthesis.relationship.between wordings you them how
-synthesis.relationship.same_element text element
+synthesis.story.plain wordings first second third
+synthesis.story.time wordings first second third ?time_frame
+synthesis.pair.{light,heavy,tension} wordings a b a_theme b_theme ?a_card ?b_card
+synthesis.pattern.{single_major,single_minor} wordings card
+synthesis.pattern.no_majors wordings
+synthesis.pattern.reversals wordings count ?total
+synthesis.pattern.majors wordings count ?total ?names
+synthesis.pattern.element wordings element ?count ?total ?meaning
+synthesis.pattern.rank wordings count rank names ?meaning
 synthesis.week_ahead.brightest_day wordings day card
 synthesis.week_ahead.gentle_day wordings day card_as_drawn
 synthesis.yearly_path.turning_points wordings months
 synthesis.yearly_path.turning_point text month card
 synthesis.yearly_path.no_turning_points wordings
-synthesis.celtic.root_and_crown wordings root crown
-symbolism.elements.<element>.{name,in_short,way_forward} text
-symbolism.elements.<element>.{meaning,missing} wordings
-symbolism.element_pairs.<element_pair> text
-symbolism.suits.<suit> text
+symbolism.elements.<element>.{name,in_short} text
 symbolism.ranks.<rank>.{plural,meaning} text
 answer.{question,no_question}.header text
 answer.question.intro wordings question
-answer.no_question.intro wordings
 answer.yes_no.{opening,closing}.<lean> wordings
 answer.yes_no.{cards_for_yes,cards_for_no}.<plural> text names
 answer.yes_no.card_leaning.<lean> text
 answer.yes_no.single_card.<orientation> wordings card leaning
-answer.open.lead.{question,no_question} wordings card_as_drawn where keywords
-answer.open.further wordings card_as_drawn where keywords
-answer.open.way_forward wordings way
+answer.open.{outcome,advice,cause,timing} wordings card_as_drawn where
 answer.where text number position
-answer.gloss.<orientation> wordings ?card ?card_as_drawn keyword1 ?keyword2 ?keyword3
 answer.reflective.intro wordings
-answer.reflective.{lead,further} wordings card_as_drawn where keywords
-answer.reflective.gloss.<orientation> wordings ?card ?card_as_drawn ?keyword1 ?keyword2 ?keyword3
+answer.reflective.{lead,further} wordings card_as_drawn where
+answer.reflective.close.<orientation> wordings
 advice.header text
 advice.main.<orientation> wordings card advice
 advice.second wordings card advice
 advice.closing wordings
+card_page.keywords text keywords
+card_page.{love,work,advice} text text
 caption.essence.<orientation> plain card_name keywords
 caption.leaning.<lean> plain
 caption.essence_with_leaning plain leaning essence

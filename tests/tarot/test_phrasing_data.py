@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from tarotbot.tarot.compose import compose
+from tarotbot.tarot.compose import card_page, compose
 from tarotbot.tarot.draw import Draw, DrawnCard, draw
 from tarotbot.tarot.errors import PhrasingError
 from tarotbot.tarot.phrasing import FILES, PHRASING_DIR, SLOTS, Phrasing, build_phrasing
@@ -44,12 +44,12 @@ def _set(path: str, value) -> dict:  # value None: the key removed
         ("answer.yes_no.closing.maybe", None, "answer.json, key 'yes_no.closing.maybe': missing"),
         ("caption.titel", "<b>{title}</b>", "caption.json, key 'titel': unknown key"),
         ("advice.closing", "Be kind.", "key 'closing': must be a list of one or more wordings"),
-        ("synthesis.arcana", [], "key 'arcana': must be a JSON object"),
+        ("synthesis.pattern", [], "key 'pattern': must be a JSON object"),
         ("answer.where", 7, "answer.json, key 'where': must be a non-empty string"),
         ("advice.second", ["And {card}: {advise}"], "wording 1: unknown placeholder {advise}"),
-        ("synthesis.repeated_rank", ["{names} repeat."], "missing placeholder {count}"),
-        ("answer.open.further", ["Then {where}."], "missing placeholder {card_as_drawn}"),
-        ("positions.lead.love", ["{card_as_drawn} {keyword1"], "wording 1: expected '}'"),
+        ("synthesis.pattern.rank", ["{names} repeat."], "missing placeholder {count}"),
+        ("answer.open.timing", ["Then {where}."], "missing placeholder {card_as_drawn}"),
+        ("synthesis.story.plain", ["{first} {second} {third"], "wording 1: expected '}'"),
         ("synthesis.header.spread", "<b>The whole", "'header.spread': not valid Telegram HTML"),
         ("caption.leaning.yes", "<i>yes</i>", "caption.json, key 'leaning.yes': plain text only"),
     ],
@@ -68,10 +68,9 @@ def test_a_missing_file_is_named(tmp_path):
 
 
 #: Slots :meth:`Phrasing.say` never fills: number words (read by ``number()``) and
-#: three no spread reaches today (a count of one card, a time spread without a
-#: time frame), kept so that every plural and every case has its wording.
-NOT_SAID = {"grammar.counted.cards.one", "synthesis.arcana.other_minors.one"}
-NOT_SAID |= {"positions.theme_when"} | {f"grammar.number_words.{n}" for n in range(1, 14)}
+#: a count of one card (a single card reading says "one card" its own way), kept
+#: so that every plural has its wording.
+NOT_SAID = {"grammar.counted.cards.one"} | {f"grammar.number_words.{n}" for n in range(1, 14)}
 
 
 def test_the_composer_uses_every_slot_and_fills_what_the_schema_declares(monkeypatch, deck):
@@ -83,14 +82,28 @@ def test_the_composer_uses_every_slot_and_fills_what_the_schema_declares(monkeyp
 
     monkeypatch.setattr(Phrasing, "say", recording_say)
     questions = (None, "Will I get the job?", "What about my love life?", "What is ahead?")
+    questions += ("When will it change?", "Why am I stuck?", "What should I do?")
     questions += ("Will I lose my job?",)  # no verdict: the reflective answer
     yearly = get_spread("yearly_path")  # a year without Major Arcana is rare: lay one out
     cups = zip(yearly.positions, deck.suit("cups"), strict=False)
     compose(Draw(yearly, "ab" * 16, True, 0.3, tuple(DrawnCard(p, c, False) for p, c in cups)))
+    three = get_spread("three")
+    for rank in range(14):  # the same rank in three suits: the rank is what stands out
+        same = [deck.suit(suit)[rank] for suit in ("wands", "cups", "swords")]
+        compose(
+            Draw(
+                three,
+                "cd" * 16,
+                True,
+                0.3,
+                tuple(map(DrawnCard, three.positions, same, [False] * 3)),
+            )
+        )
     for i, seed in enumerate(seeds(40, "phrasing")):
         probability, reversals = ((0.5, True), (1.0, True), (0.0, False), (0.3, True))[i % 4]
         for name in SPREADS:
             result = draw(name, seed, probability, reversals, deck=deck)
             for question in questions:
                 compose(result, question)
+            card_page(result, 1)
     assert set(SLOTS) - used == NOT_SAID
