@@ -31,6 +31,7 @@ COMMAND_MODULES = {
     "migrate": "tarotbot.cli.database",
     "cards": "tarotbot.cli.tarot",
     "draw": "tarotbot.cli.tarot",
+    "content-report": "tarotbot.cli.content",
     "emulator": "tarotbot.cli.emulator",
     "worker": "tarotbot.cli.runtime",
     "scheduler": "tarotbot.cli.runtime",

@@ -35,11 +35,14 @@ _SPREAD_LIST = ", ".join(SPREADS)
 
 
 def load_tarot_data():
-    """The deck and the composer's phrasing, validated; broken data is one line, not a traceback."""
+    """The deck, its reading texts and the composer's phrasing, validated; broken data is
+    one line, not a traceback."""
+    from tarotbot.tarot.card_texts import load_card_texts
     from tarotbot.tarot.phrasing import load_phrasing
 
     try:
         deck = load_deck()
+        load_card_texts()
         load_phrasing()
     except (DeckError, PhrasingError) as exc:
         raise click.ClickException(f"the card data is broken: {exc}") from None
