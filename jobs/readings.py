@@ -11,6 +11,8 @@ from tarotbot.cache import ReadingCache
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownUser
 from tarotbot.models import Reading, User
 from tarotbot.readings import ReadingOutcome, perform_reading, reopen
+from tarotbot.tarot.compose import card_page
+from tarotbot.tarot.draw import Draw
 from tarotbot.tarot.render import render_spread
 from tarotbot.tarot.spreads import get_spread
 from tarotbot.tarot.telegram_text import MESSAGE_LIMIT, telegram_length
@@ -118,7 +120,8 @@ def send_reading(
         messages.append(footer)
     items = [replies.photo(chat_id, photo_key, outcome.caption)]
     items += [replies.text(chat_id, message) for message in messages[:-1]]
-    items.append(replies.text(chat_id, messages[-1], keyboards.after_reading()))
+    more = keyboards.after_reading(outcome.reading.id, len(outcome.draw.cards))
+    items.append(replies.text(chat_id, messages[-1], more))
     app.sender.deliver(bundle_id, chat_id, items, photos={photo_key: picture})
 
 
@@ -219,6 +222,34 @@ def _cached_reading(app, user_id: int, reading_id: int) -> Reading | None:
     return Reading(**fields, created_at=dt.datetime.fromisoformat(cached["created_at"]))
 
 
+def _own_reading(app, user: User, reading_id: int) -> Reading | None:
+    """The reading if it is ``user``'s (from the cache, else PostgreSQL, then cached)."""
+    reading = _cached_reading(app, user.id, reading_id)
+    if reading is None:
+        reading = history.reading_for_user(user.id, reading_id)
+        if reading is not None:
+            # cached when opened, not when made: most readings are never opened again,
+            # and a cached one is ~5 KB of Redis for the hour
+            ReadingCache(app.redis).put(reading)
+    return reading
+
+
+@job_context
+def show_card(telegram_id: int, chat_id: int, reading_id: int, number: int, key: str) -> dict:
+    """A card of a past reading in full ("More about card N"): free, and only to its owner."""
+    app = get_app()
+    user = _registered_user(app, telegram_id, chat_id, key)
+    if user is None:
+        return {"status": "unknown-user"}
+    reading = _own_reading(app, user, reading_id)
+    the_draw = Draw.from_record(reading.cards) if reading is not None else None
+    if the_draw is None or not 1 <= number <= len(the_draw.cards):
+        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.READING_NOT_FOUND)])
+        return {"status": "not-found"}
+    app.sender.deliver(key, chat_id, [replies.text(chat_id, card_page(the_draw, number))])
+    return {"status": "shown", "reading_id": reading.id, "card": number}
+
+
 @job_context
 def open_reading(telegram_id: int, chat_id: int, reading_id: int, key: str) -> dict:
     """Show a past reading again, picture included; only to its owner."""
@@ -226,14 +257,9 @@ def open_reading(telegram_id: int, chat_id: int, reading_id: int, key: str) -> d
     user = _registered_user(app, telegram_id, chat_id, key)
     if user is None:
         return {"status": "unknown-user"}
-    reading = _cached_reading(app, user.id, reading_id)
+    reading = _own_reading(app, user, reading_id)
     if reading is None:
-        reading = history.reading_for_user(user.id, reading_id)
-        if reading is None:
-            app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.READING_NOT_FOUND)])
-            return {"status": "not-found"}
-        # cached when opened, not when made: most readings are never opened again,
-        # and a cached one is ~5 KB of Redis for the hour
-        ReadingCache(app.redis).put(reading)
+        app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.READING_NOT_FOUND)])
+        return {"status": "not-found"}
     send_reading(reopen(reading), chat_id, bundle_id=key, reopened=True)
     return {"status": "shown", "reading_id": reading.id}

@@ -685,6 +685,20 @@ class TarotBot:
             key=key,
         )
 
+    def on_card_button(self, press: _Press, session: Session | None) -> None:
+        key = update_key("card", press.user_id, press.update_id)
+        self.reply(press.update_id, press.chat_id, replies.action(press.chat_id, "typing"))
+        self.app.enqueue(
+            QUEUE_READINGS,
+            "jobs.readings.show_card",
+            press.user_id,
+            press.chat_id,
+            int(press.callback.arg),
+            int(press.callback.arg2),
+            key,
+            key=key,
+        )
+
     def on_reversals_button(self, press: _Press, session: Session | None) -> None:
         key = update_key("settings", press.user_id, press.update_id)
         self.app.enqueue(

@@ -60,6 +60,7 @@ ACTIONS = {
     "x": Action("cancel", re.compile(r"^x$"), "on_cancel_button", keeps_step=True),
     "h": Action("hist", re.compile(r"^h:([on]):([0-9a-z.]{1,40})$"), "on_history_button"),
     "r": Action("open", re.compile(r"^r:([0-9]{1,19})$"), "on_open_button"),
+    "c": Action("card", re.compile(r"^c:([0-9]{1,19}):([1-9][0-9]?)$"), "on_card_button"),
     "v": Action("rev", re.compile(r"^v:(on|off)$"), "on_reversals_button", needs_account=True),
     "b": Action(
         "buy",
@@ -72,7 +73,7 @@ ACTIONS = {
 
 @dataclass(frozen=True)
 class Callback:
-    action: str  # menu, spread, noq, cancel, hist, open, rev, buy
+    action: str  # menu, spread, noq, cancel, hist, open, card, rev, buy
     arg: str = ""
     arg2: str = ""
     rule: Action | None = None  # the table's entry (None only when built by hand)
@@ -123,8 +124,20 @@ def question_menu(spread_name: str) -> dict:
     return markup([[button("🌌 No question", f"q:{spread_name}"), button("✖️ Cancel", "x")]])
 
 
-def after_reading() -> dict:
-    return markup([[button("🔮 Another reading", "m:read"), button("📜 History", "m:hist")]])
+#: "More about card N" buttons per row under a reading.
+CARD_BUTTONS_PER_ROW = 7
+
+
+def after_reading(reading_id: int | None = None, cards: int = 0) -> dict:
+    """Under a reading: "More about" each card (free), another reading, the history."""
+    rows = []
+    if reading_id is not None and cards == 1:
+        rows.append([button("🔎 More about this card", f"c:{reading_id}:1")])
+    elif reading_id is not None and cards > 1:
+        more = [button(f"🔎 {n}", f"c:{reading_id}:{n}") for n in range(1, cards + 1)]
+        rows += [more[i : i + CARD_BUTTONS_PER_ROW] for i in range(0, cards, CARD_BUTTONS_PER_ROW)]
+    rows.append([button("🔮 Another reading", "m:read"), button("📜 History", "m:hist")])
+    return markup(rows)
 
 
 def buy_menu() -> dict:

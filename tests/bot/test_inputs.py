@@ -21,6 +21,8 @@ def test_every_button_we_make_parses_and_fits_telegram():
         keyboards.spreads_menu(),
         keyboards.buy_menu(),
         keyboards.after_reading(),
+        keyboards.after_reading(2**62, 1),
+        keyboards.after_reading(2**62, 13),
         keyboards.not_enough_credits(),
         keyboards.settings_menu(True),
         keyboards.settings_menu(False),
@@ -41,7 +43,8 @@ def test_spread_menu_offers_all_nine_with_costs():
 @pytest.mark.parametrize(
     "data",
     [None, "", "s:evil", "s:celtic;drop", "q:", "b:huge", "r:-1", "r:abc", "h:o:", "h:x:abc",
-     "v:maybe", "zz", "m:admin", "x:1", "r:" + "9" * 30, "s:" + "a" * 70, "\x00", "s:celtic\n"],
+     "v:maybe", "zz", "m:admin", "x:1", "r:" + "9" * 30, "s:" + "a" * 70, "\x00", "s:celtic\n",
+     "c:1:0", "c:1:100", "c:x:1", "c:1", "c:-1:2"],
 )  # fmt: skip
 def test_forged_callback_data_is_refused(data):
     with pytest.raises(keyboards.ForgedCallback):

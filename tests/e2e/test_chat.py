@@ -73,6 +73,19 @@ def test_first_chat_ends_with_a_reading(stack, app_env):
     assert debit.amount == -cost and debit.credits_after == 5 - cost
     assert reading.transaction_id == debit.id
 
+    # "More about card 2": the card's whole text, free, in one tap
+    more = _last_with_button(new, "c:")
+    assert [d for d in buttons(more) if d.startswith("c:")] == [
+        f"c:{reading.id}:{n}" for n in (1, 2, 3)
+    ]
+    second = reading.cards["cards"][1]
+    seen = len(stack.messages(ADA))
+    stack.tap(ADA, more["message_id"], f"c:{reading.id}:2")
+    page = stack.wait_for(ADA, lambda ms: count_containing(ms[seen:], "In love:"), timeout=30)[-1]
+    assert f"2. {second['position_name']}: {second['name']}" in body(page)
+    stack.tap(ADA, more["message_id"], f"c:{reading.id + 999}:1")  # not hers: nothing shown
+    stack.wait_for(ADA, containing("could not find"), timeout=30)
+
     stack.send(ADA, "/history")
     history = stack.wait_for(ADA, containing("Your readings"))
     listing = _last_with_button(history, "r:")
