@@ -4,7 +4,9 @@
 :func:`tarotbot.tarot.compose.compose`. Otherwise it POSTs an
 OpenAI-compatible chat-completions request (the prompt comes from the pure
 :mod:`tarotbot.tarot.prompt`) and checks the reply: it must be non-empty text,
-name every drawn card, and stay under a length cap. The reply is treated as
+name every drawn card, stay within the spread's word budget, and give no
+yes/no verdict where the safety screen forbids one (such questions are not
+even sent; the check is the second lock). The reply is treated as
 untrusted plain text: it is escaped and turned into HTML paragraphs, so it can
 never inject markup. On any error, timeout or unusable reply the composer's
 reading is used instead, so a reading never fails because of the LLM.
@@ -28,7 +30,7 @@ import requests
 
 from tarotbot.tarot.compose import Interpretation, compose
 from tarotbot.tarot.draw import Draw
-from tarotbot.tarot.prompt import build_messages, max_reply_chars
+from tarotbot.tarot.prompt import build_messages, max_reply_chars, word_budget
 from tarotbot.tarot.safety import verdict_allowed
 from tarotbot.tarot.telegram_text import escape, paragraphs_to_html, split_html
 
@@ -107,13 +109,29 @@ def _request(draw: Draw, question: str | None, settings: SettingsLike) -> str:
 _MARKDOWN = re.compile(r"(\*\*|__|`+)|^\s*#+\s*|^\s*[-*•]\s+", re.MULTILINE)
 
 
-def clean_reply(text: str, draw: Draw) -> str:
+_WORD = re.compile(r"[^\W_]+(?:[’'-][^\W_]+)*")
+#: Wording that gives a verdict: never allowed where the safety screen forbids one.
+_VERDICT = re.compile(
+    r"\b(?:the answer is|leans? (?:towards? )?(?:yes|no)|(?:a|clear|firm|gentle) (?:yes|no)|"
+    r"yes,? (?:he|she|they|you) (?:is|are|will)|no,? (?:he|she|they|you) (?:is|are|will)|"
+    r"(?:he|she|they) (?:is|are) (?:definitely|certainly|probably) (?:cheating|lying)|"
+    r"you (?:will|won't|will not) (?:recover|win|lose|get pregnant|be fine))\b",
+    re.IGNORECASE,
+)
+
+
+def clean_reply(text: str, draw: Draw, question: str | None = None) -> str:
     """The reply as checked plain text, or :class:`UnusableReply` saying why not."""
     text = _MARKDOWN.sub("", text.replace("\r\n", "\n")).strip()
     if not text:
         raise UnusableReply("empty")
     if len(text) > max_reply_chars(draw):
         raise UnusableReply(f"{len(text)} characters, over {max_reply_chars(draw)}")
+    words = len(_WORD.findall(text))
+    if words > word_budget(draw):
+        raise UnusableReply(f"{words} words, over the budget of {word_budget(draw)}")
+    if not verdict_allowed(question) and _VERDICT.search(text):
+        raise UnusableReply("gives a verdict the safety screen forbids")
     folded = _fold(text)
     missing = [dc.card.name for dc in draw.cards if _fold(dc.card.name) not in folded]
     if missing:
@@ -133,7 +151,7 @@ def llm_interpretation(
 ) -> Interpretation:
     """Ask the LLM; raise ``requests`` errors or :class:`UnusableReply` on failure."""
     composed = composed or compose(draw, question)
-    text = clean_reply(_request(draw, question, settings), draw)
+    text = clean_reply(_request(draw, question, settings), draw, question)
     parts = [f"<b>✨ {escape(draw.spread.title)}</b>"]
     if question:
         parts.append(f"You asked: <i>“{escape(question)}”</i>")

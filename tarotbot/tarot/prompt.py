@@ -1,17 +1,35 @@
-"""The chat messages that ask a language model to interpret a draw.
+"""The chat messages that ask a language model to interpret a draw, and its word budget.
 
 Pure: builds the OpenAI-style ``messages`` list; sending it is
 :mod:`tarotbot.interpreter`'s job. The model gets the spread, every position
-with what it asks, every card with its orientation and keywords, and the
-question, and is asked for plain paragraphs (no markdown, no HTML) that name
+with what it asks, every card with its orientation, keywords and the
+composer's own text for that card in that position (so the model and the
+composer read the cards alike), and the question, and is asked for plain
+paragraphs (no markdown, no HTML) within the spread's word budget that name
 every card, so the output can be checked and safely converted to Telegram HTML.
 """
 
 from __future__ import annotations
 
+from tarotbot.tarot.card_texts import load_card_texts
+from tarotbot.tarot.compose import question_topic
 from tarotbot.tarot.draw import Draw
 
-__all__ = ["SYSTEM_PROMPT", "build_messages", "max_reply_chars"]
+__all__ = ["SYSTEM_PROMPT", "WORD_BUDGET", "build_messages", "max_reply_chars", "word_budget"]
+
+#: The most words a reading of each spread may have (the composer's own lengths
+#: fit within these too): short enough for a chat, long enough for every card.
+WORD_BUDGET = {
+    "single": 200,
+    "three": 400,
+    "relationship": 550,
+    "career": 500,
+    "week_ahead": 550,
+    "celtic": 700,
+    "monthly_guidance": 450,
+    "life_path": 550,
+    "yearly_path": 900,
+}
 
 SYSTEM_PROMPT = (
     "You are a warm, thoughtful tarot reader writing for one person in a private chat. "
@@ -21,17 +39,30 @@ SYSTEM_PROMPT = (
     "upright or reversed. Connect the cards into one story, then answer the question "
     "gently (tarot shows tendencies, never certainties) and end with one practical piece "
     "of advice. Never predict death, illness or disaster, and never give medical, legal or "
-    "financial instructions. Keep the whole reading under {words} words."
+    "financial instructions. Never answer yes or no to questions about health, pregnancy, "
+    "the law or a feared loss. The whole reading must stay under {words} words: "
+    "a sentence or two for each card, then the answer."
 )
 
 
+def word_budget(draw: Draw) -> int:
+    """The most words a reading of this draw's spread may have."""
+    return WORD_BUDGET.get(draw.spread.name, 150 + 60 * len(draw.cards))
+
+
 def max_reply_chars(draw: Draw) -> int:
-    """The longest reply accepted for this draw (characters): room for ~180 words a card."""
-    return 2500 + 1200 * len(draw.cards)
+    """The longest reply accepted for this draw (characters): the word budget, generously."""
+    return 10 * word_budget(draw)
 
 
-def _words(draw: Draw) -> int:
-    return 150 + 90 * len(draw.cards)
+def _card_note(draw: Draw, index: int, topic: str | None) -> str:
+    """The composer's text for the card at ``index`` in its position (and on the topic)."""
+    dc = draw.cards[index]
+    texts = load_card_texts().of(dc.card.key, dc.reversed)
+    role = dc.position.role
+    note = texts.essence[0] if role in ("essence", "time") else texts.roles[role][0]
+    note = note[:1].upper() + note[1:]
+    return f"{note} {texts.topics[topic]}" if topic else note
 
 
 def build_messages(draw: Draw, question: str | None) -> list[dict[str, str]]:
@@ -47,12 +78,13 @@ def build_messages(draw: Draw, question: str | None) -> list[dict[str, str]]:
     elif spread.time_frame:
         lines.append(f"The cards cover {spread.time_frame}; tie each card to its moment.")
     lines.append("")
-    lines.append("Cards, in order:")
+    lines.append("Cards, in order, each with notes on what it says here:")
+    topic = question_topic(question)
     for i, dc in enumerate(draw.cards, 1):
         keywords = ", ".join(dc.card.keywords(dc.reversed))
         lines.append(
             f"{i}. {dc.position.name} ({dc.position.question}): {dc.card.name}, "
-            f"{dc.orientation}. Keywords: {keywords}."
+            f"{dc.orientation}. Keywords: {keywords}. Notes: {_card_note(draw, i - 1, topic)}"
         )
     lines.append("")
     if question:
@@ -60,6 +92,6 @@ def build_messages(draw: Draw, question: str | None) -> list[dict[str, str]]:
     else:
         lines.append("The person asked no question: speak to what matters most right now.")
     return [
-        {"role": "system", "content": SYSTEM_PROMPT.format(words=_words(draw))},
+        {"role": "system", "content": SYSTEM_PROMPT.format(words=word_budget(draw))},
         {"role": "user", "content": "\n".join(lines)},
     ]

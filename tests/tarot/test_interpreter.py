@@ -11,10 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tarotbot.interpreter import interpret
+from tarotbot.interpreter import UnusableReply, clean_reply, interpret
+from tarotbot.tarot.card_texts import load_card_texts
 from tarotbot.tarot.compose import compose
 from tarotbot.tarot.draw import draw
-from tarotbot.tarot.prompt import build_messages
+from tarotbot.tarot.prompt import WORD_BUDGET, build_messages, word_budget
+from tarotbot.tarot.spreads import SPREADS
 from tarotbot.tarot.telegram_text import telegram_length
 from tests.tarot.html_check import assert_valid_html
 
@@ -100,6 +102,9 @@ class Stub:
         if mode == "too-long":
             text = self.reading_for(request) + (" words" * 20000)
             return 200, {"choices": [{"message": {"content": text}}]}
+        if mode == "over-budget":  # short enough in characters, too many words
+            text = self.reading_for(request) + "\n\n" + "Go on. " * 200
+            return 200, {"choices": [{"message": {"content": text}}]}
         if mode == "hang":
             time.sleep(2.0)
             return None, None
@@ -151,7 +156,17 @@ def test_good_reply(stub, reading_draw, caplog):
 
 
 @pytest.mark.parametrize(
-    "mode", ["error", "not-json", "no-choices", "missing-cards", "empty", "too-long", "hang"]
+    "mode",
+    [
+        "error",
+        "not-json",
+        "no-choices",
+        "missing-cards",
+        "empty",
+        "too-long",
+        "over-budget",
+        "hang",
+    ],
 )
 def test_failures_fall_back_to_the_composer(stub, reading_draw, mode, caplog):
     stub.mode = mode
@@ -197,3 +212,31 @@ def test_a_question_that_may_get_no_verdict_never_reaches_the_llm(stub, reading_
 
     assert not stub.requests
     assert reading == compose(reading_draw, question) and reading.author == "composer"
+
+
+def test_the_prompt_carries_the_composers_card_texts_and_the_budget(deck):
+    result = draw("three", "ab" * 16, 0.5, deck=deck)
+    system, user = build_messages(result, "Will I get the job?")
+    assert f"under {WORD_BUDGET['three']} words" in system["content"]
+    texts = load_card_texts()
+    for dc in result.cards:
+        own = texts.of(dc.card.key, dc.reversed)
+        assert own.topics["work"] in user["content"]  # the question is about work
+    assert set(WORD_BUDGET) == set(SPREADS)
+
+
+def test_the_answer_is_checked_for_budget_and_verdicts(deck):
+    result = draw("single", "cd" * 16, deck=deck)
+    name = result.cards[0].card.name
+    ok = f"{name} asks you to rest and to ask for help."
+    assert clean_reply(ok, result, "Do I have cancer?") == ok
+    for verdict in (
+        f"{name} leans towards yes.",
+        f"{name}: the answer is no.",
+        "You will recover.",
+    ):
+        with pytest.raises(UnusableReply, match="verdict"):
+            clean_reply(f"{name} says: {verdict}", result, "Do I have cancer?")
+    assert clean_reply(f"{name} leans towards yes.", result, "Will I get the job?")
+    with pytest.raises(UnusableReply, match="budget"):
+        clean_reply(f"{name} " + "word " * word_budget(result), result, None)
