@@ -109,3 +109,15 @@ def test_self_harm_question_gets_help_not_cards():
     data = json.loads(result.output)
     assert data["safety"] == "self_harm" and "findahelpline.com" in data["text"]
     assert "cards" not in data
+
+
+def test_content_report_prints_figures_and_json(deck):
+    from tarotbot.cli.content import content_report_command
+
+    result = run(content_report_command, "--readings", "3")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["report"] == "content" and summary["readings_per_spread"] == 3
+    assert summary["slips"] == 0 and set(summary["spreads"]) >= {"single", "celtic"}
+    assert summary["spreads"]["single"]["readings"] == 3
+    assert "words median" in result.output and "template slips: 0" in result.output
