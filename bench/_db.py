@@ -2,21 +2,10 @@
 
 A benchmark must never touch a real database, and two benchmarks (or a
 benchmark and a test run) must not collide. :func:`throwaway_database`
-creates a uniquely named database on the admin server, binds
-:data:`tarotbot.db.database` to it, applies every migration and, whatever
-happens inside the ``with`` block, closes the connection and drops the
-database again (``WITH (FORCE)``, so a stray session cannot keep it alive).
-
-The admin server is ``BENCH_POSTGRES_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/postgres``), the same server the
-test-suite uses.
-
-Typical use::
-
-    from bench._db import throwaway_database
-
-    with throwaway_database("bench_history") as url:
-        tarotbot.db.database.execute_sql("...")  # bound and migrated
+creates a uniquely named database on the admin server ``BENCH_POSTGRES_URL``
+(the test suite's server by default), binds :data:`tarotbot.db.database` to
+it, applies every migration and, whatever happens inside the ``with`` block,
+drops it again (``WITH (FORCE)``, so a stray session cannot keep it alive).
 """
 
 from __future__ import annotations
@@ -41,13 +30,15 @@ from tarotbot.config import load_settings  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-__all__ = ["ADMIN_URL", "create_database", "drop_database", "throwaway_database"]
 
-
-def _admin_connection():
+def _admin(statement: str) -> None:
     conn = psycopg2.connect(ADMIN_URL, connect_timeout=5)
     conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
-    return conn
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
 
 
 def _url_for(name: str) -> str:
@@ -58,24 +49,13 @@ def _url_for(name: str) -> str:
 def create_database(prefix: str = "tarotbot_bench") -> str:
     """Create an empty, uniquely named database; return its URL."""
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    conn = _admin_connection()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        conn.close()
+    _admin(f'CREATE DATABASE "{name}"')
     return _url_for(name)
 
 
 def drop_database(url: str) -> None:
     """Drop the database at ``url``, disconnecting any session still in it."""
-    name = urlsplit(url).path.lstrip("/")
-    conn = _admin_connection()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        conn.close()
+    _admin(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

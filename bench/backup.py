@@ -7,26 +7,14 @@ backup process's memory must not grow with the database (the plaintext is
 never held whole). Targets: create ≥ 0.8 × plain pg_dump's throughput,
 restore ≥ 0.8 × plain pg_restore's, peak memory ≤ 150 MB at both sizes.
 
-What it does, in throwaway databases (``bench/_db.py``; dropped at the end):
-
-1. at two sizes (``--transactions``/``--readings`` and a fifth of them),
-   loads users, transactions and readings with ``INSERT … SELECT
-   generate_series``;
-2. times ``pg_dump --format=custom`` to /dev/null and ``python -m tarotbot
-   backup create`` (to a ``file://`` folder, encrypted to a fresh age key),
-   run alternately ``--rounds`` times (medians), and records the backup
-   process's peak RSS (``wait4``; pg_dump's own memory is the same in both);
-3. at the large size, times ``pg_restore --no-owner`` of a plain dump file
-   into an empty database against ``python -m tarotbot backup restore
-   latest --into`` another empty one (which also verifies the checksum
-   before and runs the ledger audit after: both are part of what a restore
-   costs, and are reported in its figure);
-4. prints a table and one JSON line last.
-
-    .venv/bin/python -m bench.backup [--transactions 1000000] [--readings 200000]
-
-Needs PostgreSQL at ``BENCH_POSTGRES_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/postgres``) and about 2 GB of disk.
+In throwaway databases (``bench/_db.py``) loaded at two sizes
+(``--transactions``/``--readings`` and a fifth of them), it times
+``pg_dump`` to /dev/null against ``python -m tarotbot backup create`` (to a
+``file://`` folder, a fresh age key), alternated ``--rounds`` times, with the
+backup process's peak RSS (``wait4``); at the large size, ``pg_restore`` into
+an empty database against ``backup restore latest --into`` another (its
+checksum check and ledger audit included). It prints a table and one JSON
+line last. Needs about 2 GB of disk.
 """
 
 from __future__ import annotations

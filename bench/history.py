@@ -5,38 +5,17 @@ PostgreSQL read and join every skipped row, so deep pages get slower the
 deeper they are. :func:`tarotbot.history.history_page` seeks with a cursor
 instead. This script measures both on a realistic volume.
 
-What it does, in a throwaway database (``bench/_db.py``; dropped at the end):
-
-1. loads one million readings for 1,000 users, one heavy user holding a
-   quarter of them (250,000: page 10,000 at five per page exists), each
-   reading linked to its own 'reading' transaction, all with
-   ``INSERT … SELECT generate_series`` (no Python loops), then
-   ``VACUUM ANALYZE``;
-2. for the heavy user and pages 1, 100, 1,000 and 10,000 (five per page),
-   walks the keyset cursor to the page, then times fetching that page
-   (``history_page``: the page query plus its EXISTS look-back) and the
-   spec's OFFSET query (``history_page_offset``) at the same page, each
-   ``--repeats`` times after a warm-up, and checks both return the same
-   readings;
-3. does the same for a typical user (~750 readings) at pages 1 and 100;
-4. prints a table, the plans' index choice, and one JSON line last.
-
-Times are wall-clock in the client (peewee, psycopg2, row conversion
-included): what the bot would wait. Run::
-
-    .venv/bin/python -m bench.history            # or: .venv/bin/python bench/history.py
-    .venv/bin/python -m bench.history --repeats 20 --pages 1,100,1000
-
-Plans to expect (the script prints them): for the typical user both
-queries use ``idx_readings_user_lookup``; for the heavy user, who owns a
-quarter of the table, PostgreSQL prefers walking ``idx_readings_created_at``
-backwards and filtering on ``user_id`` (cheap here because that user's
-readings are spread evenly through time; the keyset bound is still an
-index condition, so its cost stays flat).
-
-Needs PostgreSQL at ``BENCH_POSTGRES_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/postgres``), ~1 GB of disk for a
-minute or two; the run takes about two to three minutes.
+In a throwaway database (``bench/_db.py``) it loads one million readings
+(``INSERT … SELECT generate_series``) for 1,000 users, one of them holding a
+quarter (page 10,000 at five per page exists), then times, for that user and
+for a typical one, fetching given pages with ``history_page`` (the page query
+and its EXISTS look-back) and with ``history_page_offset``, ``--repeats``
+times after a warm-up, checking both return the same readings. Times are the
+client's wall clock (peewee, psycopg2, row conversion included): what the bot
+would wait. It prints a table, the plans' index choice (for the heavy user
+PostgreSQL walks ``idx_readings_created_at`` backwards; the keyset bound is
+still an index condition, so its cost stays flat) and one JSON line last.
+Needs ~1 GB of disk and two to three minutes.
 """
 
 from __future__ import annotations

@@ -3,47 +3,18 @@
 Why: every credit change goes through :mod:`tarotbot.ledger` (idempotency
 check, optimistic-lock UPDATE, transaction row, cache write-through). This
 measures what that costs against the cheapest correct alternative: one
-statement per debit through psycopg2, a CTE that does the conditional
-UPDATE (``WHERE balance >= amount``) and the INSERT of the transaction row
-together, in autocommit.
+statement per debit through psycopg2 (:data:`RAW_DEBIT`, autocommit).
 
-What it does, in a throwaway PostgreSQL database (``bench/_db.py``, dropped
-at the end):
-
-1. creates one user per process, each with a balance far larger than the run
-   can spend;
-2. starts ``--processes`` (default 8) worker processes (``spawn``; each opens
-   its own connections) that live for the whole run and, released together
-   at a barrier, debit one credit at a time for ``--seconds`` (default 2) per
-   phase:
-
-   - ``raw``: the one-statement CTE below through psycopg2, autocommit;
-   - ``ledger, cache off``: ``ledger.debit_reading``, each debit with its
-     own idempotency key, the CreditCache disabled: the same database work as
-     ``raw`` plus the replay check and the optimistic lock;
-   - ``ledger, cache on``: the same with the CreditCache on Redis at
-     ``BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``, under a
-     private key prefix removed afterwards), as in production: two Redis
-     calls per debit (mark dirty before, store after). ``--no-cache`` skips
-     this phase.
-
-   ``--rounds`` (default 8) repeats the three phases, rotating their order.
-   Short interleaved phases and medians (of each phase's rate, and of the
-   per-round ratios) keep a busy neighbour on a shared machine from skewing
-   one side of the comparison;
-3. counts the SQL statements one ledger debit issues (peewee's query log),
-   runs the audit over everything written (both paths must leave a
-   consistent ledger), and prints the rates, the ratios to ``raw`` and one
-   JSON line last.
-
-Run::
-
-    .venv/bin/python -m bench.ledger                 # or: .venv/bin/python bench/ledger.py
-    .venv/bin/python -m bench.ledger --processes 8 --seconds 5 --rounds 10
-
-Needs PostgreSQL at ``BENCH_POSTGRES_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/postgres``) and, for the cache,
-Redis. Takes about ``3 × rounds × seconds`` plus ten seconds.
+In a throwaway database (``bench/_db.py``), ``--processes`` spawned processes,
+one user each, debit one credit at a time for ``--seconds`` per phase,
+released together at a barrier: ``raw``, the ledger with the CreditCache off,
+and the ledger with it on Redis at ``BENCH_REDIS_URL`` (default
+``redis://127.0.0.1:6379/0``, a private key prefix removed afterwards;
+``--no-cache`` skips it). ``--rounds`` repeats the phases in rotated order;
+short interleaved phases and medians keep a busy neighbour on a shared machine
+from skewing one side. It then counts the SQL statements of one ledger debit,
+audits everything written, and prints the rates, the ratios to ``raw`` and
+one JSON line last. Takes about ``3 × rounds × seconds`` plus ten seconds.
 """
 
 from __future__ import annotations
