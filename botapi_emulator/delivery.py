@@ -1,24 +1,11 @@
 """Webhook delivery: pending updates POSTed to the bot's webhook, as Telegram does it.
 
-Each update is sent as JSON (``Content-Type: application/json``) with the
-``X-Telegram-Bot-Api-Secret-Token`` header when the webhook has a secret. Only
-a 2xx answer delivers it; otherwise (another status, connection refused, no
-answer within :data:`DELIVERY_TIMEOUT`) it stays pending, the error is kept for
-getWebhookInfo, and it is sent again after a backoff that starts at
-:data:`RETRY_FIRST_DELAY` and doubles up to :data:`RETRY_MAX_DELAY` (Telegram
-waits up to a minute or two; short here so tests stay fast).
-
-Updates are grouped into queues the way Telegram's Bot API server groups them:
-messages by chat, callback queries and pre-checkout queries by user, each kind
-in its own queue. A queue delivers one update at a time, in order; different
-queues are delivered in parallel, up to the webhook's ``max_connections``.
+docs/emulator.md ("Webhooks") says what is posted, which answers deliver an
+update, the retry backoff (:data:`RETRY_FIRST_DELAY` doubling to
+:data:`RETRY_MAX_DELAY`) and how updates are queued: per chat or user and
+kind, one at a time in order, queues in parallel up to ``max_connections``.
 Worker threads are started as parallel work appears (one spare is kept
 waiting) and end when idle, so a quiet webhook costs a thread or two per bot.
-
-A 2xx answer may carry a Bot API call (``{"method": "sendMessage", ...}`` as
-JSON or form data); it is executed as Telegram does, its result discarded.
-``get*`` methods, setWebhook, deleteWebhook, close and logOut are not allowed
-there.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """Flood limits, injected faults and call statistics.
 
-Flood limits (off until enabled) follow Telegram's published guidance with
-token buckets, per bot:
-
-* per chat: ``per_chat_rate`` messages per second (Telegram: about 1), with a
-  burst of ``per_chat_burst`` (Telegram tolerates short bursts; default 3);
-* per bot overall: ``global_rate`` messages per second (Telegram: about 30),
-  burst ``global_burst`` (default 30).
-
-Counted methods are the ones that send or edit messages (see
-``core.FLOOD_COUNTED``). A call that finds a bucket empty is refused with
-429 ``Too Many Requests: retry after N`` and ``parameters.retry_after`` = N
-whole seconds until a token is back; a refused call consumes nothing, an
-accepted one consumes a token from both buckets.
+Flood limits (off until enabled) are token buckets per bot, one per chat and
+one for the bot overall, drawn on by the methods in ``core.FLOOD_COUNTED``; an
+empty bucket answers 429 with ``retry_after`` and consumes nothing. The rates,
+bursts and answers are in docs/emulator.md ("Faults, flood limits, statistics").
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """setWebhook, deleteWebhook and getWebhookInfo, with Telegram's checks and wording.
 
 Setting a webhook only records it (:class:`WebhookConfig` on the bot's state);
-``delivery.py`` notices and posts the pending updates there. While a webhook
-is set, getUpdates answers 409.
-
-Telegram requires an HTTPS URL on port 80, 88, 443 or 8443; the emulator also
-takes plain ``http://`` to a loopback host (127.0.0.0/8, ``localhost``, ``::1``)
-and any port, so tests can run the receiver on 127.0.0.1 with a free port.
-Custom certificates and ``ip_address`` are accepted and ignored.
+``delivery.py`` notices and posts the pending updates there. The checks, and
+where the emulator relaxes Telegram's rules (plain http to loopback, any
+port), are in docs/emulator.md ("Webhooks").
 """
 
 from __future__ import annotations
