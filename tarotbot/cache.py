@@ -450,10 +450,7 @@ class CreditCache(RedisCache):
     def invalidate(self, user_id: int) -> None:
         """Drop the cached balance, keeping any writer markers (now, or at the next
         successful contact with Redis if it is unreachable)."""
-        key = self.key(user_id)
-        ok = self._run("invalidate", lambda c: (c.delete(key), True)[1], False)
-        if not ok and self.enabled:
-            self._remember_stale(key)
+        self.delete(user_id)
 
 
 class ReadingCache(RedisCache):

@@ -83,15 +83,10 @@ class SessionCache:
     def store_user(self, user: User) -> Session:
         """Refresh the user part of a session after a write (keeps the chat state)."""
         current = self._read(user.telegram_id)
-        session = Session(user.telegram_id, user.id, reversals=user.reads_reversals)
-        if current is not None:
-            session = replace(
-                session,
-                state=current.state,
-                spread=current.spread,
-                taken_update=current.taken_update,
-                taken_spread=current.taken_spread,
-            )
+        user_part = {"user_id": user.id, "reversals": user.reads_reversals}
+        session = (
+            replace(current, **user_part) if current else Session(user.telegram_id, **user_part)
+        )
         self._write(session)
         return session
 
