@@ -2,15 +2,7 @@
 
 Nothing is faked but Telegram: the Bot API emulator runs in this process, the
 unmodified :class:`~tarotbot.telegram.bot.TarotBot` long-polls it, and the
-jobs run on RQ worker threads (on fakeredis and SQLite by default; on the real
-Redis and PostgreSQL when ``REDIS_URL`` / ``DATABASE_URL`` are set). You type
-as the user; buttons are shown as numbered choices (type the number), an
-invoice is paid by typing ``pay``, and pictures are saved to files whose paths
-are printed.
-
-Lines can also come from a pipe, which makes the demo scriptable::
-
-    printf '/start\\n/reading\\n2\\nWill I find a new job?\\n/history\\n' | python -m tarotbot demo
+jobs run on RQ worker threads. How to use it is in the README ("The demo chat").
 """
 
 from __future__ import annotations
