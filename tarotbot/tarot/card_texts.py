@@ -46,6 +46,7 @@ _ROLE_COUNT = 2
 _SENTENCE_WORDS = (10, 32)
 _THEME_WORDS = (2, 8)
 _FORBIDDEN = re.compile(r"[<>{}\n\r]")
+_PERSON = re.compile(r"\b(?:you|your|yours|yourself)\b", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:[’'-][^\W_]+)*")
 #: Slots that a lead-in ("On Monday, …") may precede: they must start lowercasable.
 _LEAD_IN_SLOTS = ("essence", "roles.advice")
@@ -109,6 +110,8 @@ def _check_theme(where: str, text: Any, card_name: str) -> str:
         raise DeckError(f"{where}: {_words(text)} words, expected {low}..{high}: {text!r}")
     if text[-1] in ".!?…;:," or text[:1] != text[:1].lower():
         raise DeckError(f"{where}: a lower-case noun phrase without a final stop: {text!r}")
+    if _PERSON.search(text):  # a theme may describe the other person, or your surroundings
+        raise DeckError(f"{where}: a theme names no one (no you, your, yourself): {text!r}")
     if card_name in text:
         raise DeckError(f"{where}: names the card itself ({card_name}): {text!r}")
     return text

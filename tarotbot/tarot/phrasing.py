@@ -60,7 +60,7 @@ positions.lead_in.{day,week,month} wordings when
 synthesis.header.{single_card,spread} text
 synthesis.story.plain wordings first second third
 synthesis.story.time wordings first second third ?time_frame
-synthesis.pair.{light,heavy,tension} wordings a b a_theme b_theme ?a_card ?b_card
+synthesis.pair.{light,heavy,tension} wordings a|a_card b|b_card a_theme b_theme
 synthesis.pattern.{single_major,single_minor} wordings card
 synthesis.pattern.no_majors wordings
 synthesis.pattern.reversals wordings count ?total
