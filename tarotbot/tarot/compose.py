@@ -508,14 +508,22 @@ _ADVICE = re.compile(
     re.I,
 )
 _CAUSE = re.compile(r"^\W*(?:why|почему|зачем|из-за чего)\b", re.I)
+_OBSTACLE = re.compile(
+    r"\b(?:block\w*|hold\w* me back|holding \w+ back|stop\w* me|in my way|obstacles?|stuck|"
+    r"standing between|мешает|блок\w*|препятстви\w*|держит меня)\b",
+    re.I,
+)
 
 
 def question_kind(question: str | None) -> str:
-    """What an open question asks for: ``timing``, ``advice``, ``cause`` or ``outcome``."""
+    """What an open question asks for: ``timing``, ``obstacle``, ``cause``, ``advice`` or
+    ``outcome``."""
     if not question:
         return "outcome"
     if _TIMING.search(question):
         return "timing"
+    if _OBSTACLE.search(question):
+        return "obstacle"
     if _CAUSE.search(question):
         return "cause"
     if _ADVICE.search(question):
@@ -529,6 +537,7 @@ _KIND_ROLES = {
     "advice": ("advice", "strength"),
     "cause": ("hidden", "past"),
     "timing": ("outcome", "essence"),
+    "obstacle": ("obstacle", "hidden"),
 }
 
 
@@ -557,6 +566,8 @@ def _open_answer(pen: _Pen, question: str | None) -> str:
     kind = question_kind(question)
     focus = _focus_cards(draw)
     main = focus[-1] if kind in ("outcome", "timing") else focus[0]
+    if kind == "obstacle":  # the card in the obstacle's place, if the spread has one
+        main = next((dc for dc in draw.cards if dc.position.role == "obstacle"), main)
     values = {"card_as_drawn": _name_o(main), "where": _where(draw, main)}
     lead = _say(draw, f"answer.open.{kind}", "open_lead", **values)
     return f"{lead} {_card_answer(pen, main, kind)}"

@@ -80,7 +80,7 @@ answer.yes_no.{opening,closing}.<lean> wordings
 answer.yes_no.{cards_for_yes,cards_for_no}.<plural> text names
 answer.yes_no.card_leaning.<lean> text
 answer.yes_no.single_card.<orientation> wordings card leaning
-answer.open.{outcome,advice,cause,timing} wordings card_as_drawn where
+answer.open.{outcome,advice,cause,timing,obstacle} wordings card_as_drawn where
 answer.where text number position
 answer.reflective.intro wordings
 answer.reflective.{lead,further} wordings card_as_drawn where

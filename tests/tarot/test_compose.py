@@ -290,6 +290,8 @@ def test_topics(question, topic):
         ("What should I do about my flatmate?", "advice"),
         ("How can I grow my business?", "advice"),
         ("What is ahead for me?", "outcome"),
+        ("What is blocking me at work?", "obstacle"),
+        ("What is holding me back?", "obstacle"),
         (None, "outcome"),
     ],
 )

@@ -82,7 +82,8 @@ def test_the_composer_uses_every_slot_and_fills_what_the_schema_declares(monkeyp
 
     monkeypatch.setattr(Phrasing, "say", recording_say)
     questions = (None, "Will I get the job?", "What about my love life?", "What is ahead?")
-    questions += ("When will it change?", "Why am I stuck?", "What should I do?")
+    questions += ("When will it change?", "Why is this happening?", "What should I do?")
+    questions += ("What is blocking me?",)
     questions += ("Will I lose my job?",)  # no verdict: the reflective answer
     yearly = get_spread("yearly_path")  # a year without Major Arcana is rare: lay one out
     cups = zip(yearly.positions, deck.suit("cups"), strict=False)
