@@ -69,27 +69,6 @@ class StoredObject:
     upload_id: str | None = None
 
 
-class ObjectWriter(Protocol):
-    """A streamed write of one object; a context manager that aborts unless committed."""
-
-    def write(self, data: bytes) -> int: ...
-
-    def commit(self) -> int:
-        """Make the object visible under its name at once; return its size in bytes."""
-        ...
-
-    def abort(self) -> None: ...
-
-    def __enter__(self) -> ObjectWriter: ...
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
 class Storage(Protocol):
     """What the backup service needs of a place to keep objects."""
 
@@ -145,14 +124,18 @@ def check_name(name: str) -> str:
     return name
 
 
-class _Writer:
-    """The commit/abort bookkeeping both writers share."""
+class ObjectWriter:
+    """A streamed write of one object; a context manager that aborts unless committed.
+
+    ``write(data)`` streams bytes, ``commit()`` makes the object visible under
+    its name at once and returns its size in bytes, ``abort()`` drops it.
+    """
 
     def __init__(self) -> None:
         self.size = 0
         self.state = "open"  # then "committed" or "aborted"
 
-    def __enter__(self) -> _Writer:
+    def __enter__(self) -> ObjectWriter:
         return self
 
     def __exit__(
@@ -279,7 +262,7 @@ class FileStorage:
         return f"FileStorage({str(self.directory)!r})"
 
 
-class _FileWriter(_Writer):
+class _FileWriter(ObjectWriter):
     def __init__(self, storage: FileStorage, path: Path):
         super().__init__()
         self.storage = storage
@@ -559,7 +542,7 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-class _S3Writer(_Writer):
+class _S3Writer(ObjectWriter):
     """A multipart upload fed part by part; a single PutObject when it stays under one part."""
 
     def __init__(self, storage: S3Storage, name: str):
