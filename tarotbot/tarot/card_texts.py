@@ -43,10 +43,18 @@ TOPICS = ("love", "work", "money", "health", "home", "study", "spiritual")
 
 _COUNTS = {"theme": 2, "essence": 3}
 _ROLE_COUNT = 2
-_SENTENCE_WORDS = (10, 32)
+#: Words in a sentence, by language (Russian says as much in fewer words).
+SENTENCE_WORDS = {"en": (10, 32), "ru": (8, 32)}
 _THEME_WORDS = (2, 8)
 _FORBIDDEN = re.compile(r"[<>{}\n\r]")
-_PERSON = re.compile(r"\b(?:you|your|yours|yourself)\b", re.IGNORECASE)
+#: Words that name a person, by language: a theme may stand for anyone, so it names no one.
+PERSON_WORDS = {
+    "en": re.compile(r"\b(?:you|your|yours|yourself)\b", re.IGNORECASE),
+    "ru": re.compile(
+        r"\b(?:вы|вас|вам|вами|ваш\w*|ты|тебя|тебе|тобой|твой|твоя|твоё|твое|твои|тво\w+)\b",
+        re.IGNORECASE,
+    ),
+}
 _WORD = re.compile(r"[^\W_]+(?:[’'-][^\W_]+)*")
 #: Slots that a lead-in ("On Monday, …") may precede: they must start lowercasable.
 _LEAD_IN_SLOTS = ("essence", "roles.advice")
@@ -77,14 +85,16 @@ def _words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-def _check_sentence(where: str, text: Any, card_name: str, lead_in: bool) -> str:
+def _check_sentence(
+    where: str, text: Any, card_name: str, lead_in: bool, words: tuple[int, int] = (10, 32)
+) -> str:
     if not isinstance(text, str) or not text.strip():
         raise DeckError(f"{where}: must be a non-empty string")
     if text != text.strip() or "  " in text:
         raise DeckError(f"{where}: stray spaces in {text!r}")
     if _FORBIDDEN.search(text):
         raise DeckError(f"{where}: no <, >, braces or line breaks allowed: {text!r}")
-    low, high = _SENTENCE_WORDS
+    low, high = words
     if not low <= _words(text) <= high:
         raise DeckError(f"{where}: {_words(text)} words, expected {low}..{high}: {text!r}")
     if text[-1] not in ".!?…":
@@ -102,7 +112,7 @@ def _check_sentence(where: str, text: Any, card_name: str, lead_in: bool) -> str
     return text
 
 
-def _check_theme(where: str, text: Any, card_name: str) -> str:
+def _check_theme(where: str, text: Any, card_name: str, person: re.Pattern) -> str:
     if not isinstance(text, str) or not text.strip() or _FORBIDDEN.search(text):
         raise DeckError(f"{where}: must be a plain non-empty string")
     low, high = _THEME_WORDS
@@ -110,7 +120,7 @@ def _check_theme(where: str, text: Any, card_name: str) -> str:
         raise DeckError(f"{where}: {_words(text)} words, expected {low}..{high}: {text!r}")
     if text[-1] in ".!?…;:," or text[:1] != text[:1].lower():
         raise DeckError(f"{where}: a lower-case noun phrase without a final stop: {text!r}")
-    if _PERSON.search(text):  # a theme may describe the other person, or your surroundings
+    if person.search(text):  # a theme may describe the other person, or your surroundings
         raise DeckError(f"{where}: a theme names no one (no you, your, yourself): {text!r}")
     if card_name in text:
         raise DeckError(f"{where}: names the card itself ({card_name}): {text!r}")
@@ -142,21 +152,26 @@ def _keys(where: str, value: Any, expected: Iterable[str]) -> Mapping[str, Any]:
     return value
 
 
-def _oriented(where: str, record: Any, card_name: str) -> OrientedTexts:
+def _oriented(where: str, record: Any, card_name: str, language: str) -> OrientedTexts:
+    person, words = PERSON_WORDS[language], SENTENCE_WORDS[language]
     record = _keys(where, record, ("theme", "essence", "roles", "topics"))
     theme = tuple(
-        _check_theme(f"{where}.theme[{i}]", t, card_name)
+        _check_theme(f"{where}.theme[{i}]", t, card_name, person)
         for i, t in enumerate(_list(f"{where}.theme", record["theme"], _COUNTS["theme"]))
     )
     essence = tuple(
-        _check_sentence(f"{where}.essence[{i}]", t, card_name, lead_in=True)
+        _check_sentence(f"{where}.essence[{i}]", t, card_name, True, words)
         for i, t in enumerate(_list(f"{where}.essence", record["essence"], _COUNTS["essence"]))
     )
     roles_in = _keys(f"{where}.roles", record["roles"], ROLES)
     roles = {
         role: tuple(
             _check_sentence(
-                f"{where}.roles.{role}[{i}]", t, card_name, f"roles.{role}" in _LEAD_IN_SLOTS
+                f"{where}.roles.{role}[{i}]",
+                t,
+                card_name,
+                f"roles.{role}" in _LEAD_IN_SLOTS,
+                words,
             )
             for i, t in enumerate(_list(f"{where}.roles.{role}", roles_in[role], _ROLE_COUNT))
         )
@@ -164,9 +179,7 @@ def _oriented(where: str, record: Any, card_name: str) -> OrientedTexts:
     }
     topics_in = _keys(f"{where}.topics", record["topics"], TOPICS)
     topics = {
-        topic: _check_sentence(
-            f"{where}.topics.{topic}", topics_in[topic], card_name, lead_in=False
-        )
+        topic: _check_sentence(f"{where}.topics.{topic}", topics_in[topic], card_name, False, words)
         for topic in TOPICS
     }
     return OrientedTexts(theme, essence, roles, topics)
@@ -188,11 +201,19 @@ def _normal(sentence: str) -> str:
     return " ".join(_WORD.findall(sentence.lower()))
 
 
-def build_card_texts(files: Mapping[str, Any], deck: Deck, *, complete: bool = True) -> CardTexts:
+def build_card_texts(
+    files: Mapping[str, Any],
+    deck: Deck,
+    *,
+    complete: bool = True,
+    names: Mapping[str, str] | None = None,
+    language: str = "en",
+) -> CardTexts:
     """Validate parsed text files (``{"wands.json": {...}, ...}``) against ``deck``.
 
     ``complete``: every card of the deck must be there (the loader); False lets
-    a writer check a file of a few cards.
+    a writer check a file of a few cards. ``names``: the cards' names in the
+    texts' ``language`` (by key; default the deck's), which no sentence may use.
     """
     cards: dict[str, dict[str, OrientedTexts]] = {}
     owners: dict[str, str] = {}
@@ -206,10 +227,10 @@ def build_card_texts(files: Mapping[str, Any], deck: Deck, *, complete: bool = T
             if key in owners:
                 raise DeckError(f"texts/{file_name}: {key!r} is also in texts/{owners[key]}")
             owners[key] = file_name
-            name = deck.by_key(key).name
+            name = (names or {}).get(key) or deck.by_key(key).name
             where = f"texts/{file_name}: {key}"
             record = _keys(where, record, ("upright", "reversed"))
-            cards[key] = {o: _oriented(f"{where}.{o}", record[o], name) for o in record}
+            cards[key] = {o: _oriented(f"{where}.{o}", record[o], name, language) for o in record}
             for orientation, texts in cards[key].items():
                 for slot, sentence in _all_sentences(texts):
                     normal = _normal(sentence)
@@ -250,9 +271,20 @@ load_card_texts.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
 
 
 def main(argv: list[str]) -> int:
-    """Check text files on their own: one line per file, exit 1 on the first problem."""
+    """Check text files on their own (``[--language ru] FILE…``): exit 1 on the first problem.
+
+    For another language, the cards' names come from ``data/<language>/cards/*.json``
+    where they are written already.
+    """
+    language = "en"
+    if argv[:1] == ["--language"]:
+        language, argv = argv[1], argv[2:]
+    names = {}
+    for path in sorted((DATA_DIR / language / "cards").glob("*.json")):
+        names |= {k: v.get("name", "") for k, v in json.loads(path.read_text("utf-8")).items()}
     try:
-        texts = build_card_texts(_read(Path(a) for a in argv), load_deck(), complete=False)
+        files = _read(Path(a) for a in argv)
+        texts = build_card_texts(files, load_deck(), complete=False, names=names, language=language)
     except DeckError as exc:
         print(f"problem: {exc}")
         return 1
