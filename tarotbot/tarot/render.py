@@ -228,31 +228,55 @@ def _wrap(text: str, face: ImageFont.FreeTypeFont, width: float) -> list[str]:
     return lines
 
 
+@functools.lru_cache(maxsize=1024)
+def _advance(size: int, char: str) -> float:
+    return font(size).getlength(char)
+
+
 def _cut(text: str, face: ImageFont.FreeTypeFont, width: float) -> int:
-    """How many leading characters of ``text`` fit in ``width`` (at least one)."""
-    low, high = 1, len(text)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if face.getlength(text[:mid]) <= width:
-            low = mid
-        else:
-            high = mid - 1
-    return low
+    """How many leading characters of ``text`` fit in ``width`` (at least one).
+
+    Adds up each character's advance (cached) rather than measuring ever
+    longer prefixes; 2% is kept spare for kerning.
+    """
+    total = 0.0
+    for i, char in enumerate(text):
+        total += _advance(int(face.size), char)
+        if total > width * 0.98:
+            return max(1, i)
+    return len(text)
 
 
 def _shorten(text: str, face: ImageFont.FreeTypeFont, width: float, max_lines: int) -> list[str]:
     """``text`` in at most ``max_lines`` lines no wider than ``width``, ending in "…" if cut.
 
     Words too long for a line are broken; the text is cut at a word when
-    that loses little, else mid-word.
+    that loses little, else mid-word. Each word is measured once (a line's
+    width is its words' and spaces' widths added up), and no more of the
+    text than the lines need.
     """
+    space = face.getlength(" ")
     lines: list[str] = []
-    for line in _wrap(text, face, width):
-        while face.getlength(line) > width:  # one overlong word
-            n = _cut(line, face, width)
-            lines.append(line[:n])
-            line = line[n:]
-        lines.append(line)
+    used = 0.0  # the last line's width
+
+    def measure(word: str) -> float:  # a long word is only measured if it may fit
+        if len(word) > 40 and _cut(word, face, width) < len(word):
+            return math.inf
+        return face.getlength(word)
+
+    for word in text.split():
+        size = measure(word)
+        if lines and used + space + size <= width:
+            lines[-1] += " " + word
+            used += space + size
+            continue
+        while size > width and len(lines) <= max_lines:  # a word longer than a line
+            n = _cut(word, face, width)
+            lines.append(word[:n])
+            word = word[n:]
+            size = measure(word)
+        lines.append(word)
+        used = size
         if len(lines) > max_lines:
             break
     if len(lines) <= max_lines:
@@ -262,8 +286,8 @@ def _shorten(text: str, face: ImageFont.FreeTypeFont, width: float, max_lines: i
     room = width - face.getlength(dots)
     if face.getlength(last) > room:
         n = _cut(last, face, room)
-        space = last.rfind(" ", 0, n + 1)
-        last = last[:space] if space > n * 0.7 else last[:n]
+        space_at = last.rfind(" ", 0, n + 1)
+        last = last[:space_at] if space_at > n * 0.7 else last[:n]
     return [*lines[: max_lines - 1], last.rstrip(" ,;:-") + dots]
 
 
