@@ -3,30 +3,22 @@
 The sender hands the items it cannot send now (a rate-limit slot too far
 away, a 429, a transient failure) to an ``enqueue_later`` callable, which
 must arrange for ``Sender.deliver(bundle_id, chat_id, items)`` to run again
-after the delay: an RQ job in production, a timer thread in tests and tools.
+after the delay: an RQ job (tests also use a timer thread of their own).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
-import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 
 from tarotbot.queue import QUEUE_SENDS, job_id
-from tarotbot.redaction import describe
-from tarotbot.telegram.chat_turns import DEFAULT_MAX_WAIT, RECORD_TTL
+from tarotbot.telegram.chat_turns import RECORD_TTL
 from tarotbot.telegram.outgoing import Outgoing
-
-if TYPE_CHECKING:
-    from tarotbot.telegram.sender import Sender
-
-log = logging.getLogger("tarotbot.sender")
 
 EnqueueLater = Callable[[float, str, int, list[Outgoing]], Any]
 SEND_JOB_RESULT_TTL = 30  # seconds a finished send job's record stays (its records tell more)
@@ -82,59 +74,3 @@ class RQEnqueueLater:
         return self.queue.enqueue_in(
             timedelta(seconds=delay), self.FUNC, *args, **kwargs, **options
         )
-
-
-class TimerEnqueueLater:
-    """``enqueue_later`` on timer threads of this process, for tests and tools without RQ.
-
-    Whatever is pending is lost if the process exits; production uses
-    :class:`RQEnqueueLater`. Bind the sender after building it:
-    ``later.sender = Sender(..., later)``. :meth:`wait_idle` waits until
-    every scheduled delivery (and whatever it rescheduled) has run.
-    """
-
-    def __init__(self, sender: Sender | None = None, max_wait: float = DEFAULT_MAX_WAIT):
-        self.sender = sender
-        self.max_wait = max_wait
-        self.calls: list[tuple[float, str, int, list[int]]] = []
-        self.errors: list[str] = []
-        self._pending = 0
-        self._cond = threading.Condition()
-
-    def __call__(
-        self,
-        delay: float,
-        bundle_id: str,
-        chat_id: int,
-        items: list[Outgoing],
-        at_most_once: bool = False,
-    ) -> None:
-        with self._cond:
-            self._pending += 1
-            self.calls.append((delay, bundle_id, chat_id, [item.index for item in items]))
-        timer = threading.Timer(
-            delay, self._run, args=(bundle_id, chat_id, list(items), at_most_once)
-        )
-        timer.daemon = True
-        timer.start()
-
-    def _run(self, bundle_id: str, chat_id: int, items: list[Outgoing], at_most_once: bool) -> None:
-        try:
-            if self.sender is None:
-                raise RuntimeError("TimerEnqueueLater has no sender bound")
-            self.sender.deliver(
-                bundle_id, chat_id, items, max_wait=self.max_wait, at_most_once=at_most_once
-            )
-        except Exception as exc:
-            token = self.sender.bot.token if self.sender else None
-            self.errors.append(describe(exc, token))
-            log.error("rescheduled bundle %s failed: %s", bundle_id, describe(exc, token))
-        finally:
-            with self._cond:
-                self._pending -= 1
-                self._cond.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        """True once nothing is scheduled any more; False after ``timeout`` seconds."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._pending == 0, timeout)

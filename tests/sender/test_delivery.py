@@ -20,11 +20,11 @@ from rq.registry import ScheduledJobRegistry
 from jobs import sends
 from tarotbot.config import get_settings
 from tarotbot.queue import QUEUE_SENDS, get_redis
-from tarotbot.telegram.later import SEND_JOB_RESULT_TTL, RQEnqueueLater, TimerEnqueueLater
+from tarotbot.telegram.later import SEND_JOB_RESULT_TTL, RQEnqueueLater
 from tarotbot.telegram.outgoing import Outgoing
 from tarotbot.telegram.ratelimit import Limits
 
-from .conftest import BOT_ID, TOKEN, bot_texts
+from .conftest import BOT_ID, TOKEN, TimerEnqueueLater, bot_texts
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = TOKEN.split(":", 1)[1]

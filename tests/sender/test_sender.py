@@ -12,12 +12,11 @@ import requests
 from PIL import Image
 
 from tarotbot.tarot.telegram_text import CAPTION_LIMIT, MESSAGE_LIMIT, escape, telegram_length
-from tarotbot.telegram.later import TimerEnqueueLater
 from tarotbot.telegram.outgoing import Outgoing, store_photo
 from tarotbot.telegram.ratelimit import Limits, RedisLimiter
 from tarotbot.telegram.sender import Sender
 
-from .conftest import BOT_ID, TOKEN, Recorder, bot_texts, messages
+from .conftest import BOT_ID, TOKEN, Recorder, TimerEnqueueLater, bot_texts, messages
 
 SECRET = TOKEN.split(":", 1)[1]
 # a burst of three, then one message every half second: the fourth must wait ~0.5 s
