@@ -37,7 +37,6 @@ __all__ = [
     "decrypt_stream",
     "encrypt_stream",
     "identities_from",
-    "public_key_of",
     "recipients_from",
 ]
 
@@ -90,11 +89,6 @@ def identities_from(settings: Settings) -> list[x25519.Identity]:
             raise DecryptionFailed(f"{variable}{where}: {problem}")
         identities.extend(x25519.Identity.from_str(key) for key in age_identity_keys(text))
     return identities
-
-
-def public_key_of(identity: x25519.Identity) -> str:
-    """The ``age1...`` public key of a secret key (``str(identity)`` would be the secret)."""
-    return str(identity.to_public())
 
 
 def encrypt_stream(src: BinaryIO, dst: BinaryIO, recipients: Sequence[x25519.Recipient]) -> None:

@@ -22,7 +22,6 @@ from tarotbot.backups.crypto import (
     decrypt_stream,
     encrypt_stream,
     identities_from,
-    public_key_of,
     recipients_from,
 )
 from tarotbot.config import Secret, Settings, load_settings
@@ -98,7 +97,7 @@ def test_the_settings_keys_round_trip(age_keys, tmp_path, data):
     )
     ciphertext = encrypted(data[:70_000], *recipients_from(settings))
     identities = identities_from(settings)
-    assert [public_key_of(identity) for identity in identities] == [age_keys.recipient_str]
+    assert [str(identity.to_public()) for identity in identities] == [age_keys.recipient_str]
     out = io.BytesIO()
     decrypt_stream(io.BytesIO(ciphertext), out, identities)
     assert out.getvalue() == data[:70_000]
@@ -271,7 +270,7 @@ def test_identities_from_the_variable_and_the_file_are_both_tried(age_keys, tmp_
     settings = load_settings(
         {"BACKUP_AGE_IDENTITY": str(other), "BACKUP_AGE_IDENTITY_FILE": str(key_file)}
     )
-    keys = [public_key_of(identity) for identity in identities_from(settings)]
+    keys = [str(identity.to_public()) for identity in identities_from(settings)]
     assert keys == [str(other.to_public()), str(other.to_public()), age_keys.recipient_str]
 
 
