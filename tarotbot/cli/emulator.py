@@ -22,7 +22,6 @@ DEFAULT_PORT = 8081  # the port a self-hosted telegram-bot-api listens on by def
     "--host",
     default="127.0.0.1",
     show_default=True,
-    envvar="TAROTBOT_EMULATOR_HOST",
     help="Interface to listen on (IPv4). Env: TAROTBOT_EMULATOR_HOST.",
 )
 @click.option(
@@ -30,7 +29,6 @@ DEFAULT_PORT = 8081  # the port a self-hosted telegram-bot-api listens on by def
     default=DEFAULT_PORT,
     show_default=True,
     type=click.IntRange(0, 65535),
-    envvar="TAROTBOT_EMULATOR_PORT",
     help="TCP port; 0 picks a free one. Env: TAROTBOT_EMULATOR_PORT.",
 )
 @click.option(
@@ -46,7 +44,6 @@ DEFAULT_PORT = 8081  # the port a self-hosted telegram-bot-api listens on by def
     default="INFO",
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    envvar="TAROTBOT_EMULATOR_LOG_LEVEL",
     help="Log level (DEBUG logs every call by method name). Env: TAROTBOT_EMULATOR_LOG_LEVEL.",
 )
 def emulator(host: str, port: int, default_bot: str | None, log_level: str) -> None:

@@ -274,7 +274,6 @@ def format_report(report: dict[str, Any]) -> str:
     "--max-age",
     type=click.FloatRange(min=0),
     default=None,
-    envvar="TAROTBOT_HEALTH_MAX_AGE",
     help="Also fail when a queue's oldest job has waited longer than SECONDS (a stuck queue). "
     "Env: TAROTBOT_HEALTH_MAX_AGE.",
     metavar="SECONDS",

@@ -31,7 +31,6 @@ WARM_SPREADS = ("single", "three")
     "--queues",
     default=",".join(QUEUE_NAMES),
     show_default=True,
-    envvar="TAROTBOT_WORKER_QUEUES",
     help="Comma-separated queues, highest priority first. Env: TAROTBOT_WORKER_QUEUES.",
 )
 @click.option(
@@ -44,15 +43,12 @@ WARM_SPREADS = ("single", "three")
     "on a connection pool. Env: TAROTBOT_WORKER_CLASS.",
 )
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-@click.option(
-    "--name", default=None, envvar="TAROTBOT_WORKER_NAME", help="Worker name (default: random)."
-)
+@click.option("--name", default=None, help="Worker name (default: random).")
 @click.option(
     "--stop-grace",
     default=STOP_GRACE,
     show_default=True,
     type=click.FloatRange(0.1, 3600),
-    envvar="TAROTBOT_WORKER_STOP_GRACE",
     help="Seconds a running job may take after SIGTERM before it is handed back to its queue. "
     "Env: TAROTBOT_WORKER_STOP_GRACE.",
 )
@@ -144,7 +140,6 @@ def register_periodic_jobs(sched) -> None:
     default=5,
     show_default=True,
     type=click.IntRange(1, 3600),
-    envvar="TAROTBOT_SCHEDULER_INTERVAL",
     help="Seconds between scheduler polls (1..3600). Env: TAROTBOT_SCHEDULER_INTERVAL.",
 )
 @click.option("--register-only", is_flag=True, help="Register the periodic jobs and exit.")
@@ -204,7 +199,6 @@ COMMANDS.append(scheduler)
     "--workers",
     default=2,
     show_default=True,
-    envvar="TAROTBOT_BOT_WORKERS",
     help="In-process worker threads when REDIS_URL is unset (embedded mode). "
     "Env: TAROTBOT_BOT_WORKERS.",
 )
@@ -256,7 +250,6 @@ COMMANDS.append(bot)
     type=click.IntRange(1, 64),
     default=4,
     show_default=True,
-    envvar="TAROTBOT_WEB_THREADS",
     help="Request threads per worker process (each holds at most one database connection). "
     "Env: TAROTBOT_WEB_THREADS.",
 )
@@ -311,11 +304,10 @@ COMMANDS.append(web)
     "--pictures",
     default="demo-pictures",
     show_default=True,
-    envvar="TAROTBOT_DEMO_PICTURES",
     help="Folder for the spread pictures. Env: TAROTBOT_DEMO_PICTURES.",
 )
 @click.option(
-    "--user-id", default=7_000_001, show_default=True, envvar="TAROTBOT_DEMO_USER_ID",
+    "--user-id", default=7_000_001, show_default=True,
     help="The Telegram id you chat as. Env: TAROTBOT_DEMO_USER_ID.",
 )  # fmt: skip
 def demo(pictures: str, user_id: int) -> None:
