@@ -207,6 +207,15 @@ def plain_question(text: str | None) -> str:
     return joined.replace(_LOST, _glyph("…", "...")).strip()
 
 
+def _quoted(text: str, face: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """``text`` in quotation marks, in at most two lines no wider than ``width``."""
+    opening, closing = _glyph("“", '"'), _glyph("”", '"')
+    lines = _shorten(text, face, width - face.getlength(opening + closing), 2)
+    lines[0] = opening + lines[0]
+    lines[-1] = lines[-1] + closing
+    return lines
+
+
 def picture_date(when: str | dt.date | None) -> str:
     """``when`` as the header shows it: "30 Nov 2026" (a datetime in UTC; naive is UTC)."""
     if when is None:
@@ -1327,10 +1336,7 @@ def render_spread(
     pen = ImageDraw.Draw(canvas)
     if asked:
         face = font(QUESTION_FONT)
-        opening, closing = _glyph("“", '"'), _glyph("”", '"')
-        room = layout.width - 2 * PAD - 40 - face.getlength(opening + closing)
-        lines = _shorten(asked, face, room, 2)
-        lines[0], lines[-1] = opening + lines[0], lines[-1] + closing
+        lines = _quoted(asked, face, layout.width - 2 * PAD - 40)
         for i, line in enumerate(lines):
             y = PAD + QUESTION_Y + (i + (2 - len(lines)) / 2) * QUESTION_LINE
             pen.text((layout.width / 2, y), line, font=face, fill=QUESTION_INK, anchor="mm")

@@ -269,6 +269,14 @@ def test_long_question_is_cut_to_two_lines(deck):
     assert render._shorten("Short?", face, 400, 2) == ["Short?"]
 
 
+def test_question_is_quoted():
+    face = render.font(render.QUESTION_FONT)
+    assert render._quoted("Is it time?", face, 600) == ["“Is it time?”"]
+    lines = render._quoted("Will I " + "really " * 100 + "go?", face, 600)
+    assert lines[0].startswith("“Will I") and lines[1].endswith("…”") and len(lines) == 2
+    assert all(face.getlength(line) <= 600 for line in lines)
+
+
 def test_plain_question():
     assert render.plain_question(None) == ""
     assert render.plain_question("  Will I\nfind <b>love</b>? ") == "Will I find <b>love</b>?"
