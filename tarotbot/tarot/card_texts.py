@@ -23,6 +23,7 @@ from typing import Any
 
 from tarotbot.tarot.deck import DATA_DIR, Deck, load_deck
 from tarotbot.tarot.errors import DeckError
+from tarotbot.tarot.languages import language_dir, localized_deck
 
 __all__ = [
     "ROLES",
@@ -258,13 +259,17 @@ def _read(paths: Iterable[Path]) -> dict[str, Any]:
 
 
 @functools.cache
-def _load(texts_dir: Path) -> CardTexts:
-    return build_card_texts(_read(sorted(texts_dir.glob("*.json"))), load_deck())
+def _load(texts_dir: Path, language: str) -> CardTexts:
+    names = {card.key: card.name for card in localized_deck(language)}
+    files = _read(sorted(texts_dir.glob("*.json")))
+    return build_card_texts(files, load_deck(), names=names, language=language)
 
 
-def load_card_texts(texts_dir: Path | str | None = None) -> CardTexts:
-    """Every card's reading texts from ``texts_dir`` (default :data:`TEXTS_DIR`), read once."""
-    return _load(Path(texts_dir) if texts_dir is not None else TEXTS_DIR)
+def load_card_texts(texts_dir: Path | str | None = None, language: str = "en") -> CardTexts:
+    """Every card's reading texts in ``language`` (from ``texts_dir``, default its
+    ``texts/`` folder), read and validated once."""
+    default = language_dir(language) / "texts"
+    return _load(Path(texts_dir) if texts_dir is not None else default, language)
 
 
 load_card_texts.cache_clear = _load.cache_clear  # type: ignore[attr-defined]

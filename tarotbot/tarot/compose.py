@@ -23,6 +23,8 @@ the output uses Telegram HTML only.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import re
 from collections import Counter
@@ -31,9 +33,9 @@ from dataclasses import dataclass
 
 from tarotbot.tarot.card_texts import OrientedTexts, load_card_texts
 from tarotbot.tarot.draw import Draw, DrawnCard
-from tarotbot.tarot.phrasing import load_phrasing, plural_category
+from tarotbot.tarot.languages import DEFAULT_LANGUAGE, localize, plural_category
+from tarotbot.tarot.phrasing import load_phrasing
 from tarotbot.tarot.safety import verdict_allowed
-from tarotbot.tarot.spreads import ORDINALS
 from tarotbot.tarot.telegram_text import (
     CAPTION_LIMIT,
     escape,
@@ -79,22 +81,43 @@ class Interpretation:
 # --------------------------------------------------------------------------- helpers
 
 
+#: The language of the reading being written (set by :func:`compose` and :func:`card_page`).
+_LANGUAGE = contextvars.ContextVar("language", default=DEFAULT_LANGUAGE)
+
+
+@contextlib.contextmanager
+def _writing(language: str):
+    token = _LANGUAGE.set(language)
+    try:
+        yield
+    finally:
+        _LANGUAGE.reset(token)
+
+
+def _phrasing():
+    return load_phrasing(language=_LANGUAGE.get())
+
+
+def _plural(n: int) -> str:
+    return plural_category(n, _LANGUAGE.get())
+
+
 def _text(path: str, **values: str) -> str:
     """The one text at ``path`` in the phrasing data, filled in."""
-    return load_phrasing().say(path, **values)
+    return _phrasing().say(path, **values)
 
 
 def _say(draw: Draw, path: str, salt: str | None = None, **values: str) -> str:
     """A sentence: one wording at ``path``, picked by the seed and ``salt`` (default ``path``)."""
-    return _cap(load_phrasing().say(path, draw.seed, salt, **values))
+    return _cap(_phrasing().say(path, draw.seed, salt, **values))
 
 
 def _number(n: int) -> str:
-    return load_phrasing().number(n)
+    return _phrasing().number(n)
 
 
 def _count(n: int, noun: str) -> str:
-    return _text(f"grammar.counted.{noun}.{plural_category(n)}", number=_number(n))
+    return _text(f"grammar.counted.{noun}.{_plural(n)}", number=_number(n))
 
 
 def _and(items: Sequence[str]) -> str:
@@ -275,7 +298,7 @@ class _Pen:
 
     def __init__(self, draw: Draw, question: str | None):
         self.draw = draw
-        self.texts = load_card_texts()
+        self.texts = load_card_texts(language=_LANGUAGE.get())
         # a question that may get no verdict (health, the law, a fear) gets no topical
         # sentences either: "a playful romance is possible" is no answer to "is he cheating?"
         self.reflective = bool(question) and not verdict_allowed(question)
@@ -323,12 +346,12 @@ _ANGLE_TOPIC = {"love": "love", "career": "work"}
 
 
 def _when(dc: DrawnCard) -> tuple[str, str]:
-    """The kind of moment (day, week, month) of a time position, and its name."""
+    """The kind of moment (day, week, month) of a time position, and its words."""
     key = dc.position.key
     if key.startswith(("week_", "month_")):
         kind, number = key.split("_")
-        return kind, escape(ORDINALS[int(number) - 1])
-    return "day", escape(dc.position.name)
+        return kind, _text(f"grammar.ordinal.{kind}.{number}")
+    return "day", _text(f"grammar.day.{key}")
 
 
 def _position_text(pen: _Pen, index: int, dc: DrawnCard) -> str:
@@ -600,7 +623,7 @@ def _yes_no_answer(pen: _Pen, question: str) -> str:
         yes = [dc for dc in draw.cards if _card_lean(dc) > 0]
         no = [dc for dc in draw.cards if _card_lean(dc) < 0]
         support = [
-            _text(f"answer.yes_no.{side}.{plural_category(len(cards))}", names=_names(cards[:4]))
+            _text(f"answer.yes_no.{side}.{_plural(len(cards))}", names=_names(cards[:4]))
             for side, cards in (("cards_for_yes", yes), ("cards_for_no", no))
             if cards
         ]
@@ -712,8 +735,16 @@ def _caption(draw: Draw, question: str | None, limit: int = CAPTION_LIMIT) -> st
 # --------------------------------------------------------------------------- entry point
 
 
-def compose(draw: Draw, question: str | None = None) -> Interpretation:
-    """Write the reading for ``draw`` and ``question`` (already cleaned; may be None)."""
+def compose(
+    draw: Draw, question: str | None = None, language: str = DEFAULT_LANGUAGE
+) -> Interpretation:
+    """Write the reading for ``draw`` and ``question`` (already cleaned; may be None) in
+    ``language``."""
+    with _writing(language):
+        return _compose(localize(draw, language), question)
+
+
+def _compose(draw: Draw, question: str | None) -> Interpretation:
     question = " ".join(question.split()) if question else None
     pen = _Pen(draw, question)
     sections = [f"<b>✨ {escape(draw.spread.title)}</b>", _opening(draw, question)]
@@ -731,12 +762,17 @@ def compose(draw: Draw, question: str | None = None) -> Interpretation:
     )
 
 
-def card_page(draw: Draw, number: int) -> str:
+def card_page(draw: Draw, number: int, language: str = DEFAULT_LANGUAGE) -> str:
     """HTML: everything about card ``number`` (1-based) of ``draw``, for "More about card N".
 
     The reading gives each card a sentence or two; this is the card's whole
     text in its orientation, what it says in love and at work, and its advice.
     """
+    with _writing(language):
+        return _card_page(localize(draw, language), number)
+
+
+def _card_page(draw: Draw, number: int) -> str:
     dc = draw.cards[number - 1]
     card, rev = dc.card, dc.reversed
     names = {"position": escape(dc.position.name), "card_name": escape(card.name)}
@@ -746,6 +782,6 @@ def card_page(draw: Draw, number: int) -> str:
     lines.append(escape(card.meaning(rev)))
     lines.append(_text("card_page.love", text=escape(card.love(rev))))
     lines.append(_text("card_page.work", text=escape(card.career(rev))))
-    advice = load_card_texts().of(card.key, rev).roles["advice"][0]
+    advice = load_card_texts(language=_LANGUAGE.get()).of(card.key, rev).roles["advice"][0]
     lines.append(_text("card_page.advice", text=escape(_cap(advice))))
     return "\n\n".join(lines)

@@ -18,23 +18,21 @@ from typing import Any, NamedTuple
 
 from tarotbot.tarot.deck import DATA_DIR, ELEMENTS, RANKS
 from tarotbot.tarot.errors import PhrasingError
+from tarotbot.tarot.languages import DEFAULT_LANGUAGE, language_dir, plural_forms
 from tarotbot.tarot.telegram_text import HtmlProblem, check_html
 
-__all__ = ["PHRASING_DIR", "SCHEMA", "Phrasing", "build_phrasing", "load_phrasing"]
+__all__ = ["PHRASING_DIR", "SCHEMA", "Phrasing", "build_phrasing", "load_phrasing", "slots_for"]
 
 PHRASING_DIR = DATA_DIR / "phrasing"
 
 
-def plural_category(count: int) -> str:
-    """Which form of a counted phrase (the ``<plural>`` keys) goes with ``count``."""
-    return "one" if count == 1 else "other"
-
-
 SETS = {
-    "plural": ("one", "other"),
+    "plural": ("one", "other"),  # English; another language's come from CLDR (plural_forms)
     "orientation": ("upright", "reversed"),
     "lean": ("yes", "no", "maybe"),
     "number": tuple(str(n) for n in range(1, 14)),  # up to the largest spread's 13 cards
+    "twelve": tuple(str(n) for n in range(1, 13)),  # weeks and months of the time spreads
+    "day": ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
     "element": ELEMENTS,
     "rank": RANKS,
 }
@@ -51,6 +49,8 @@ grammar.list_separator text
 grammar.list_last text items last
 grammar.card_reversed text card
 grammar.quoted_question text question
+grammar.ordinal.{week,month}.<twelve> text
+grammar.day.<day> text
 opening.single_card.question wordings question ?stop
 opening.single_card.no_question wordings
 opening.question wordings question ?stop ?spread cards
@@ -103,13 +103,13 @@ class Slot(NamedTuple):
     required: tuple[frozenset[str], ...]  # each: at least one of these names
 
 
-def _parse(schema: str) -> dict[str, Slot]:
+def _parse(schema: str, sets: Mapping[str, tuple[str, ...]] = SETS) -> dict[str, Slot]:
     slots = {}
     for line in schema.strip().splitlines():
         path, kind, *fields = line.split()
         paths = [""]
         for part in path.split("."):
-            names = SETS[part[1:-1]] if part[0] == "<" else part.strip("{}").split(",")
+            names = sets[part[1:-1]] if part[0] == "<" else part.strip("{}").split(",")
             paths = [f"{p}.{n}".lstrip(".") for p in paths for n in names]
         groups = [frozenset(f.removeprefix("?").split("|")) for f in fields]
         required = tuple(g for f, g in zip(fields, groups, strict=True) if f[0] != "?")
@@ -120,6 +120,14 @@ def _parse(schema: str) -> dict[str, Slot]:
 #: Every slot by its full path (``"answer.yes_no.opening.maybe"``).
 SLOTS = _parse(SCHEMA)
 FILES = tuple(dict.fromkeys(path.split(".")[0] for path in SLOTS))
+
+
+@functools.cache
+def slots_for(language: str) -> dict[str, Slot]:
+    """Every slot of ``language``: the same paths, with its own plural forms."""
+    if language == DEFAULT_LANGUAGE:
+        return SLOTS
+    return _parse(SCHEMA, {**SETS, "plural": plural_forms(language)})
 
 
 def _listed(names: frozenset[str] | set[str], joiner: str = ", ") -> str:
@@ -157,21 +165,23 @@ def _check(where: str, slot: Slot, template: Any) -> str | tuple[str, ...]:
     return template
 
 
-def _flatten(path: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+def _flatten(path: str, value: Any, out: dict[str, Any], slots: Mapping) -> dict[str, Any]:
     """The values of one parsed file by their full paths (down to the slots)."""
-    if path in SLOTS or not isinstance(value, dict):
+    if path in slots or not isinstance(value, dict):
         out[path] = value
     else:
         for key, sub in value.items():
-            _flatten(f"{path}.{key}", sub, out)
+            _flatten(f"{path}.{key}", sub, out, slots)
     return out
 
 
 class Phrasing:
     """The validated phrasing: :meth:`say` fills in the slot at a path."""
 
-    def __init__(self, values: Mapping[str, str | tuple[str, ...]]):
+    def __init__(self, values: Mapping[str, str | tuple[str, ...]], language: str = "en"):
         self.values = dict(values)
+        self.language = language
+        self.slots = slots_for(language)
 
     def number(self, n: int) -> str:
         """``n`` in words where ``grammar.number_words`` has it, else in digits."""
@@ -180,7 +190,7 @@ class Phrasing:
     def say(self, path: str, seed: str = "", salt: str | None = None, **values: str) -> str:
         """The text at ``path``, or one of its wordings (chosen by hashing ``seed`` with
         ``salt``, default ``path``: varied, yet repeatable), filled in with ``values``."""
-        if set(values) != SLOTS[path].allowed:  # the composer disagrees with SCHEMA: a bug
+        if set(values) != self.slots[path].allowed:  # the composer disagrees with SCHEMA: a bug
             raise TypeError(f"{path}: filled in {_listed(set(values))}, see SCHEMA")
         template = options = self.values[path]
         if isinstance(options, tuple):
@@ -189,30 +199,31 @@ class Phrasing:
         return template.format_map(values)
 
 
-def build_phrasing(files: Mapping[str, Any]) -> Phrasing:
+def build_phrasing(files: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> Phrasing:
     """Validate parsed files (``{"grammar": {...}, ...}``); pure, tests break copies with it."""
+    slots = slots_for(language)
     values: dict[str, Any] = {}
     for name in FILES:
         if name not in files:
             raise PhrasingError(f"{name}.json: missing")
-        expected = [path for path in SLOTS if path.split(".")[0] == name]
-        found = _flatten(name, files[name], {})
+        expected = [path for path in slots if path.split(".")[0] == name]
+        found = _flatten(name, files[name], {}, slots)
         for path in dict.fromkeys([*found, *expected]):
             key = path.partition(".")[2]
             where = f"{name}.json, key {key!r}" if key else f"{name}.json"
             if path not in found:
                 raise PhrasingError(f"{where}: missing")
-            if path not in SLOTS:
+            if path not in slots:
                 inner = any(slot.startswith(f"{path}.") for slot in expected)
                 raise PhrasingError(
                     f"{where}: {'must be a JSON object' if inner else 'unknown key'}"
                 )
-            values[path] = _check(where, SLOTS[path], found[path])
-    return Phrasing(values)
+            values[path] = _check(where, slots[path], found[path])
+    return Phrasing(values, language)
 
 
 @functools.cache
-def _load(data_dir: Path) -> Phrasing:
+def _load(data_dir: Path, language: str) -> Phrasing:
     files = {}
     for name in FILES:
         try:
@@ -221,13 +232,14 @@ def _load(data_dir: Path) -> Phrasing:
             raise PhrasingError(f"{name}.json: missing in {data_dir} (see SCHEMA.md)") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PhrasingError(f"{name}.json: cannot be read as UTF-8 JSON ({exc})") from None
-    return build_phrasing(files)
+    return build_phrasing(files, language)
 
 
-def load_phrasing(data_dir: Path | str | None = None) -> Phrasing:
-    """The phrasing from ``data_dir`` (default :data:`PHRASING_DIR`), read and validated
-    once per directory for the life of the process (``load_phrasing.cache_clear()``)."""
-    return _load(Path(data_dir) if data_dir is not None else PHRASING_DIR)
+def load_phrasing(data_dir: Path | str | None = None, language: str = DEFAULT_LANGUAGE) -> Phrasing:
+    """The phrasing of ``language`` (from ``data_dir``, default its ``phrasing/`` folder), read
+    and validated once per directory for the life of the process (``load_phrasing.cache_clear()``)."""
+    default = language_dir(language) / "phrasing"
+    return _load(Path(data_dir) if data_dir is not None else default, language)
 
 
 load_phrasing.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
