@@ -30,54 +30,6 @@ WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 HEALTH_PATH = "/healthz"
 DEFAULT_SQLITE_PATH = "tarotbot.sqlite3"
 
-#: Connection parameters libpq (17) accepts, the only query parameters a
-#: postgres:// DATABASE_URL may carry (e.g. Heroku's ``?sslmode=require``).
-LIBPQ_PARAMETERS = frozenset(
-    {
-        "host",
-        "hostaddr",
-        "port",
-        "dbname",
-        "user",
-        "password",
-        "passfile",
-        "require_auth",
-        "channel_binding",
-        "connect_timeout",
-        "client_encoding",
-        "options",
-        "application_name",
-        "fallback_application_name",
-        "keepalives",
-        "keepalives_idle",
-        "keepalives_interval",
-        "keepalives_count",
-        "tcp_user_timeout",
-        "replication",
-        "gssencmode",
-        "sslmode",
-        "requiressl",
-        "sslnegotiation",
-        "sslcompression",
-        "sslcert",
-        "sslkey",
-        "sslpassword",
-        "sslcertmode",
-        "sslrootcert",
-        "sslcrl",
-        "sslcrldir",
-        "sslsni",
-        "requirepeer",
-        "ssl_min_protocol_version",
-        "ssl_max_protocol_version",
-        "krbsrvname",
-        "gsslib",
-        "gssdelegation",
-        "service",
-        "target_session_attrs",
-        "load_balance_hosts",
-    }
-)
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 #: REDIS_TLS_VERIFY values, as redis-py's ``ssl_cert_reqs``.
 REDIS_TLS_VERIFY_MODES = ("none", "required")
@@ -291,7 +243,7 @@ def postgres_query(url: str) -> dict[str, str]:
         key, _, raw = item.partition("=")
         key = unquote(key)
         shown = repr(key) if re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", key) else "a query parameter"
-        if key not in LIBPQ_PARAMETERS:
+        if not _libpq_knows(key):
             raise ConfigError(
                 "DATABASE_URL",
                 f"{shown} is not a PostgreSQL connection parameter "
@@ -307,6 +259,17 @@ def postgres_query(url: str) -> dict[str, str]:
             f"sslmode must be one of {', '.join(SSLMODES)}, got {sslmode[:20]!r}",
         )
     return params
+
+
+def _libpq_knows(key: str) -> bool:
+    """Whether this process's libpq takes ``key`` as a connection parameter."""
+    from psycopg2 import ProgrammingError
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        return parse_dsn(f"{key}=x") == {key: "x"}
+    except ProgrammingError:
+        return False
 
 
 def parse_database_url(value: str | None) -> tuple[str | None, str | None]:

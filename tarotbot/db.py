@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
@@ -58,28 +57,12 @@ def postgres_kwargs(url: str) -> dict:
     return kwargs
 
 
-def _check_libpq_parameters(kwargs: dict) -> None:
-    """Have this process's libpq parse the parameters (it may predate libpq 17's list)."""
-    from psycopg2 import ProgrammingError
-    from psycopg2.extensions import make_dsn, parse_dsn
-
-    try:
-        parse_dsn(make_dsn(**{k: v for k, v in kwargs.items() if k != "password"}))
-    except ProgrammingError as exc:
-        match = re.search(r'invalid connection option "([A-Za-z0-9_]{1,40})"', str(exc))
-        name = repr(match.group(1)) if match else "a query parameter"
-        raise ConfigError(
-            "DATABASE_URL", f"{name} is not a connection parameter this libpq knows"
-        ) from None
-
-
 def make_database(settings: Settings, pooled: bool = False) -> peewee.Database:
     """A new, unconnected database object for ``settings``."""
     if settings.database_url is not None:
         kwargs = postgres_kwargs(settings.database_url)
         kwargs.setdefault("connect_timeout", 5)
         kwargs.setdefault("application_name", "tarotbot")
-        _check_libpq_parameters(kwargs)
         if pooled:
             return PooledPostgresqlDatabase(
                 max_connections=settings.db_max_connections,
