@@ -4,13 +4,8 @@ The HTML parser follows tdlib's ``parse_html`` (what the Bot API runs): the
 same allowed tags, the same attribute rules and the same error messages, with
 byte offsets into the UTF-8 text. Lengths are counted the way Telegram counts
 them, in UTF-16 code units of the *visible* text (after tags and entities are
-removed), so "4096 characters" means what it means on Telegram.
-
-One deliberate difference, on by default (``strict_entities``): tdlib keeps an
-``&`` that does not start a known entity as a literal character, while the Bot
-API documentation requires every ``&`` outside an entity to be escaped. The
-emulator enforces the documented rule so that unescaped user input is caught in
-tests; pass ``strict_entities=False`` for tdlib's leniency.
+removed), so "4096 characters" means what it means on Telegram. One deliberate
+difference, ``strict_entities`` (on by default), is in docs/emulator.md.
 """
 
 from __future__ import annotations

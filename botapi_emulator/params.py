@@ -1,11 +1,8 @@
 """Method parameters: decoded from any request shape the Bot API accepts.
 
-Telegram takes parameters from the query string and from the body as
-``application/x-www-form-urlencoded``, ``application/json`` or
-``multipart/form-data`` (file uploads). pyTelegramBotAPI sends ordinary
-parameters in the query string even on POST, with only the files in the
-multipart body, so both sources are merged (the body wins).
-
+The query string and the body (form-urlencoded, JSON or multipart) are merged,
+the body winning: pyTelegramBotAPI sends ordinary parameters in the query
+string even on POST, with only the files in the multipart body.
 :class:`Params` gives typed access with Telegram's error wording for missing
 or malformed values.
 """

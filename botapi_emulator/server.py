@@ -1,13 +1,8 @@
 """The HTTP face of the emulator: Bot API paths, file downloads and the ``/_emulator/`` driver.
 
-Paths, as on api.telegram.org:
-
-* ``/bot<token>/<method>``: GET with a query string, POST form-urlencoded,
-  JSON or multipart/form-data;
-* ``/file/bot<token>/<file_path>``: downloads (see getFile);
-* ``/_emulator/...``: the test driver, JSON in and out (see docs/emulator.md).
-
-The request line is never logged (it carries the token).
+The paths are api.telegram.org's (docs/emulator.md, "The Bot API side") plus
+the JSON test driver under ``/_emulator/``. The request line is never logged
+(it carries the token).
 """
 
 from __future__ import annotations
