@@ -205,7 +205,29 @@ class ToolProcess:
 # -- byte streams ----------------------------------------------------------------------
 
 
-class MeteredReader(io.RawIOBase):
+class _Meter:
+    """Counts the bytes going through, hashes them (optional) and reports them."""
+
+    def __init__(self, digest: bool, on_bytes: Callable[[int], object] | None):
+        self.count = 0
+        self.sha256 = hashlib.sha256() if digest else None
+        self.on_bytes = on_bytes
+
+    def _seen(self, data: bytes) -> None:
+        if not data:
+            return
+        self.count += len(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
+        if self.on_bytes:
+            self.on_bytes(len(data))
+
+    def hexdigest(self) -> str:
+        assert self.sha256 is not None
+        return self.sha256.hexdigest()
+
+
+class MeteredReader(_Meter, io.RawIOBase):
     """Reads from ``source`` while counting the bytes, hashing them (optional), reporting them."""
 
     def __init__(
@@ -214,10 +236,8 @@ class MeteredReader(io.RawIOBase):
         digest: bool = False,
         on_bytes: Callable[[int], object] | None = None,
     ):
+        super().__init__(digest, on_bytes)
         self.source = source
-        self.count = 0
-        self.sha256 = hashlib.sha256() if digest else None
-        self.on_bytes = on_bytes
 
     def readable(self) -> bool:
         return True
@@ -230,15 +250,6 @@ class MeteredReader(io.RawIOBase):
         self._seen(data)
         return n
 
-    def _seen(self, data: bytes) -> None:
-        if not data:
-            return
-        self.count += len(data)
-        if self.sha256 is not None:
-            self.sha256.update(data)
-        if self.on_bytes:
-            self.on_bytes(len(data))
-
     def drain(self) -> None:
         """Read the rest of the source (to finish the count and hash)."""
         while True:
@@ -247,21 +258,15 @@ class MeteredReader(io.RawIOBase):
                 return
             self._seen(data)
 
-    def hexdigest(self) -> str:
-        assert self.sha256 is not None
-        return self.sha256.hexdigest()
 
-
-class MeteredWriter(io.RawIOBase):
+class MeteredWriter(_Meter, io.RawIOBase):
     """Writes to ``target`` (anything with ``write``) while counting and hashing the bytes."""
 
     def __init__(
         self, target, digest: bool = False, on_bytes: Callable[[int], object] | None = None
     ):
+        super().__init__(digest, on_bytes)
         self.target = target
-        self.count = 0
-        self.sha256 = hashlib.sha256() if digest else None
-        self.on_bytes = on_bytes
 
     def writable(self) -> bool:
         return True
@@ -269,19 +274,11 @@ class MeteredWriter(io.RawIOBase):
     def write(self, data) -> int:
         data = bytes(data)
         self.target.write(data)
-        self.count += len(data)
-        if self.sha256 is not None:
-            self.sha256.update(data)
-        if self.on_bytes and data:
-            self.on_bytes(len(data))
+        self._seen(data)
         return len(data)
 
     def flush(self) -> None:
         pass
-
-    def hexdigest(self) -> str:
-        assert self.sha256 is not None
-        return self.sha256.hexdigest()
 
 
 class ProcessSink(io.RawIOBase):

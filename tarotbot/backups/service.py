@@ -18,6 +18,7 @@ import os
 import platform
 import secrets
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -583,7 +584,7 @@ def _verify_full(settings: Settings, storage: Storage, manifest: Manifest, ident
         directory = (
             os.path.dirname(os.path.abspath(settings.sqlite_path))
             if not settings.uses_postgres
-            else _tempdir()
+            else tempfile.gettempdir()
         )
         path = dump.scratch_file(directory, "verify")
         try:
@@ -608,12 +609,6 @@ def _verify_full(settings: Settings, storage: Storage, manifest: Manifest, ident
     if not check.ok:
         raise BackupIntegrityError(f"backup {manifest.id}: restored copy {check.problem()}")
     return f"restored into scratch database {scratch.dbname} (dropped): " + check.describe()
-
-
-def _tempdir() -> str:
-    import tempfile
-
-    return tempfile.gettempdir()
 
 
 def url_with_dbname(url: str, name: str) -> str:
