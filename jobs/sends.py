@@ -12,31 +12,10 @@ builds its own, which costs no network call). Its token comes from
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from jobs import timed_job
-from tarotbot.telegram.sender import DEFAULT_MAX_WAIT, Outgoing, Sender
-
-log = logging.getLogger("tarotbot.jobs.sends")
-
-
-def get_sender() -> Sender:
-    """The process's sender: the app's (the bot unthreaded, Redis, the shared limiter, RQ)."""
-    from jobs import get_app
-
-    return get_app().sender
-
-
-def set_sender(sender: Sender | None) -> None:
-    """Install the process's sender (tests); None forgets the app, rebuilt from settings."""
-    from jobs import get_app
-    from tarotbot.app import set_app
-
-    if sender is None:
-        set_app(None)
-    else:
-        get_app().set_sender(sender)
+from jobs import get_app, timed_job
+from tarotbot.telegram.sender import DEFAULT_MAX_WAIT, Outgoing
 
 
 @timed_job
@@ -49,7 +28,7 @@ def deliver_bundle(
 ) -> dict[str, Any]:
     """Deliver the rest of a bundle; the job's result says what was sent and what was not."""
     outgoing = [Outgoing.from_dict(item) for item in items]
-    result = get_sender().deliver(
+    result = get_app().sender.deliver(
         bundle_id, int(chat_id), outgoing, max_wait=max_wait, at_most_once=at_most_once
     )
     return result.to_dict()

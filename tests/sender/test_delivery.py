@@ -17,7 +17,9 @@ import pytest
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
+import jobs
 from jobs import sends
+from tarotbot.app import set_app
 from tarotbot.config import get_settings
 from tarotbot.queue import QUEUE_SENDS, get_redis
 from tarotbot.telegram.later import SEND_JOB_RESULT_TTL, RQEnqueueLater
@@ -32,9 +34,16 @@ SECRET = TOKEN.split(":", 1)[1]
 
 @pytest.fixture
 def installed_sender():
-    """jobs.sends uses the sender a test installs; forgotten afterwards."""
-    yield sends.set_sender
-    sends.set_sender(None)
+    """jobs.sends uses the sender a test installs (None: the app's, built from settings)."""
+
+    def install(sender):
+        if sender is None:
+            set_app(None)
+        else:
+            jobs.get_app().set_sender(sender)
+
+    yield install
+    set_app(None)
 
 
 def run_worker_until(conn, done, timeout: float) -> None:
@@ -98,7 +107,7 @@ def test_job_builds_its_sender_from_the_settings(
     try:
         payload = [Outgoing.message(4002, "from the job").to_dict()]
         result = sends.deliver_bundle("env-1", 4002, payload)
-        assert sends.get_sender() is sends.get_sender()  # cached per process
+        assert jobs.get_app().sender is jobs.get_app().sender  # cached per process
     finally:
         get_settings.cache_clear()
         get_redis.cache_clear()
