@@ -108,60 +108,6 @@ class Outgoing:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    # -- builders -------------------------------------------------------------
-
-    @classmethod
-    def message(cls, chat_id: int, text: str, reply_markup: dict | None = None) -> Outgoing:
-        return cls("text", chat_id, text=text, reply_markup=reply_markup)
-
-    @classmethod
-    def photo(
-        cls, chat_id: int, photo_key: str, caption: str | None = None, reply_markup=None
-    ) -> Outgoing:
-        return cls("photo", chat_id, photo_key=photo_key, text=caption, reply_markup=reply_markup)
-
-    @classmethod
-    def edit_text(
-        cls, chat_id: int, message_id: int, text: str, reply_markup: dict | None = None
-    ) -> Outgoing:
-        return cls(
-            "edit_text", chat_id, message_id=message_id, text=text, reply_markup=reply_markup
-        )
-
-    @classmethod
-    def edit_markup(cls, chat_id: int, message_id: int, reply_markup: dict | None) -> Outgoing:
-        return cls("edit_markup", chat_id, message_id=message_id, reply_markup=reply_markup)
-
-    @classmethod
-    def delete(cls, chat_id: int, message_id: int) -> Outgoing:
-        return cls("delete", chat_id, message_id=message_id)
-
-    @classmethod
-    def chat_action(cls, chat_id: int, action: str = "typing") -> Outgoing:
-        return cls("chat_action", chat_id, action=action)
-
-    @classmethod
-    def invoice(
-        cls,
-        chat_id: int,
-        title: str,
-        description: str,
-        payload: str,
-        prices: list[dict[str, Any]],
-        currency: str = "XTR",
-        reply_markup: dict | None = None,
-    ) -> Outgoing:
-        return cls(
-            "invoice",
-            chat_id,
-            title=title,
-            description=description,
-            payload=payload,
-            prices=prices,
-            currency=currency,
-            reply_markup=reply_markup,
-        )
-
 
 def store_photo(conn: redis.Redis, key: str, image: bytes, ttl: int = RECORD_TTL) -> str:
     """Keep a picture (JPEG or PNG bytes) in Redis under ``key`` for ``ttl`` s; return the key.

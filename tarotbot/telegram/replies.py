@@ -10,7 +10,9 @@ def text(chat_id: int, html: str, markup: dict | None = None) -> Outgoing:
     return Outgoing(kind="text", chat_id=chat_id, text=html, reply_markup=markup)
 
 
-def photo(chat_id: int, photo_key: str, caption: str, markup: dict | None = None) -> Outgoing:
+def photo(
+    chat_id: int, photo_key: str, caption: str | None = None, markup: dict | None = None
+) -> Outgoing:
     return Outgoing(
         kind="photo", chat_id=chat_id, photo_key=photo_key, text=caption, reply_markup=markup
     )

@@ -22,8 +22,8 @@ from jobs import sends
 from tarotbot.app import set_app
 from tarotbot.config import get_settings
 from tarotbot.queue import QUEUE_SENDS, get_redis
+from tarotbot.telegram import replies
 from tarotbot.telegram.later import SEND_JOB_RESULT_TTL, RQEnqueueLater
-from tarotbot.telegram.outgoing import Outgoing
 from tarotbot.telegram.ratelimit import Limits
 
 from .conftest import BOT_ID, TOKEN, TimerEnqueueLater, bot_texts
@@ -68,7 +68,7 @@ def test_429_rescheduled_through_rq_is_delivered_exactly_once(
     sender = make_sender(RQEnqueueLater(redis_conn))
     installed_sender(sender)
     emulator.inject_fault("sendMessage", 429, retry_after=1)
-    items = [Outgoing.message(4001, f"line {n}") for n in range(4)]
+    items = [replies.text(4001, f"line {n}") for n in range(4)]
 
     result = sender.deliver("rq-429", 4001, items)
 
@@ -105,7 +105,7 @@ def test_job_builds_its_sender_from_the_settings(
     get_settings.cache_clear()
     get_redis.cache_clear()
     try:
-        payload = [Outgoing.message(4002, "from the job").to_dict()]
+        payload = [replies.text(4002, "from the job").to_dict()]
         result = sends.deliver_bundle("env-1", 4002, payload)
         assert jobs.get_app().sender is jobs.get_app().sender  # cached per process
     finally:
@@ -131,9 +131,7 @@ def test_storm_under_flood_limits(emulator, users, make_sender):
         try:
             for round_ in range(4):
                 for chat in mine:
-                    items = [
-                        Outgoing.message(chat, f"{chat}:{round_ * 5 + k:02d}") for k in range(5)
-                    ]
+                    items = [replies.text(chat, f"{chat}:{round_ * 5 + k:02d}") for k in range(5)]
                     sender.deliver(f"storm-{chat}-{round_}", chat, items, max_wait=0.3)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
@@ -159,7 +157,8 @@ from tarotbot.config import load_settings
 from tarotbot.queue import redis_from_settings
 from tarotbot.telegram.client import make_bot
 from tarotbot.telegram.ratelimit import Limits, RedisLimiter
-from tarotbot.telegram.sender import Outgoing, Sender
+from tarotbot.telegram import replies
+from tarotbot.telegram.sender import Sender
 
 api_url, redis_url, token, chat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 settings = load_settings({"TELEGRAM_API_URL": api_url, "REDIS_URL": redis_url})
@@ -167,7 +166,7 @@ conn = redis_from_settings(settings)
 bot = make_bot(settings, token=token, threaded=False)
 sender = Sender(bot, conn, RedisLimiter(conn, "123456", Limits(chat_rate=2.0)),
                 lambda *args: None, lock_ttl=1.0)
-items = [Outgoing.message(chat, f"k{n}") for n in range(8)]
+items = [replies.text(chat, f"k{n}") for n in range(8)]
 sender.deliver("killed", chat, items, max_wait=1.5)
 """
 
@@ -192,7 +191,7 @@ def test_sender_killed_mid_bundle_then_retried(emulator, users, make_sender, red
     later = TimerEnqueueLater(max_wait=1.5)
     sender = make_sender(later, limits=Limits(chat_rate=2.0))
     later.sender = sender
-    items = [Outgoing.message(6001, f"k{n}") for n in range(8)]
+    items = [replies.text(6001, f"k{n}") for n in range(8)]
     first = sender.deliver("killed", 6001, items, max_wait=0.2)
     # the dead process still holds the chat for up to its lock TTL (1 s): more than
     # this call may wait in place, so it comes back later

@@ -12,6 +12,7 @@ import requests
 from PIL import Image
 
 from tarotbot.tarot.telegram_text import CAPTION_LIMIT, MESSAGE_LIMIT, escape, telegram_length
+from tarotbot.telegram import replies
 from tarotbot.telegram.outgoing import Outgoing, store_photo
 from tarotbot.telegram.ratelimit import Limits, RedisLimiter
 from tarotbot.telegram.sender import Sender
@@ -40,14 +41,19 @@ def long_html(paragraphs: int, words: int = 120, tag: str = "p") -> str:
 
 def test_outgoing_round_trips_through_json_and_checks_itself():
     items = [
-        Outgoing.message(1, "<b>hi</b>", KEYBOARD),
-        Outgoing.photo(1, "photo:x", "caption"),
-        Outgoing.edit_text(1, 5, "new"),
-        Outgoing.edit_markup(1, 5, None),
-        Outgoing.delete(1, 5),
-        Outgoing.chat_action(1, "upload_photo"),
-        Outgoing.invoice(
-            1, "10 credits", "Ten readings", "pack:small:1", [{"label": "10", "amount": 50}]
+        replies.text(1, "<b>hi</b>", KEYBOARD),
+        replies.photo(1, "photo:x", "caption"),
+        replies.edit_text(1, 5, "new"),
+        Outgoing("edit_markup", 1, message_id=5, reply_markup=None),
+        Outgoing("delete", 1, message_id=5),
+        replies.action(1, "upload_photo"),
+        Outgoing(
+            "invoice",
+            1,
+            title="10 credits",
+            description="Ten readings",
+            payload="pack:small:1",
+            prices=[{"label": "10", "amount": 50}],
         ),
     ]
     for item in items:
@@ -76,9 +82,9 @@ def test_long_text_arrives_as_several_messages_in_order(emulator, users, make_se
     assert telegram_length(text) > 4 * MESSAGE_LIMIT
     sender = make_sender()
 
-    plan = sender.plan(1001, [Outgoing.message(1001, text, KEYBOARD)])
+    plan = sender.plan(1001, [replies.text(1001, text, KEYBOARD)])
     assert len(plan) >= 5 and all(telegram_length(p.text) <= MESSAGE_LIMIT for p in plan)
-    result = sender.deliver("long-1", 1001, [Outgoing.message(1001, text, KEYBOARD)])
+    result = sender.deliver("long-1", 1001, [replies.text(1001, text, KEYBOARD)])
 
     assert result.complete and result.sent == list(range(len(plan)))
     sent = messages(emulator, 1001)
@@ -95,9 +101,9 @@ def test_photo_with_long_caption(emulator, users, make_sender, redis_conn):
     store_photo(redis_conn, "photo:test:1002", png())
     caption = long_html(6, words=60, tag="c")  # ~2,200 characters
     assert telegram_length(caption) > CAPTION_LIMIT
-    item = Outgoing.photo(1002, "photo:test:1002", caption, KEYBOARD)
+    item = replies.photo(1002, "photo:test:1002", caption, KEYBOARD)
 
-    result = make_sender().deliver("photo-1", 1002, [item, Outgoing.message(1002, "after")])
+    result = make_sender().deliver("photo-1", 1002, [item, replies.text(1002, "after")])
 
     assert result.complete
     first, *rest = messages(emulator, 1002)
@@ -118,9 +124,9 @@ def test_photo_in_hand_goes_out_without_redis_and_is_kept_only_when_rescheduled(
     users(1012)
     picture = png()
     items = [
-        Outgoing.photo(1012, "photo:hand:1", "first"),
-        Outgoing.message(1012, "between"),
-        Outgoing.photo(1012, "photo:hand:2"),
+        replies.photo(1012, "photo:hand:1", "first"),
+        replies.text(1012, "between"),
+        replies.photo(1012, "photo:hand:2"),
     ]
     later = Recorder()
     sender = make_sender(later)
@@ -153,9 +159,7 @@ def test_injected_429_reschedules_the_rest(emulator, users, make_sender):
     assert answer.json()["ok"]
     later = Recorder()
     sender = make_sender(later)
-    items = [Outgoing.chat_action(1003, "typing")] + [
-        Outgoing.message(1003, f"part {n}") for n in range(4)
-    ]
+    items = [replies.action(1003, "typing")] + [replies.text(1003, f"part {n}") for n in range(4)]
 
     result = sender.deliver("b429", 1003, items)
 
@@ -174,7 +178,7 @@ def test_injected_429_reschedules_the_rest(emulator, users, make_sender):
 
 def test_retry_after_a_crash_sends_nothing_twice(emulator, users, make_sender):
     users(1004)
-    items = [Outgoing.message(1004, f"m{n}") for n in range(6)]
+    items = [replies.text(1004, f"m{n}") for n in range(6)]
     later = Recorder()
     sender = make_sender(later, limits=HALF_SECOND)
 
@@ -198,20 +202,25 @@ def test_retry_after_a_crash_sends_nothing_twice(emulator, users, make_sender):
 def test_every_kind_of_call(emulator, users, make_sender, redis_conn):
     users(1005)
     sender = make_sender()
-    first = sender.deliver("kinds-1", 1005, [Outgoing.message(1005, "v1", KEYBOARD)])
+    first = sender.deliver("kinds-1", 1005, [replies.text(1005, "v1", KEYBOARD)])
     [message_id] = first.created
     store_photo(redis_conn, "photo:kinds", png())
     items = [
-        Outgoing.chat_action(1005, "upload_photo"),
-        Outgoing.photo(1005, "photo:kinds"),
-        Outgoing.edit_text(1005, message_id, "<i>v2</i>", KEYBOARD),
-        Outgoing.edit_text(1005, message_id, "<i>v2</i>", KEYBOARD),  # not modified: fine
-        Outgoing.edit_markup(1005, message_id, None),
-        Outgoing.invoice(
-            1005, "10 credits", "Ten readings", "pack:small:1005", [{"label": "10", "amount": 50}]
+        replies.action(1005, "upload_photo"),
+        replies.photo(1005, "photo:kinds"),
+        replies.edit_text(1005, message_id, "<i>v2</i>", KEYBOARD),
+        replies.edit_text(1005, message_id, "<i>v2</i>", KEYBOARD),  # not modified: fine
+        Outgoing("edit_markup", 1005, message_id=message_id, reply_markup=None),
+        Outgoing(
+            "invoice",
+            1005,
+            title="10 credits",
+            description="Ten readings",
+            payload="pack:small:1005",
+            prices=[{"label": "10", "amount": 50}],
         ),
-        Outgoing.delete(1005, message_id),
-        Outgoing.delete(1005, message_id),  # already gone: fine
+        Outgoing("delete", 1005, message_id=message_id),
+        Outgoing("delete", 1005, message_id=message_id),  # already gone: fine
     ]
 
     result = sender.deliver("kinds-2", 1005, items)
@@ -232,7 +241,7 @@ def test_blocked_user_is_dropped_quietly(emulator, users, make_sender, caplog):
     caplog.set_level(logging.INFO, logger="tarotbot.sender")
     later = Recorder()
 
-    result = make_sender(later).deliver("blocked", 1006, [Outgoing.message(1006, "hi")] * 2)
+    result = make_sender(later).deliver("blocked", 1006, [replies.text(1006, "hi")] * 2)
 
     assert result.dropped == [0, 1] and not later.calls and "blocked" in result.reason
     assert any("blocked" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
@@ -240,14 +249,14 @@ def test_blocked_user_is_dropped_quietly(emulator, users, make_sender, caplog):
 
 def test_bad_html_falls_back_to_plain_text(emulator, users, make_sender):
     users(1007)
-    result = make_sender().deliver("html", 1007, [Outgoing.message(1007, "<b>unclosed & bold")])
+    result = make_sender().deliver("html", 1007, [replies.text(1007, "<b>unclosed & bold")])
     assert result.sent == [0]
     assert bot_texts(emulator, 1007) == ["unclosed & bold"]
 
 
 def test_missing_picture_sends_its_caption(emulator, users, make_sender):
     users(1008)
-    item = Outgoing.photo(1008, "photo:never-stored", "<b>The Tower</b>")
+    item = replies.photo(1008, "photo:never-stored", "<b>The Tower</b>")
     assert make_sender().deliver("nophoto", 1008, [item]).sent == [0]
     assert bot_texts(emulator, 1008) == ["The Tower"]
 
@@ -257,7 +266,7 @@ def test_transient_failures_back_off_then_give_up(emulator, users, make_sender, 
     emulator.inject_fault("sendMessage", 500, count=10)
     later = Recorder()
     sender = make_sender(later, max_attempts=3)
-    items = [Outgoing.message(1009, "hello")]
+    items = [replies.text(1009, "hello")]
 
     delays = []
     for _ in range(2):
@@ -284,7 +293,7 @@ def test_token_never_leaks_on_connection_errors(redis_conn, caplog):
     try:
         bot = telebot.TeleBot(TOKEN, threaded=False)
         sender = Sender(bot, redis_conn, RedisLimiter(redis_conn, BOT_ID), later)
-        result = sender.deliver("offline", 1010, [Outgoing.message(1010, "hello")])
+        result = sender.deliver("offline", 1010, [replies.text(1010, "hello")])
     finally:
         apihelper.API_URL, apihelper.FILE_URL = saved
     assert result.rescheduled == [0] and "ConnectionError" in result.reason
@@ -302,8 +311,8 @@ def test_bundles_to_one_chat_keep_their_order(emulator, users, make_sender):
     later = TimerEnqueueLater(max_wait=1.5)
     sender = make_sender(later, limits=HALF_SECOND)
     later.sender = sender
-    first = [Outgoing.message(1011, f"a{n}") for n in range(5)]
-    second = [Outgoing.message(1011, f"b{n}") for n in range(2)]
+    first = [replies.text(1011, f"a{n}") for n in range(5)]
+    second = [replies.text(1011, f"b{n}") for n in range(2)]
 
     assert sender.deliver("first", 1011, first, max_wait=0.2).rescheduled == [3, 4]
     waiting = sender.deliver("second", 1011, second, max_wait=0.2)
@@ -324,17 +333,17 @@ def test_a_bundle_waits_in_place_while_the_chat_is_busy(emulator, users, make_se
         """Start a bundle whose one call takes 300 ms; return once it holds the chat."""
         thread = threading.Thread(
             target=sender.deliver,
-            args=(f"busy-{chat_id}", chat_id, [Outgoing.message(chat_id, "ack")]),
+            args=(f"busy-{chat_id}", chat_id, [replies.text(chat_id, "ack")]),
         )
         thread.start()
         time.sleep(0.1)
         return thread
 
     holder = busy(1013)
-    patient = sender.deliver("reading-1013", 1013, [Outgoing.message(1013, "reading")])
+    patient = sender.deliver("reading-1013", 1013, [replies.text(1013, "reading")])
     holder.join()
     holder = busy(1014)
-    hurried = sender.deliver("reading-1014", 1014, [Outgoing.message(1014, "x")], max_wait=0.05)
+    hurried = sender.deliver("reading-1014", 1014, [replies.text(1014, "x")], max_wait=0.05)
     holder.join()
 
     assert patient.sent == [0] and not patient.rescheduled
@@ -345,7 +354,7 @@ def test_a_bundle_waits_in_place_while_the_chat_is_busy(emulator, users, make_se
 
 def test_limits_per_bot_are_namespaced(emulator, users, make_sender, redis_conn):
     users(1012)
-    make_sender().deliver("ns", 1012, [Outgoing.message(1012, "x")])
+    make_sender().deliver("ns", 1012, [replies.text(1012, "x")])
     keys = {k.decode() for k in redis_conn.keys("*")}
     assert "sent:ns" in keys
     assert any(k.startswith(f"tarotbot:ratelimit:{BOT_ID}:") for k in keys)
