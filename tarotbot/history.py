@@ -271,11 +271,9 @@ def history_page(
 
     if position is None:
         rows = _fetch(_sql(_PAGE_SELECT, _NEWEST_FIRST), (user_id, limit + 1))
-    elif direction == OLDER:
-        sql = _sql(_PAGE_SELECT, _OLDER, _NEWEST_FIRST)
-        rows = _fetch(sql, (user_id, *_position_params(position), limit + 1))
     else:
-        sql = _sql(_PAGE_SELECT, _NEWER, _OLDEST_FIRST)
+        bound, order = (_OLDER, _NEWEST_FIRST) if direction == OLDER else (_NEWER, _OLDEST_FIRST)
+        sql = _sql(_PAGE_SELECT, bound, order)
         rows = _fetch(sql, (user_id, *_position_params(position), limit + 1))
     more = len(rows) > limit
     items = rows[:limit]

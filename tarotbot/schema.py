@@ -133,20 +133,15 @@ class DataMigration:
         row, _ = DataMigrationProgress.get_or_create(name=self.name)
         return row
 
+    def _after(self, after_id: int) -> peewee.ModelSelect:
+        query = self.model.select().where(self.model._meta.primary_key > after_id)
+        return query if self.where is None else query.where(self.where)
+
     def _query(self, after_id: int) -> peewee.ModelSelect:
-        pk = self.model._meta.primary_key
-        query = self.model.select().where(pk > after_id)
-        if self.where is not None:
-            query = query.where(self.where)
-        return query.order_by(pk).limit(self.batch_size)
+        return self._after(after_id).order_by(self.model._meta.primary_key).limit(self.batch_size)
 
     def remaining(self) -> int:
-        progress = self._progress()
-        pk = self.model._meta.primary_key
-        query = self.model.select().where(pk > progress.last_id)
-        if self.where is not None:
-            query = query.where(self.where)
-        return query.count()
+        return self._after(self._progress().last_id).count()
 
     def run(self, on_batch: Callable[[int], None] | None = None, progress_bar: bool = False) -> int:
         """Process every remaining batch; return the rows processed in this run.

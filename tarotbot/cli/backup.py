@@ -1,13 +1,9 @@
-"""``python -m tarotbot backup …``: create, list, verify, restore and prune backups.
+"""``python -m tarotbot backup …``: thin over :mod:`tarotbot.backups.service`.
 
-Thin over :mod:`tarotbot.backups.service`. Long steps draw a progress bar
-on stderr when it is a terminal; otherwise each command prints one summary
-line with its figures. Failures are one ``error: …`` line and a non-zero
-exit (the group's handler, :mod:`tarotbot.cli`).
-
-With REDIS_URL set, ``create`` and ``prune`` hold the same Redis lock as
-the scheduled jobs, so a command and a job never interleave (a prune would
-take a running backup for a leftover).
+Long steps draw a progress bar on stderr when it is a terminal. With REDIS_URL
+set, ``create`` and ``prune`` hold the same Redis lock as the scheduled jobs,
+so a command and a job never interleave (a prune would take a running backup
+for a leftover).
 """
 
 from __future__ import annotations
