@@ -121,7 +121,7 @@ def localized_deck(language: str) -> Deck:
     missing = [card.key for card in deck if card.key not in records]
     if missing:
         raise DeckError(f"{language}/cards: no texts for {', '.join(missing[:6])}")
-    return Deck(tuple(_translated_card(*records[card.key], card) for card in deck))
+    return Deck(tuple(_translated_card(records[c.key][0], c, records[c.key][1]) for c in deck))
 
 
 @functools.cache

@@ -94,6 +94,11 @@ card_page.{love,work,advice} text text
 caption.essence.<orientation> plain card_name keywords
 caption.leaning.<lean> plain
 caption.essence_with_leaning plain leaning essence
+picture.{reversed,major_arcana,quote_open,quote_close} plain
+picture.cards.<plural> plain number
+picture.months.<twelve> plain
+picture.elements.<element> plain
+picture.ranks.{ace,page,knight,queen,king} plain
 """
 
 

@@ -30,12 +30,17 @@ Memory: a face is 0.1-0.6 MB; the caches are bounded (160 upright faces, 64
 oriented, 20 blanks, 64 spread bases), and card widths come in four sizes
 (:data:`CARD_WIDTHS`) shared by all spreads.
 
-Fonts: Pillow's built-in scalable font (``ImageFont.load_default(size=...)``,
-Aileron), so there is no system font dependency. It covers Latin text:
-accents are dropped, and so are other characters in a title; in a question a
-run of letters from another script becomes "…" (a question mostly in another
-script is left out), emoji and control characters go (:func:`plain_question`).
-Text is never markup, and whatever it holds, the picture keeps its size.
+Language: the picture is drawn in the reading's language (:func:`render_spread`'s
+``language``): the spread's and cards' names come from the localized draw, the
+other words (REVERSED, "3 cards", months, labels) from the phrasing data's
+``picture.json``.
+
+Fonts: Roboto (Latin, Cyrillic, Greek), installed with the code by the
+``font-roboto`` package, so no system font is needed on any host. Characters
+it lacks lose their accents or go; in a question a run of letters from a
+script it lacks becomes "…" (a question mostly in such a script is left out),
+emoji and control characters go (:func:`plain_question`). Text is never
+markup, and whatever it holds, the picture keeps its size.
 """
 
 from __future__ import annotations
@@ -49,11 +54,14 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib.resources import files
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from tarotbot.tarot.deck import Card, load_deck
+from tarotbot.tarot.deck import Card
 from tarotbot.tarot.draw import Draw
+from tarotbot.tarot.languages import DEFAULT_LANGUAGE, localize, localized_deck, plural_category
+from tarotbot.tarot.phrasing import load_phrasing
 from tarotbot.tarot.spreads import CARD_ASPECT, Position, Spread, get_spread
 
 __all__ = [
@@ -101,20 +109,6 @@ MUTED = (176, 168, 200)
 QUESTION_INK = (232, 224, 246)
 QUESTION_FONT = 25
 QUESTION_LINE = 31
-MONTHS = (
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-)
 
 
 @dataclass(frozen=True)
@@ -137,33 +131,42 @@ PALETTES = {
 # --------------------------------------------------------------------------- text
 
 
+#: Roboto Regular, from the font-roboto package (Latin, Cyrillic and Greek).
+FONT_FILE = str(files("font_roboto") / "files" / "Roboto-Regular.ttf")
+
+
+def font(size: int) -> ImageFont.FreeTypeFont:
+    """Roboto at ``size`` px (installed with the code: no system font needed)."""
+    return _font(max(6, int(size)))
+
+
 @functools.lru_cache(maxsize=64)
-def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's bundled scalable font at ``size`` px (no system font needed)."""
-    return ImageFont.load_default(size=max(6, int(size)))
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(FONT_FILE, size)
 
 
 _REPLACE = {"—": "-", "–": "-", "“": '"', "”": '"', "‘": "'", "…": "...", "·": "-", "’": "'"}
 
 
 def printable(text: str) -> str:
-    """``text`` reduced to what the bundled font can draw (printable ASCII).
+    """``text`` reduced to what the font can draw.
 
-    Accented letters lose their accents; control characters, other scripts
-    and emoji are dropped; whitespace runs become one space.
+    Characters the font has stay (Latin, Cyrillic, Greek, typographic
+    quotes and dashes); others lose their accents or, failing that, go, as
+    do control characters and emoji; whitespace runs become one space.
     """
     out = []
     for char in text:
-        char = _REPLACE.get(char, char)
         if char.isspace():
             char = " "
-        elif not (" " <= char <= "~"):
+        elif not (" " <= char <= "~") and not (char.isprintable() and _has_glyph(char)):
+            char = _REPLACE.get(char, char)
             char = "".join(c for c in unicodedata.normalize("NFKD", char) if " " <= c <= "~")
         out.append(char)
     return " ".join("".join(out).split())
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=4096)
 def _has_glyph(char: str) -> bool:
     """Whether the font draws ``char`` itself rather than its missing-glyph box."""
     face = font(40)
@@ -207,16 +210,24 @@ def plain_question(text: str | None) -> str:
     return joined.replace(_LOST, _glyph("…", "...")).strip()
 
 
-def _quoted(text: str, face: ImageFont.FreeTypeFont, width: float) -> list[str]:
-    """``text`` in quotation marks, in at most two lines no wider than ``width``."""
-    opening, closing = _glyph("“", '"'), _glyph("”", '"')
+def _quoted(
+    text: str, face: ImageFont.FreeTypeFont, width: float, language: str = DEFAULT_LANGUAGE
+) -> list[str]:
+    """``text`` in the language's quotation marks, in at most two lines no wider than ``width``."""
+    opening = _glyph(_label(language, "quote_open"), '"')
+    closing = _glyph(_label(language, "quote_close"), '"')
     lines = _shorten(text, face, width - face.getlength(opening + closing), 2)
     lines[0] = opening + lines[0]
     lines[-1] = lines[-1] + closing
     return lines
 
 
-def picture_date(when: str | dt.date | None) -> str:
+def _label(language: str, path: str, **values: str) -> str:
+    """A word of the picture (``picture.<path>`` in the phrasing data) in ``language``."""
+    return load_phrasing(language=language).say(f"picture.{path}", **values)
+
+
+def picture_date(when: str | dt.date | None, language: str = DEFAULT_LANGUAGE) -> str:
     """``when`` as the header shows it: "30 Nov 2026" (a datetime in UTC; naive is UTC)."""
     if when is None:
         return ""
@@ -224,7 +235,7 @@ def picture_date(when: str | dt.date | None) -> str:
         return printable(when)
     if isinstance(when, dt.datetime) and when.tzinfo is not None:
         when = when.astimezone(dt.UTC)
-    return f"{when.day} {MONTHS[when.month - 1]} {when.year}"
+    return f"{when.day} {_label(language, f'months.{when.month}')} {when.year}"
 
 
 def _wrap(text: str, face: ImageFont.FreeTypeFont, width: float) -> list[str]:
@@ -1027,8 +1038,15 @@ def _blank(group: str, width: int) -> Image.Image:
     return face
 
 
+def _numeral(card: Card, language: str) -> str:
+    """What the card shows at the top: a Roman numeral, or its rank's word (Ace, Queen…)."""
+    if card.rank in ("ace", "page", "knight", "queen", "king"):
+        return _label(language, f"ranks.{card.rank}")
+    return card.numeral
+
+
 @functools.lru_cache(maxsize=160)
-def _upright_face(card: Card, width: int) -> Image.Image:
+def _upright_face(card: Card, width: int, language: str = DEFAULT_LANGUAGE) -> Image.Image:
     """The card's upright face, ``width`` px wide (drawn twice as large, then reduced).
 
     The middle tells the card at a glance: each trump its own symbol, an Ace
@@ -1040,7 +1058,8 @@ def _upright_face(card: Card, width: int) -> Image.Image:
     face = _blank(group, width).copy()
     w, h = face.size
     draw = ImageDraw.Draw(face)
-    draw.text((w / 2, h * 0.1), card.numeral, font=font(round(w * 0.12)), fill=pal.ink, anchor="mm")
+    numeral = _numeral(card, language)
+    draw.text((w / 2, h * 0.1), numeral, font=font(round(w * 0.12)), fill=pal.ink, anchor="mm")
     # the middle, and the element under it when there is room; small cards get larger names
     small = width < 200
     cx, cy = w / 2, h * (0.41 if small else 0.42)
@@ -1054,7 +1073,7 @@ def _upright_face(card: Card, width: int) -> Image.Image:
     else:
         _court(draw, card.rank or "", card.group, cx, cy, w * (0.62 if small else 0.58), pal)
     if not small:
-        label = ("major arcana" if card.is_major else card.element).upper()
+        label = _label(language, "major_arcana" if card.is_major else f"elements.{card.element}")
         draw.text(
             (w / 2, h * 0.665), label, font=font(round(w * 0.06)), fill=pal.accent, anchor="mm"
         )
@@ -1070,36 +1089,41 @@ def _upright_face(card: Card, width: int) -> Image.Image:
     return face.reduce(SUPERSAMPLE)
 
 
-def warm_faces(spread_names: Iterable[str]) -> int:
+def warm_faces(spread_names: Iterable[str], languages: Iterable[str] = (DEFAULT_LANGUAGE,)) -> int:
     """Draw every upright face at the card widths of ``spread_names`` now; return how many.
 
     A worker calls this before taking jobs so its first readings do not each
     pay a few milliseconds per new face (and forked work horses inherit the
     faces). Bounded by the face cache: at most 160 faces stay.
     """
-    deck = load_deck()
     widths = sorted({_layout(get_spread(name)).card_w for name in spread_names})
-    for width in widths:
-        for card in deck:
-            _upright_face(card, width)
-    return len(widths) * len(deck)
+    count = 0
+    for language in languages:
+        deck = localized_deck(language)
+        for width in widths:
+            for card in deck:
+                _upright_face(card, width, language)
+                count += 1
+    return count
 
 
 @functools.lru_cache(maxsize=64)
-def card_face(card: Card, reversed: bool, width: int) -> Image.Image:
+def card_face(
+    card: Card, reversed: bool, width: int, language: str = DEFAULT_LANGUAGE
+) -> Image.Image:
     """The card's face as an RGBA image ``width`` px wide, turned 180° when reversed.
 
-    Cached per (card, orientation, width); the reversed face is the upright
-    one turned. Treat the result as read-only.
+    Cached per (card, orientation, width, language); the reversed face is the
+    upright one turned. Treat the result as read-only.
     """
-    face = _upright_face(card, width)
+    face = _upright_face(card, width, language)
     return face.rotate(180) if reversed else face
 
 
 @functools.lru_cache(maxsize=32)
-def _turned_face(card: Card, reversed: bool, width: int) -> Image.Image:
+def _turned_face(card: Card, reversed: bool, width: int, language: str) -> Image.Image:
     """The face lying on its side (the Celtic Cross's crossing card)."""
-    return card_face(card, reversed, width).rotate(90, expand=True)
+    return card_face(card, reversed, width, language).rotate(90, expand=True)
 
 
 @functools.lru_cache(maxsize=32)
@@ -1248,7 +1272,9 @@ def _separator() -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _base(spread: Spread, heading: str, date: str, brand: str, room: bool) -> Image.Image:
+def _base(
+    spread: Spread, heading: str, date: str, brand: str, room: bool, language: str
+) -> Image.Image:
     """Everything but the faces and the question: sky, title, date, shadows, legend.
 
     ``room``: leave the header's lower part free for a question; without one,
@@ -1269,7 +1295,8 @@ def _base(spread: Spread, heading: str, date: str, brand: str, room: bool) -> Im
         _diamond(pen, layout.width / 2 + side * (half + 24), title_y, 7)
     # the line under it: date, cards, time frame, the bot's name
     count = len(spread.positions)
-    sub = [date, f"{count} card{'s' if count != 1 else ''}"]
+    cards = _label(language, f"cards.{plural_category(count, language)}", number=str(count))
+    sub = [date, cards]
     title_words = spread.title.lower().removeprefix("the ")
     if spread.time_frame and title_words not in spread.time_frame.lower():
         sub.append(printable(spread.time_frame))
@@ -1313,6 +1340,7 @@ def render_spread(
     question: str | None = None,
     date: str | dt.date | None = None,
     brand: str | None = None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> bytes:
     """The spread as PNG (or JPEG) bytes: header, layout, designed faces, numbers and legend.
 
@@ -1327,16 +1355,18 @@ def render_spread(
     """
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}")
+    draw = localize(draw, language)
     spread = draw.spread
     layout = _layout(spread)
     w = layout.card_w
     heading = printable(title or "") or printable(spread.title)
     asked = plain_question(question)
-    canvas = _base(spread, heading, picture_date(date), printable(brand or ""), bool(asked)).copy()
+    when = picture_date(date, language)
+    canvas = _base(spread, heading, when, printable(brand or ""), bool(asked), language).copy()
     pen = ImageDraw.Draw(canvas)
     if asked:
         face = font(QUESTION_FONT)
-        lines = _quoted(asked, face, layout.width - 2 * PAD - 40)
+        lines = _quoted(asked, face, layout.width - 2 * PAD - 40, language)
         for i, line in enumerate(lines):
             y = PAD + QUESTION_Y + (i + (2 - len(lines)) / 2) * QUESTION_LINE
             pen.text((layout.width / 2, y), line, font=face, fill=QUESTION_INK, anchor="mm")
@@ -1356,9 +1386,9 @@ def render_spread(
                 y0 += round(CROSSING_SHIFT * w) * (1 if down else -1)
                 note_at_top = down
             canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), _turned_shadow(w))
-            face = _turned_face(dc.card, dc.reversed, w)
+            face = _turned_face(dc.card, dc.reversed, w, language)
         else:
-            face = card_face(dc.card, dc.reversed, w)
+            face = card_face(dc.card, dc.reversed, w, language)
         canvas.paste(face, (x0, y0), face)
         placed.append((i + 1, dc, note_at_top, x0, y0, x0 + face.width, y0 + face.height))
     r = max(13, w * 0.1)
@@ -1366,7 +1396,8 @@ def render_spread(
     for i, dc, note_at_top, x0, y0, x1, y1 in placed:
         _badge(pen, x0 + r * 0.55, y0 + r * 0.55, i, r)
         if dc.reversed:
-            _pill(pen, (x0 + x1) / 2, y0 if note_at_top else y1, "REVERSED", pill)
+            note = _label(language, "reversed")
+            _pill(pen, (x0 + x1) / 2, y0 if note_at_top else y1, note, pill)
     return encode_jpeg(canvas) if image_format == "jpeg" else encode_png(canvas)
 
 
