@@ -4,36 +4,19 @@ Everything real but Telegram: a ``python -m tarotbot bot`` process and
 ``--workers`` worker processes on a throwaway PostgreSQL database and a
 private Redis DB index, the Bot API emulator in this process. Each simulated
 user registers and picks a three-card spread (not timed), then asks a
-question; we time the update to the bot's first reply (the "shuffling"
-acknowledgement, "ack") and to the end of the reading (picture,
-interpretation and footer delivered, "reading"). Times come from the
-emulator's own clock: when it stored the user's message and each of the
-bot's.
+question; we time, on the emulator's clock, the update to the bot's first
+reply ("ack") and to the end of the reading (picture, interpretation and
+footer delivered, "reading").
 
-Three runs:
-
-* **paced** (limits off): questions arrive at ``--rate`` per second for
-  ``--seconds``, the way real traffic does; the latency target is measured
-  here (p99 ≤ 500 ms at 50 readings/s).
-* **burst** (limits off): ``--users`` ask at the same moment; readings per
-  second is the capacity.
-* **compliance** (limits on, ``--compliance-users`` at once): the emulator
-  enforces Telegram's flood limits and counts every 429 it serves; the
-  target is none.
-
-Redis footprint: what the paced and burst readings leave in Redis
-``--settle`` seconds (default 60) after the last one was delivered, the
-processes still running: the bytes (``MEMORY USAGE``) of the keys made
-since the readings began plus the growth of older ones, per reading
-(target: at most 1 KB).
-
-CPU per reading is reported by role: bot, workers (with fork workers' work
-horses), emulator (this process), PostgreSQL and Redis (all of this
-machine's server processes: run nothing else meanwhile).
-
-    python -m bench.e2e [--rate 50] [--seconds 10] [--users 300] [--workers 3]
-
-Prints a table and ends with one line of JSON.
+Three runs: **paced** (limits off, ``--rate`` questions a second for
+``--seconds``: the latency target, p99 ≤ 500 ms at 50 readings/s), **burst**
+(limits off, ``--users`` at once: readings per second is the capacity) and
+**compliance** (limits on, ``--compliance-users`` at once: the emulator
+enforces Telegram's flood limits and counts every 429). Also reported: what
+the paced and burst readings leave in Redis ``--settle`` seconds after the
+last one (bytes per reading, target ≤ 1 KB), and CPU per reading by role
+(bot, workers, emulator, and this machine's PostgreSQL and Redis: run nothing
+else meanwhile). Prints a table and ends with one line of JSON.
 """
 
 from __future__ import annotations
