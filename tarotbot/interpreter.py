@@ -30,6 +30,8 @@ import requests
 
 from tarotbot.tarot.compose import Interpretation, compose
 from tarotbot.tarot.draw import Draw
+from tarotbot.tarot.languages import localize
+from tarotbot.tarot.phrasing import load_phrasing
 from tarotbot.tarot.prompt import build_messages, max_reply_chars, word_budget
 from tarotbot.tarot.safety import verdict_allowed
 from tarotbot.tarot.telegram_text import escape, paragraphs_to_html, split_html
@@ -50,9 +52,12 @@ class UnusableReply(Exception):
     """The LLM answered, but not with a reading we can show."""
 
 
-def interpret(draw: Draw, question: str | None, settings: SettingsLike) -> Interpretation:
-    """The reading for ``draw``: from the LLM when configured and usable, else the composer."""
-    composed = compose(draw, question)
+def interpret(
+    draw: Draw, question: str | None, settings: SettingsLike, language: str = "en"
+) -> Interpretation:
+    """The reading for ``draw`` in ``language``: from the LLM when configured and usable,
+    else the composer."""
+    composed = compose(draw, question, language)
     url = getattr(settings, "llm_url", None)
     if not url:
         return composed
@@ -63,7 +68,7 @@ def interpret(draw: Draw, question: str | None, settings: SettingsLike) -> Inter
         return composed
     model = getattr(settings, "llm_model", None) or "unknown"
     try:
-        return llm_interpretation(draw, question, settings, composed)
+        return llm_interpretation(draw, question, settings, composed, language)
     except requests.Timeout:
         log.warning("LLM at %s timed out; using the composer", _host(url))
     except requests.RequestException as exc:
@@ -80,7 +85,7 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or "?"
 
 
-def _request(draw: Draw, question: str | None, settings: SettingsLike) -> str:
+def _request(draw: Draw, question: str | None, settings: SettingsLike, language: str) -> str:
     headers = {"Content-Type": "application/json"}
     key = getattr(settings, "llm_api_key", None)
     if key:
@@ -88,7 +93,7 @@ def _request(draw: Draw, question: str | None, settings: SettingsLike) -> str:
         headers["Authorization"] = f"Bearer {secret}"
     payload = {
         "model": settings.llm_model,
-        "messages": build_messages(draw, question),
+        "messages": build_messages(draw, question, language),
         "temperature": 0.8,
     }
     response = requests.post(
@@ -148,13 +153,18 @@ def llm_interpretation(
     question: str | None,
     settings: SettingsLike,
     composed: Interpretation | None = None,
+    language: str = "en",
 ) -> Interpretation:
     """Ask the LLM; raise ``requests`` errors or :class:`UnusableReply` on failure."""
-    composed = composed or compose(draw, question)
-    text = clean_reply(_request(draw, question, settings), draw, question)
-    parts = [f"<b>✨ {escape(draw.spread.title)}</b>"]
+    composed = composed or compose(draw, question, language)
+    shown = localize(draw, language)  # the cards' names the reply must use
+    text = clean_reply(_request(draw, question, settings, language), shown, question)
+    parts = [f"<b>✨ {escape(shown.spread.title)}</b>"]
     if question:
-        parts.append(f"You asked: <i>“{escape(question)}”</i>")
+        asked = load_phrasing(language=language).say(
+            "grammar.quoted_question", question=escape(question)
+        )
+        parts.append(load_phrasing(language=language).say("answer.question.intro", question=asked))
     parts.append(paragraphs_to_html(text))
     html_text = "\n\n".join(parts)
     return Interpretation(

@@ -9,6 +9,7 @@ import click
 from tqdm import tqdm
 
 from tarotbot.cli.tarot import load_tarot_data
+from tarotbot.tarot.languages import DEFAULT_LANGUAGE, LANGUAGES
 
 __all__ = ["COMMANDS", "content_report_command"]
 
@@ -22,7 +23,14 @@ __all__ = ["COMMANDS", "content_report_command"]
     help="Readings per spread.",
 )
 @click.option("--examples/--no-examples", default=True, help="Show the most repeated sentences.")
-def content_report_command(readings: int, examples: bool) -> None:
+@click.option(
+    "--language",
+    type=click.Choice(LANGUAGES),
+    default=DEFAULT_LANGUAGE,
+    show_default=True,
+    help="The language of the readings.",
+)
+def content_report_command(readings: int, examples: bool, language: str) -> None:
     """Write READINGS readings of every spread and report words, repetition and slips.
 
     Questions come from a fixed list (open, yes/no, every topic, and questions
@@ -32,13 +40,13 @@ def content_report_command(readings: int, examples: bool) -> None:
     from tarotbot.tarot.report import spread_report
     from tarotbot.tarot.spreads import SPREADS
 
-    load_tarot_data()
+    load_tarot_data(language)
     results = {}
     problems = []
     click.echo(f"{'spread':<18} {'words median':>12} {'max':>5} {'target':>10} {'repeated':>9}")
     bar = tqdm(SPREADS, desc="content", unit="spread", disable=not sys.stderr.isatty())
     for name in bar:
-        report = spread_report(name, readings)
+        report = spread_report(name, readings, language)
         figures = report.as_dict()
         results[name] = figures
         low, high = figures["target"]
@@ -55,7 +63,8 @@ def content_report_command(readings: int, examples: bool) -> None:
         click.echo(f"slip: {line}")
     click.echo(f"template slips: {len(problems)}")
     worst = max(r["repeated_share"] for r in results.values())
-    summary = {"report": "content", "readings_per_spread": readings, "spreads": results}
+    summary = {"report": "content", "language": language, "readings_per_spread": readings}
+    summary["spreads"] = results
     summary |= {"max_repeated_share": worst, "slips": len(problems)}
     click.echo(json.dumps(summary, sort_keys=True))
 

@@ -27,6 +27,7 @@ from tarotbot.tarot.errors import (
     QuestionTooLong,
     UnknownSpread,
 )
+from tarotbot.tarot.languages import DEFAULT_LANGUAGE, LANGUAGES, localize, localized_deck
 from tarotbot.tarot.spreads import SPREADS
 
 __all__ = ["COMMANDS", "cards", "draw_command", "load_tarot_data"]
@@ -34,16 +35,18 @@ __all__ = ["COMMANDS", "cards", "draw_command", "load_tarot_data"]
 _SPREAD_LIST = ", ".join(SPREADS)
 
 
-def load_tarot_data():
-    """The deck, its reading texts and the composer's phrasing, validated; broken data is
-    one line, not a traceback."""
+def load_tarot_data(*languages: str):
+    """The deck, its reading texts and the composer's phrasing in ``languages`` (default:
+    every language), validated; broken data is one line, not a traceback."""
     from tarotbot.tarot.card_texts import load_card_texts
     from tarotbot.tarot.phrasing import load_phrasing
 
     try:
         deck = load_deck()
-        load_card_texts()
-        load_phrasing()
+        for language in languages or LANGUAGES:
+            localized_deck(language)
+            load_card_texts(language=language)
+            load_phrasing(language=language)
     except (DeckError, PhrasingError) as exc:
         raise click.ClickException(f"the card data is broken: {exc}") from None
     return deck
@@ -132,6 +135,15 @@ def _plain(text: str, width: int = 88) -> str:
     help="Print JSON.",
 )
 @click.option(
+    "--language",
+    type=click.Choice(LANGUAGES),
+    default=DEFAULT_LANGUAGE,
+    show_default=True,
+    envvar="TAROTBOT_DRAW_LANGUAGE",
+    show_envvar=True,
+    help="The language of the reading and the picture.",
+)
+@click.option(
     "--picture",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     envvar="TAROTBOT_DRAW_PICTURE",
@@ -144,6 +156,7 @@ def draw_command(
     seed: str | None,
     no_reversals: bool,
     as_json: bool,
+    language: str,
     picture: Path | None,
 ) -> None:
     """Draw SPREAD and print the reading.
@@ -170,18 +183,19 @@ def draw_command(
     except QuestionTooLong as exc:
         raise click.BadParameter(str(exc), param_hint="--question") from None
 
-    note = assess_question(question)
+    note = assess_question(question, language)
     if note and not note.proceed:
         from tarotbot.tarot.telegram_text import strip_html
 
         if as_json:
-            click.echo(json.dumps({"safety": note.category, "text": strip_html(note.html)}))
+            payload = {"safety": note.category, "language": language, "text": strip_html(note.html)}
+            click.echo(json.dumps(payload, ensure_ascii=False))
         else:
             click.echo(_plain(strip_html(note.html)))
         return
 
     settings = get_settings()
-    load_tarot_data()
+    load_tarot_data(language)
     try:
         result = draw(
             spread,
@@ -191,7 +205,7 @@ def draw_command(
         )
     except (UnknownSpread, InvalidSeed) as exc:  # pragma: no cover - checked above
         raise click.UsageError(str(exc)) from None
-    reading = interpret(result, question, settings)
+    reading = interpret(result, question, settings, language)
     text = reading.plain_text()
     if note:
         from tarotbot.tarot.telegram_text import strip_html
@@ -205,19 +219,25 @@ def draw_command(
 
         try:
             image = render_spread(
-                result, question=question, date=dt.datetime.now(dt.UTC), brand="TarotBot"
+                result,
+                question=question,
+                date=dt.datetime.now(dt.UTC),
+                brand="TarotBot",
+                language=language,
             )
             picture.write_bytes(image)
         except OSError as exc:
             raise click.ClickException(f"cannot write the picture to {picture}: {exc}") from None
 
     if as_json:
+        shown = localize(result, language)
         payload = {
             "spread": result.spread.name,
             "seed": result.seed,
+            "language": language,
             "cards": [
                 {"position": dc.position.key, "name": dc.card.name, "reversed": dc.reversed}
-                for dc in result.cards
+                for dc in shown.cards
             ],
             "interpretation": text,
             "author": reading.author,

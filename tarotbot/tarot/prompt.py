@@ -14,6 +14,7 @@ from __future__ import annotations
 from tarotbot.tarot.card_texts import load_card_texts
 from tarotbot.tarot.compose import question_topic
 from tarotbot.tarot.draw import Draw
+from tarotbot.tarot.languages import localize
 
 __all__ = ["SYSTEM_PROMPT", "WORD_BUDGET", "build_messages", "max_reply_chars", "word_budget"]
 
@@ -55,18 +56,23 @@ def max_reply_chars(draw: Draw) -> int:
     return 10 * word_budget(draw)
 
 
-def _card_note(draw: Draw, index: int, topic: str | None) -> str:
+#: How the prompt names each language the reading is to be written in.
+LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}
+
+
+def _card_note(draw: Draw, index: int, topic: str | None, language: str) -> str:
     """The composer's text for the card at ``index`` in its position (and on the topic)."""
     dc = draw.cards[index]
-    texts = load_card_texts().of(dc.card.key, dc.reversed)
+    texts = load_card_texts(language=language).of(dc.card.key, dc.reversed)
     role = dc.position.role
     note = texts.essence[0] if role in ("essence", "time") else texts.roles[role][0]
     note = note[:1].upper() + note[1:]
     return f"{note} {texts.topics[topic]}" if topic else note
 
 
-def build_messages(draw: Draw, question: str | None) -> list[dict[str, str]]:
-    """System and user messages for a chat-completions request."""
+def build_messages(draw: Draw, question: str | None, language: str = "en") -> list[dict[str, str]]:
+    """System and user messages for a chat-completions request, for a reading in ``language``."""
+    draw = localize(draw, language)
     spread = draw.spread
     lines = [
         f"Spread: {spread.title} ({len(draw.cards)} cards). {spread.description}",
@@ -84,7 +90,8 @@ def build_messages(draw: Draw, question: str | None) -> list[dict[str, str]]:
         keywords = ", ".join(dc.card.keywords(dc.reversed))
         lines.append(
             f"{i}. {dc.position.name} ({dc.position.question}): {dc.card.name}, "
-            f"{dc.orientation}. Keywords: {keywords}. Notes: {_card_note(draw, i - 1, topic)}"
+            f"{dc.orientation}. Keywords: {keywords}. "
+            f"Notes: {_card_note(draw, i - 1, topic, language)}"
         )
     lines.append("")
     if question:
@@ -92,6 +99,11 @@ def build_messages(draw: Draw, question: str | None) -> list[dict[str, str]]:
     else:
         lines.append("The person asked no question: speak to what matters most right now.")
     return [
-        {"role": "system", "content": SYSTEM_PROMPT.format(words=word_budget(draw))},
+        {
+            "role": "system",
+            "content": SYSTEM_PROMPT.format(words=word_budget(draw))
+            + f" Write the reading in {LANGUAGE_NAMES.get(language, 'English')}, and use the"
+            " card and position names exactly as given.",
+        },
         {"role": "user", "content": "\n".join(lines)},
     ]

@@ -25,7 +25,7 @@ from tarotbot.tarot.telegram_text import strip_html
 __all__ = ["LENGTH_TARGETS", "QUESTIONS", "SpreadReport", "content_report", "problems", "sentences"]
 
 #: Questions people ask, of every kind the composer distinguishes (None: no question).
-QUESTIONS: tuple[str | None, ...] = (
+QUESTIONS_EN: tuple[str | None, ...] = (
     None,
     "Will I get the job?",
     "What do I need to know about my relationship?",
@@ -59,6 +59,42 @@ QUESTIONS: tuple[str | None, ...] = (
     "Should I lend my brother money?",
     "What do my dreams keep telling me?",
 )
+QUESTIONS_RU: tuple[str | None, ...] = (
+    None,
+    "Получу ли я эту работу?",
+    "Что мне нужно знать о моих отношениях?",
+    "Стоит ли мне переехать в другой город?",
+    "Почему мы постоянно ссоримся с сестрой?",
+    "Когда я встречу своего человека?",
+    "Как мне развить своё дело?",
+    "Думает ли он обо мне?",
+    "На чём мне сосредоточиться в этом году?",
+    "Сдам ли я экзамены?",
+    "Как найти своё предназначение?",
+    "Стоит ли просить повышения зарплаты?",
+    "Что мешает мне на работе?",
+    "Купим ли мы квартиру в этом году?",
+    "Любит ли она меня до сих пор?",
+    "Что мне сделать, чтобы меньше тревожиться?",
+    "Не пора ли сменить профессию?",
+    "Хватит ли мне накоплений?",
+    "О чём говорит мой духовный путь?",
+    "Стоит ли вернуться в университет?",
+    "Как переезд скажется на моей семье?",
+    "Можно ли доверять новому партнёру по бизнесу?",
+    "Чему меня учит это расставание?",
+    "Помиримся ли мы с подругой?",
+    "Что мне знать о ближайшем месяце?",
+    "Муж мне изменяет?",
+    "Есть ли у меня серьёзная болезнь?",
+    "Выиграю ли я суд?",
+    "Как наладить отношения с коллегами?",
+    "Каков мой следующий шаг?",
+    "Стоит ли одолжить брату денег?",
+    "О чём говорят мои сны?",
+)
+#: The questions of each language the report asks.
+QUESTIONS = {"en": QUESTIONS_EN, "ru": QUESTIONS_RU}
 
 #: Words per reading people should get, by spread ("about": a guide, not a wall).
 LENGTH_TARGETS = {
@@ -77,7 +113,7 @@ _SLIPS = {
     "space before punctuation": re.compile(r" [,.;:!?]"),
     "double space": re.compile(r"[^\s] {2,}[^\s]"),
     "doubled punctuation": re.compile(r"(?<!\.)\.\.(?!\.)|,,|;;|\.,|,\."),
-    "doubled word": re.compile(r"\b([a-z]+) \1\b", re.IGNORECASE),
+    "doubled word": re.compile(r"\b([a-zа-яё]+) \1\b", re.IGNORECASE),
 }
 
 
@@ -139,18 +175,20 @@ def _seed(spread: str, i: int) -> str:
     return hashlib.sha256(f"content-report|{spread}|{i}".encode()).hexdigest()[:32]
 
 
-def _readings(spread: str, count: int) -> Iterator[tuple[str | None, str]]:
+def _readings(spread: str, count: int, language: str = "en") -> Iterator[tuple[str | None, str]]:
+    questions = QUESTIONS[language]
     offset = list(SPREADS).index(spread) * 7
     for i in range(count):
-        question = QUESTIONS[(i + offset) % len(QUESTIONS)]
-        yield question, strip_html(compose(draw(spread, _seed(spread, i)), question).html)
+        question = questions[(i + offset) % len(questions)]
+        reading = compose(draw(spread, _seed(spread, i)), question, language)
+        yield question, strip_html(reading.html)
 
 
-def spread_report(spread: str, count: int) -> SpreadReport:
-    """``count`` readings of ``spread``, measured."""
+def spread_report(spread: str, count: int, language: str = "en") -> SpreadReport:
+    """``count`` readings of ``spread`` in ``language``, measured."""
     report = SpreadReport(spread)
     seen: Counter[str] = Counter()
-    for question, text in _readings(spread, count):
+    for question, text in _readings(spread, count, language):
         report.readings += 1
         report.word_counts.append(words(text))
         report.problems += problems(text, question)
@@ -167,6 +205,8 @@ def spread_report(spread: str, count: int) -> SpreadReport:
     return report
 
 
-def content_report(count: int = 30, spreads: Iterable[str] | None = None) -> list[SpreadReport]:
-    """One :class:`SpreadReport` per spread, each over ``count`` readings."""
-    return [spread_report(name, count) for name in (spreads or SPREADS)]
+def content_report(
+    count: int = 30, spreads: Iterable[str] | None = None, language: str = "en"
+) -> list[SpreadReport]:
+    """One :class:`SpreadReport` per spread, each over ``count`` readings in ``language``."""
+    return [spread_report(name, count, language) for name in (spreads or SPREADS)]

@@ -433,16 +433,17 @@ def _normal(text: str) -> str:
     return " ".join(text.split())
 
 
-def assess_question(text: str | None) -> SafetyNote | None:
+def assess_question(text: str | None, language: str | None = None) -> SafetyNote | None:
     """A :class:`SafetyNote` if ``text`` needs care before (or instead of) a reading, else None.
 
     Self-harm outranks an emergency, which outranks a question no verdict should
-    settle; the note is in Russian when the question is.
+    settle. The note is in ``language`` (the person's: ``"ru"`` or English), or,
+    when that is not known, in Russian when the question is.
     """
     if not text:
         return None
     normal = _normal(text)
-    russian = bool(_CYRILLIC.search(normal))
+    russian = language == "ru" if language else bool(_CYRILLIC.search(normal))
     for category, pattern, english, russian_note, proceed in _RULES:
         if pattern.search(normal):
             return SafetyNote(category, russian_note if russian else english, proceed)
