@@ -29,6 +29,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -153,22 +154,11 @@ class WebhookApp:
             return False
 
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    413: "Content Too Large",
-    500: "Internal Server Error",
-}
-
-
 def _answer(
     start_response: StartResponse, status: int, body: bytes, content_type: str, head: bool = False
 ) -> list[bytes]:
     start_response(
-        f"{status} {_REASONS[status]}",
+        f"{status} {HTTPStatus(status).phrase}",
         [("Content-Type", content_type), ("Content-Length", str(len(body)))],
     )
     return [] if head else [body]
