@@ -1,4 +1,4 @@
-"""CLI commands that run the long-lived processes: ``worker`` (and later bot, scheduler, demo)."""
+"""CLI commands that run the long-lived processes: worker, scheduler, bot, web and demo."""
 
 from __future__ import annotations
 
@@ -91,9 +91,6 @@ def worker(
         ",".join(names),
     )
     rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
-
-
-COMMANDS = [worker]
 
 
 #: Periodic jobs: (fixed id, function, interval in seconds). Fixed ids make a
@@ -191,9 +188,6 @@ def scheduler(interval: int, register_only: bool) -> None:
             pause = min(pause * 2, SCHEDULER_MAX_PAUSE)
 
 
-COMMANDS.append(scheduler)
-
-
 @click.command()
 @click.option(
     "--workers",
@@ -239,9 +233,6 @@ def bot(workers: int) -> None:
     finally:
         if background:
             background.stop()
-
-
-COMMANDS.append(bot)
 
 
 @click.command()
@@ -296,9 +287,6 @@ def web(threads: int) -> None:
     webmode.serve(settings, port=port, workers=workers, threads=threads)
 
 
-COMMANDS.append(web)
-
-
 @click.command()
 @click.option(
     "--pictures",
@@ -332,4 +320,4 @@ def demo(pictures: str, user_id: int) -> None:
         chat.close()
 
 
-COMMANDS.append(demo)
+COMMANDS = [worker, scheduler, bot, web, demo]
