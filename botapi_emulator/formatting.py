@@ -389,14 +389,3 @@ def check_length(text: str, limit: int, error: str) -> None:
     """Raise ``Bad Request: <error>`` when ``text`` is longer than ``limit`` UTF-16 units."""
     if utf16_len(text) > limit:
         raise bad_request(error)
-
-
-__all__ = [
-    "EntityParseError",
-    "FormattedText",
-    "check_length",
-    "format_text",
-    "parse_html",
-    "public_entities",
-    "utf16_len",
-]

@@ -37,21 +37,6 @@ from dataclasses import dataclass
 from tarotbot.db import database
 from tarotbot.models import Reading
 
-__all__ = [
-    "MAX_PAGE_SIZE",
-    "NEWER",
-    "OLDER",
-    "SPEC_OFFSET_QUERY",
-    "BadCursor",
-    "HistoryItem",
-    "HistoryPage",
-    "decode_cursor",
-    "encode_cursor",
-    "history_page",
-    "history_page_offset",
-    "reading_for_user",
-]
-
 OLDER = "older"
 NEWER = "newer"
 MAX_PAGE_SIZE = 50  # a Telegram message lists a handful; this only stops abuse

@@ -14,8 +14,6 @@ import logging
 import re
 import traceback
 
-__all__ = ["RedactingFormatter", "describe", "redact", "redacted_traceback"]
-
 # A Telegram bot token: the bot's numeric id, a colon, a long URL-safe secret.
 _TOKEN_PATTERN = re.compile(r"(bot)?(\d+):[A-Za-z0-9_-]{20,}")
 

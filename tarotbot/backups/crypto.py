@@ -32,14 +32,6 @@ from tarotbot.exceptions import (
     DecryptionFailed,
 )
 
-__all__ = [
-    "AGE_MAGIC",
-    "decrypt_stream",
-    "encrypt_stream",
-    "identities_from",
-    "recipients_from",
-]
-
 #: The first line of every binary age file; the armored form starts with ARMOR_MAGIC.
 AGE_MAGIC = b"age-encryption.org/v1\n"
 ARMOR_MAGIC = b"-----BEGIN AGE ENCRYPTED FILE-----"

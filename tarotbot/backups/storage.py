@@ -38,16 +38,6 @@ from urllib.parse import urlsplit
 from tarotbot.config import Settings, backup_url, split_backup_url
 from tarotbot.exceptions import BackupNotFound, StorageUnavailable
 
-__all__ = [
-    "PART_SIZE",
-    "FileStorage",
-    "ObjectWriter",
-    "S3Storage",
-    "Storage",
-    "StoredObject",
-    "storage_from",
-]
-
 #: Size of each part of an S3 multipart upload (S3 wants at least 5 MiB but for the last).
 PART_SIZE = 8 * 1024 * 1024
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]{0,250}$")

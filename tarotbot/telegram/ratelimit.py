@@ -44,15 +44,6 @@ from typing import Protocol
 
 import redis
 
-__all__ = [
-    "DEFAULT_LIMITS",
-    "Limiter",
-    "Limits",
-    "RedisLimiter",
-    "Reservation",
-    "bot_id_from_token",
-]
-
 KEY_PREFIX = "tarotbot:ratelimit"
 HISTORY_SECONDS = 5.0  # how long past global slots are kept for the spacing check
 
@@ -108,8 +99,6 @@ class Reservation:
 
 class Limiter(Protocol):
     """What the sender needs from a limiter."""
-
-    limits: Limits
 
     def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
         """Book the next slot for ``chat_id`` (nothing when it lies beyond ``max_delay``)."""
@@ -249,8 +238,6 @@ class NoLimiter:
     Selected by ``TELEGRAM_RATE_LIMITS=off``. Never use it against the real
     Telegram, which answers a bot over its limits with 429s.
     """
-
-    limits = DEFAULT_LIMITS
 
     def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
         return Reservation(delay=0.0, at=time.time(), reserved=True)
