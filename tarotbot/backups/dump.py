@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from tarotbot.backups.manifest import POSTGRESQL, SQLITE, Figures, collect_figures
+from tarotbot.backups.manifest import POSTGRESQL, SQLITE, TABLES, Figures, collect_figures
 from tarotbot.db import postgres_kwargs
 from tarotbot.exceptions import BackupError, RestoreRefused, ToolMismatch
 
@@ -545,10 +545,7 @@ def sqlite_tables(path: str) -> list[str]:
         return []
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
-            "ESCAPE '\\' ORDER BY 1"
-        ).fetchall()
+        rows = conn.execute(TABLES[SQLITE]).fetchall()
     except sqlite3.DatabaseError as exc:
         raise RestoreRefused(f"{path} exists and is not an SQLite database ({exc})") from None
     finally:

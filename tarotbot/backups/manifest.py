@@ -32,7 +32,7 @@ MANIFEST_SUFFIX = "manifest.json"
 VERIFIED_SUFFIX = "verified.json"
 
 #: Queries for the figures, on either engine. ``None`` when the table is absent.
-_TABLES = {
+TABLES = {
     POSTGRESQL: (
         "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
         "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY 1"
@@ -140,7 +140,7 @@ def collect_figures(query: Callable[[str], Sequence[tuple]], kind: str) -> Figur
     dump's exported snapshot, the SQLite copy, a restored database), so the
     engine's transaction decides what "now" is.
     """
-    tables = [row[0] for row in query(_TABLES[kind])]
+    tables = [row[0] for row in query(TABLES[kind])]
     rows = {}
     for table in tables:
         quoted = '"' + table.replace('"', '""') + '"'
