@@ -113,7 +113,7 @@ _SLIPS = {
     "space before punctuation": re.compile(r" [,.;:!?]"),
     "double space": re.compile(r"[^\s] {2,}[^\s]"),
     "doubled punctuation": re.compile(r"(?<!\.)\.\.(?!\.)|,,|;;|\.,|,\."),
-    "doubled word": re.compile(r"\b([a-zа-яё]+) \1\b", re.IGNORECASE),
+    "doubled word": re.compile(r"\b([a-zа-яё]+) \1\b(?!-)", re.IGNORECASE),  # not "что что-то"
 }
 
 
@@ -136,7 +136,7 @@ def problems(text: str, question: str | None = None) -> list[str]:
         text = text.replace(question, "Q")
     found = [f"{name}: {m.group(0)!r}" for name, rx in _SLIPS.items() for m in rx.finditer(text)]
     for sentence in sentences(text):
-        first = sentence.lstrip("“\"'(«*–—-•✨ 0123456789.")
+        first = re.sub(r"^\d+\.\s+", "", sentence).lstrip("“\"'(«*–—-•✨ ")
         if first[:1].islower():
             found.append(f"starts in lower case: {sentence[:60]!r}")
     return found

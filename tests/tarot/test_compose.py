@@ -17,6 +17,7 @@ from tarotbot.tarot.compose import (
     yes_no_lean,
 )
 from tarotbot.tarot.draw import draw
+from tarotbot.tarot.languages import localize
 from tarotbot.tarot.report import content_report, sentences
 from tarotbot.tarot.spreads import SPREADS
 from tarotbot.tarot.telegram_text import check_html, escape, strip_html, telegram_length
@@ -179,9 +180,10 @@ def test_counting_is_at_most_one_sentence(deck):
             assert len(counting) <= 1, counting
 
 
-def test_content_report_targets_hold():
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_content_report_targets_hold(language):
     """Thirty readings of each spread: lengths that fit Telegram, little repetition, no slips."""
-    for report in content_report(30):
+    for report in content_report(30, language=language):
         figures = report.as_dict()
         low, high = figures["target"]
         if high:
@@ -303,3 +305,28 @@ def test_relationship_reads_the_two_people_against_each_other(deck):
     result = draw("relationship", "07" * 16, deck=deck)
     together = compose(result).html.split("<b>The cards together</b>")[1]
     assert "you" in together.lower() and "the other person" in together.lower()
+
+
+def test_a_russian_reading_has_no_english_words(deck):
+    """Every word of a Russian reading (the question aside) is Russian: no English slipped in."""
+    for name in SPREADS:
+        for i, seed in enumerate(seeds(4, f"ru-{name}")):
+            question = (None, "Что меня ждёт?", "Получу ли я работу?", "Муж мне изменяет?")[i]
+            reading = compose(draw(name, seed, 0.5, deck=deck), question, "ru")
+            for text in (reading.html, reading.caption):
+                plain = strip_html(text).replace(question or "", "")
+                assert not re.findall(r"[A-Za-z]{2,}", plain), (
+                    name,
+                    re.findall(r"[A-Za-z]{2,}", plain),
+                )
+
+
+def test_the_same_draw_reads_alike_in_both_languages(deck):
+    """One draw, two languages: the same cards, positions and structure, each in its own words."""
+    result = draw("celtic", "ce" * 16, 0.5, deck=deck)
+    en, ru = compose(result, None), compose(result, None, "ru")
+    assert en.html != ru.html
+    for dc in localize(result, "ru").cards:  # every card, by its Russian name
+        assert f"{dc.card.name}</b>" in ru.html
+    assert "Кельтский крест" in ru.html and "Celtic Cross" in en.html
+    assert card_page(result, 1, "ru") != card_page(result, 1)
