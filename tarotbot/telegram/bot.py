@@ -92,6 +92,11 @@ def update_key(kind: str, user_id: int, update_id: int) -> str:
     return job_id(kind, user_id, update_id)
 
 
+def seal_of(settings, nonce: str) -> str:
+    """The seal of the reading with ``nonce``: the SHA-256 of its seed (published at once)."""
+    return commitment_of(seed_for(seed_secret_bytes(settings), nonce))
+
+
 def has_words(text: str) -> bool:
     """True if ``text`` holds a letter, digit or symbol (emoji), not just invisible marks."""
     return any(unicodedata.category(ch)[0] in "LNS" for ch in text)
@@ -564,10 +569,6 @@ class TarotBot(AccountChat, AdminChat):
             return
         self.start_reading(taken, taken.spread, question, chat_id, update_id)
 
-    def commitment(self, nonce: str) -> str:
-        """The seal of the reading with ``nonce``: the SHA-256 of its seed (published now)."""
-        return commitment_of(seed_for(seed_secret_bytes(self.app.settings), nonce))
-
     def start_reading(
         self, session: Session, spread_name: str, question: str | None, chat_id: int, update_id: int
     ) -> None:
@@ -589,7 +590,7 @@ class TarotBot(AccountChat, AdminChat):
         # The message first: a message ends any chat action, so the action that
         # shows "sending a photo…" while the worker draws must come after it.
         shuffling = texts.render(texts.SHUFFLING, title=spread.title)
-        sealed = texts.render(texts.SHUFFLING_SEALED, commitment=self.commitment(nonce))
+        sealed = texts.render(texts.SHUFFLING_SEALED, commitment=seal_of(self.app.settings, nonce))
         items += [
             replies.text(chat_id, f"{shuffling}\n{sealed}"),
             replies.action(chat_id, "upload_photo"),
@@ -768,7 +769,7 @@ class TarotBot(AccountChat, AdminChat):
             description=spread.description,
             limit=QUESTION_LIMIT,
         )
-        prompt += "\n\n" + texts.render(texts.SEALED, commitment=self.commitment(nonce))
+        prompt += "\n\n" + texts.render(texts.SEALED, commitment=seal_of(self.app.settings, nonce))
         self.reply(
             update_id,
             chat_id,
