@@ -138,15 +138,17 @@ def ask_card(telegram_id: int, chat_id: int, key: str) -> dict:
         return {"status": "not-allowed"}
     day = daily.today_for(user, now())
     card, reading = daily.card_of_the_day(user, day, app.settings)
-    again = card.pushed_at is not None or card.asked_at is not None
+    first_ask = (
+        DailyCard.update(asked_at=utcnow())
+        .where((DailyCard.id == card.id) & DailyCard.asked_at.is_null())
+        .execute()
+    )  # claimed before sending: of two quick /daily, one is "again"
+    again = card.pushed_at is not None or not first_ask
     markup = keyboards.with_rows(keyboards.after_reading(), keyboards.reading_extras(reading.id))
     items, photos = card_items(chat_id, card, reading, day, markup, f"photo:{key}")
     if again:
         items.insert(0, replies.text(chat_id, texts.DAILY_AGAIN))
     app.sender.deliver(key, chat_id, items, photos=photos)
-    DailyCard.update(asked_at=utcnow()).where(
-        (DailyCard.id == card.id) & DailyCard.asked_at.is_null()
-    ).execute()
     return {"status": "again" if again else "shown", "reading_id": reading.id, "day": day}
 
 
