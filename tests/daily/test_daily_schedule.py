@@ -76,7 +76,7 @@ def test_the_card_of_the_day_is_one_verifiable_card_shared_by_push_and_ask(pg):
     assert verify_record(reading.cards)
     assert reading.cards["commitment"] == commitment_of(reading.cards["seed"])
     assert reading.transaction_id is None  # free: no ledger row
-    other, next_day = daily.card_of_the_day(user, "2026-05-03", settings)
+    _, next_day = daily.card_of_the_day(user, "2026-05-03", settings)
     assert next_day.cards["seed"] != reading.cards["seed"]
     assert DailyCard.select().count() == 2 and Reading.select().count() == 2
 

@@ -45,7 +45,7 @@ def test_broadcast_resumes_after_sigkill_without_duplicates(app_env, emulator, p
         time.sleep(1)  # anything sent twice would show now
         done = Broadcast.get()
         assert done.status == "done" and done.sent + done.skipped == len(PEOPLE) + 1
-        for user_id in PEOPLE + [ADMIN]:
+        for user_id in [*PEOPLE, ADMIN]:
             got = count_containing(stack.messages(user_id), TEXT)
             expected = {PEOPLE[5]: 0, ADMIN: 2}.get(user_id, 1)  # the admin: preview and message
             assert got == expected, (user_id, got)
