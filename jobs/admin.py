@@ -27,6 +27,7 @@ from tarotbot.queue import QUEUE_BULK, QUEUE_NAMES, job_id
 from tarotbot.redaction import redact
 from tarotbot.tarot.spreads import get_spread
 from tarotbot.telegram import keyboards, replies, texts
+from tarotbot.telegram.bulk import pacer_for, unreachable
 
 log = logging.getLogger("tarotbot.admin")
 
@@ -377,7 +378,6 @@ def _report(app, item: Broadcast, final: bool) -> None:
 
 def _send_one(app, gate, item: Broadcast, user_id: int, telegram_id: int) -> bool:
     """Send the broadcast to one person, once; False when they cannot be reached."""
-    from jobs.daily import _blocked
     from tarotbot.models import User
 
     gate.wait_turn()
@@ -387,7 +387,7 @@ def _send_one(app, gate, item: Broadcast, user_id: int, telegram_id: int) -> boo
         [replies.text(telegram_id, html.escape(item.text, quote=False))],
         at_most_once=True,  # a message whose call a crash cut short is not sent again
     )
-    if _blocked(result):
+    if unreachable(result):
         User.update(is_active=False).where(User.id == user_id).execute()
         return False
     return not result.dropped
@@ -412,13 +412,12 @@ def broadcast_batch(broadcast_id: int) -> dict:
 
 def _batch(app, hold: _Hold, broadcast_id: int) -> dict:
     """One batch: the person a dead batch left uncertain, then up to BATCH more."""
-    from jobs.daily import pacer
     from tarotbot.models import User
 
     item = Broadcast.get_or_none(Broadcast.id == broadcast_id)
     if item is None or item.status != "sending":
         return {"status": "not-sending"}
-    gate = pacer(app)
+    gate = pacer_for(app)
     if item.inflight_user_id is not None:  # a batch died while sending to this person
         person = User.get_or_none(User.id == item.inflight_user_id)
         ok = (

@@ -25,8 +25,7 @@ from tarotbot.readings import stored_messages
 from tarotbot.tarot.draw import Draw
 from tarotbot.tarot.render import render_spread
 from tarotbot.telegram import keyboards, replies, texts
-from tarotbot.telegram.bulk import BulkPacer
-from tarotbot.telegram.ratelimit import bot_id_from_token
+from tarotbot.telegram.bulk import pacer_for, unreachable
 
 log = logging.getLogger("tarotbot.jobs.daily")
 
@@ -68,10 +67,6 @@ def tick() -> dict:
     return {"batches": batches, "people": people, "broadcasts_resumed": resumed}
 
 
-def pacer(app) -> BulkPacer:
-    return BulkPacer(app.redis, bot_id_from_token(app.sender.bot.token), app.settings.bulk_rate)
-
-
 def card_items(chat_id: int, card: DailyCard, reading, day: str, markup: dict, photo_key: str):
     the_draw = Draw.from_record(reading.cards)
     cards = "\n".join(f"{dc.card.name} {dc.mark}" for dc in the_draw.cards)
@@ -87,16 +82,11 @@ def card_items(chat_id: int, card: DailyCard, reading, day: str, markup: dict, p
     return items, {photo_key: picture}
 
 
-def _blocked(result) -> bool:
-    reason = result.reason or ""
-    return bool(result.dropped) and (reason.startswith("403") or "chat not found" in reason)
-
-
 @job_context
 def send_cards(batch: list[list]) -> dict:
     """Send each person in ``batch`` (``[user_id, day]`` pairs) their card of the day, once."""
     app = get_app()
-    gate = pacer(app)
+    gate = pacer_for(app)
     sent = skipped = 0
     for user_id, day in batch:
         user = User.get_or_none(User.id == int(user_id))
@@ -114,7 +104,7 @@ def send_cards(batch: list[list]) -> dict:
         items, photos = card_items(user.telegram_id, card, reading, day, markup, f"photo:{bundle}")
         gate.wait_turn()
         result = app.sender.deliver(bundle, user.telegram_id, items, photos=photos)
-        if _blocked(result):
+        if unreachable(result):
             User.update(is_active=False).where(User.id == user.id).execute()
             log.info("user %s blocked the bot; marked inactive, no more daily cards", user.id)
             skipped += 1

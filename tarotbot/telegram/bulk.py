@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import redis
 
-from tarotbot.telegram.ratelimit import KEY_PREFIX, Limits, RedisLimiter
+from tarotbot.telegram.ratelimit import KEY_PREFIX, Limits, RedisLimiter, bot_id_from_token
 
 #: The chat id the bulk budget is kept under (one budget for all bulk sends).
 _BUDGET = 0
@@ -42,3 +42,14 @@ class BulkPacer:
         if delay > 0:
             self._sleep(delay)
         return delay
+
+
+def pacer_for(app) -> BulkPacer:
+    """The process app's bulk pacer (its Redis, its bot, ``BULK_SENDS_PER_SECOND``)."""
+    return BulkPacer(app.redis, bot_id_from_token(app.sender.bot.token), app.settings.bulk_rate)
+
+
+def unreachable(result) -> bool:
+    """True when a delivery was dropped because the person blocked the bot (or is gone)."""
+    reason = result.reason or ""
+    return bool(result.dropped) and (reason.startswith("403") or "chat not found" in reason)
