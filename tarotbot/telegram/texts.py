@@ -31,7 +31,7 @@ HELP = (
     "/settings – reversed cards, the daily card, your timezone\n"
     "/daily – your free card of the day\n"
     "/verify – how to check a reading's cards yourself\n"
-    "/invite – a link for friends: free credits for both of you\n"
+    "/invite – a link for friends: bonus credits for both of you\n"
     "/export – all your data as a file · /delete – erase it\n"
     "/cancel – stop what we are doing\n\n"
     "Each spread costs a few credits; you are charged only when your reading is ready. "
