@@ -62,14 +62,21 @@ def send(
     sticker: bool = False,
     photo: bool = False,
     caption: str | None = None,
+    location: tuple[float, float] | list[float] | None = None,
 ) -> dict[str, Any]:
-    """The user writes to the bot: text, a sticker or a photo. Returns ids of the update."""
-    if text is None and not sticker and not photo:
-        raise DriverError("give text, sticker=true or photo=true")
+    """The user writes to the bot: text, a sticker, a photo or a location (latitude, longitude).
+
+    Returns ids of the update.
+    """
+    if text is None and not sticker and not photo and location is None:
+        raise DriverError("give text, sticker=true, photo=true or location=[lat, lon]")
     with bot.lock:
         chat = _user_chat(bot, int(user_id), first_name, username, language_code)
         chat.blocked = False  # writing to a bot restarts it
-        fields = _user_content(bot, text, sticker=sticker, photo=photo, caption=caption)
+        if location is not None:
+            fields = _location_content(location)
+        else:
+            fields = _user_content(bot, text, sticker=sticker, photo=photo, caption=caption)
         message = bot.add_message(chat, outgoing=False, method="user", **fields)
         update_id = bot.push_update("message", message.to_api())
         return {"update_id": update_id, "message_id": message.message_id, "chat_id": chat.id}
@@ -95,6 +102,16 @@ def _user_content(
         sizes = store_photo(bot, data, media.inspect_image(data))
         return {"photo": sizes, "photo_bytes": len(data), "caption": caption}
     return {"text": text, "entities": _command_entities(text or "")}
+
+
+def _location_content(location: tuple[float, float] | list[float]) -> dict[str, Any]:
+    try:
+        latitude, longitude = (float(v) for v in location)
+    except (TypeError, ValueError):
+        raise DriverError("location is [latitude, longitude]") from None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise DriverError("location is outside -90..90, -180..180")
+    return {"content": {"location": {"latitude": latitude, "longitude": longitude}}}
 
 
 def _command_entities(text: str) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from botapi_emulator.errors import (
     QUERY_TOO_OLD,
     SET_WEBHOOK_CONFLICT_DETAIL,
     WEBHOOK_ACTIVE_DETAIL,
+    ApiError,
     bad_request,
     conflict,
 )
@@ -290,6 +291,57 @@ def send_photo(bot: BotState, p: Params) -> dict[str, Any]:
             caption_entities=caption.entities if caption else [],
             parse_mode=p.string("parse_mode"),
             reply_markup=markup,
+        )
+        return message.to_api()
+
+
+#: Largest document a bot may upload (bytes): Telegram's 50 MB.
+MAX_DOCUMENT = 50 * 1024 * 1024
+
+
+@api_method("sendDocument", counted=True)
+def send_document(bot: BotState, p: Params) -> dict[str, Any]:
+    """A multipart file upload (kept, downloadable with getFile) or a known document's file_id."""
+    upload = p.upload("document")
+    with bot.lock:
+        chat = bot.chat_for(p.raw("chat_id"), sending=True)
+        caption = message_caption(bot, p)
+        markup = parse_reply_markup(p)
+        if upload is not None:
+            if not upload.content:
+                raise bad_request("file must be non-empty")
+            if len(upload.content) > MAX_DOCUMENT:
+                raise ApiError(413, "Request Entity Too Large")
+            record = FileRecord(
+                file_id=media.new_file_id(),
+                file_unique_id=media.new_file_unique_id(),
+                file_size=len(upload.content),
+                file_path=f"documents/file_{len(bot.files)}",
+                data=upload.content,
+            )
+            bot.files[record.file_id] = record
+            bot.files_by_path[record.file_path] = record
+            document = {
+                "file_id": record.file_id,
+                "file_unique_id": record.file_unique_id,
+                "file_name": upload.filename or "document",
+                "mime_type": upload.content_type or "application/octet-stream",
+                "file_size": record.file_size,
+            }
+            bot.documents[record.file_id] = document
+        else:
+            document = bot.documents.get(p.string("document") or "")
+            if document is None:
+                raise bad_request("wrong file identifier/HTTP URL specified")
+        message = bot.add_message(
+            chat,
+            outgoing=True,
+            method="sendDocument",
+            caption=caption.text if caption else None,
+            caption_entities=caption.entities if caption else [],
+            parse_mode=p.string("parse_mode"),
+            reply_markup=markup,
+            content={"document": document},
         )
         return message.to_api()
 

@@ -52,7 +52,15 @@ def _send(emu: Emulator, body: dict[str, Any], _: str) -> Any:
     _require(body, "user_id")
     options = {
         key: body[key]
-        for key in ("first_name", "username", "language_code", "sticker", "photo", "caption")
+        for key in (
+            "first_name",
+            "username",
+            "language_code",
+            "sticker",
+            "photo",
+            "caption",
+            "location",
+        )
         if key in body
     }
     return emu.send(int(body["user_id"]), body.get("text"), bot=_bot(body), **options)

@@ -314,6 +314,7 @@ class BotState:
         self.kept_uploads: deque[list[FileRecord]] = deque()
         self.photos: dict[str, list[dict[str, Any]]] = {}
         self.photo_bytes: dict[str, int] = {}
+        self.documents: dict[str, dict[str, Any]] = {}  # file_id -> Document object
         self.callback_queries: dict[str, CallbackRecord] = {}
         self.checkouts: dict[str, Checkout] = {}
         self.charges: dict[str, Charge] = {}

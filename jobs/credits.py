@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from jobs import get_app, job_context
-from tarotbot import ledger, metrics, users
+from tarotbot import invites, ledger, metrics, users
+from tarotbot.config import seed_secret_bytes
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownTransaction, UnknownUser
 from tarotbot.packs import InvalidPayload, check_payment
 from tarotbot.sessions import SessionCache
@@ -16,23 +17,65 @@ log = logging.getLogger("tarotbot.jobs.credits")
 
 @job_context
 def register_user(
-    telegram_id: int, chat_id: int, username: str | None, first_name: str | None, key: str
+    telegram_id: int,
+    chat_id: int,
+    username: str | None,
+    first_name: str | None,
+    key: str,
+    invite_code: str | None = None,
 ) -> dict:
-    """/start: create the account, grant the welcome bonus once, say hello."""
+    """/start: create the account, grant the welcome bonus once, say hello.
+
+    ``invite_code`` (``/start <code>``): a new account started through an
+    invitation rewards both sides once (:mod:`tarotbot.invites`). Someone
+    whose earlier data was erased starts afresh without a second welcome bonus.
+    """
     app = get_app()
-    registration = users.register(telegram_id, username, first_name, app.settings.welcome_bonus)
+    secret = seed_secret_bytes(app.settings)
+    registration = users.register(
+        telegram_id, username, first_name, app.settings.welcome_bonus, erasure_secret=secret
+    )
     SessionCache(app.redis).store_user(registration.user)
     if not registration.created:
         users.warm_caches(app.redis, telegram_id)
     name = first_name or username or "friend"
-    if registration.bonus:
+    reward = None
+    if registration.created and not registration.returning and invite_code:
+        reward = invites.redeem(
+            registration.user,
+            invite_code,
+            secret,
+            app.settings.invite_bonus,
+            app.settings.invite_daily_cap,
+        )
+    if registration.returning:
+        balance = ledger.balance(registration.user.id)
+        message = texts.render(texts.WELCOME_AFRESH, name=name, balance=balance)
+    elif registration.bonus:
         message = texts.render(
             texts.WELCOME, name=name, bonus=registration.bonus, balance=registration.balance
         )
     else:
         message = texts.render(texts.WELCOME_BACK, name=name, balance=registration.balance)
-    app.sender.deliver(key, chat_id, [replies.text(chat_id, message, keyboards.main_menu())])
-    return {"user_id": registration.user.id, "bonus": registration.bonus}
+    items = [replies.text(chat_id, message, keyboards.main_menu())]
+    if reward is not None:
+        items.append(
+            replies.text(chat_id, texts.render(texts.INVITE_REWARD_NEW, bonus=reward.bonus))
+        )
+        note = texts.render(
+            texts.INVITE_REWARD_INVITER, bonus=reward.bonus, balance=reward.inviter_balance
+        )
+        app.sender.deliver(
+            f"{key}-inviter",
+            reward.inviter_telegram_id,
+            [replies.text(reward.inviter_telegram_id, note)],
+        )
+    app.sender.deliver(key, chat_id, items)
+    return {
+        "user_id": registration.user.id,
+        "bonus": registration.bonus,
+        "invited": reward is not None,
+    }
 
 
 @job_context
@@ -60,7 +103,13 @@ def record_payment(
     try:
         user = users.by_telegram_id(telegram_id)
     except UnknownUser:
-        registration = users.register(telegram_id, username, first_name, app.settings.welcome_bonus)
+        registration = users.register(
+            telegram_id,
+            username,
+            first_name,
+            app.settings.welcome_bonus,
+            erasure_secret=seed_secret_bytes(app.settings),
+        )
         user, bonus = registration.user, registration.bonus
         SessionCache(app.redis).store_user(user)
         log.info("registered user %s with their first payment", telegram_id)
@@ -137,7 +186,7 @@ def set_reversals(telegram_id: int, chat_id: int, enabled: bool, message_id: int
                 chat_id,
                 message_id,
                 texts.render(texts.SETTINGS, reversals=label),
-                keyboards.settings_menu(enabled),
+                keyboards.settings_menu(enabled, user.daily_enabled),
             ),
             replies.text(chat_id, texts.render(texts.SETTINGS_SAVED, reversals=label)),
         ],

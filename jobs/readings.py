@@ -6,9 +6,10 @@ import datetime as dt
 import logging
 
 from jobs import get_app, job_context
-from tarotbot import history, ledger, metrics, users
+from tarotbot import daily, history, ledger, metrics, users
 from tarotbot.cache import ReadingCache
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownUser
+from tarotbot.localtime import format_local
 from tarotbot.models import Reading, User
 from tarotbot.readings import ReadingOutcome, perform_reading, reopen
 from tarotbot.tarot.compose import card_page
@@ -33,16 +34,25 @@ def _registered_user(app, telegram_id: int, chat_id: int, key: str) -> User | No
 
 @job_context
 def run_reading(
-    telegram_id: int, chat_id: int, spread: str, question: str | None, key: str
+    telegram_id: int,
+    chat_id: int,
+    spread: str,
+    question: str | None,
+    key: str,
+    nonce: str | None = None,
 ) -> dict:
-    """Charge, draw, interpret, store, then send the picture and the text."""
+    """Charge, draw, interpret, store, then send the picture and the text.
+
+    ``nonce``: the commitment nonce chosen with the spread (the seed derives
+    from it; its seal was shown before the question).
+    """
     app = get_app()
     user = _registered_user(app, telegram_id, chat_id, key)
     if user is None:
         metrics.count_reading(spread, "unknown-user")
         return {"status": "unknown-user"}
     try:
-        outcome = perform_reading(user, spread, question, key, app.settings)
+        outcome = perform_reading(user, spread, question, key, app.settings, nonce=nonce)
     except InsufficientCredits as short:
         metrics.count_reading(spread, "insufficient-credits")
         the_spread = get_spread(spread)
@@ -64,6 +74,9 @@ def run_reading(
         log.info("reading job %s ran again long after its reading; not sent twice", key)
         return {"status": "replayed", "reading_id": outcome.reading.id}
     send_reading(outcome, chat_id, bundle_id=key)
+    from jobs.daily import maybe_offer
+
+    maybe_offer(app, user, chat_id, key)  # the daily card, offered once after a first reading
     return {"status": "replayed" if outcome.replayed else "done", "reading_id": outcome.reading.id}
 
 
@@ -99,11 +112,9 @@ def send_reading(
         brand="TarotBot",
     )
     if reopened:
-        made = outcome.reading.created_at
-        made = (made if made.tzinfo else made.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
         footer = texts.render(
             texts.READING_FOOTER_REOPENED,
-            when=made.strftime("%d %b %Y, %H:%M UTC"),
+            when=format_local(outcome.reading.created_at, outcome.reading.user.timezone),
             seed=outcome.draw.seed,
         )
     else:
@@ -120,8 +131,11 @@ def send_reading(
         messages.append(footer)
     items = [replies.photo(chat_id, photo_key, outcome.caption)]
     items += [replies.text(chat_id, message) for message in messages[:-1]]
-    more = keyboards.after_reading(outcome.reading.id, len(outcome.draw.cards))
-    items.append(replies.text(chat_id, messages[-1], more))
+    markup = keyboards.with_rows(
+        keyboards.after_reading(outcome.reading.id, len(outcome.draw.cards)),
+        keyboards.reading_extras(outcome.reading.id),
+    )
+    items.append(replies.text(chat_id, messages[-1], markup))
     app.sender.deliver(bundle_id, chat_id, items, photos={photo_key: picture})
 
 
@@ -185,10 +199,11 @@ def show_history(
         )
         return {"status": "empty"}
     labels = []
+    zone = daily.zone_of(user)  # times in the person's own timezone
     for item in page.items:
         title = get_spread(item.spread_type).title
         # the question tells readings apart best; the spread names one without a question
-        when = item.created_at.strftime("%d %b %Y, %H:%M")
+        when = item.created_at.astimezone(zone).strftime("%d %b %Y, %H:%M")
         room = keyboards.HISTORY_LABEL_LIMIT - len(when) - len(" · ")
         what = _shortened(item.question, room) if item.question else title
         labels.append((item.reading_id, f"{when} · {what}"))

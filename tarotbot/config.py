@@ -100,6 +100,11 @@ class Settings:
     backup_keep_weekly: int = 4  # ... of this many ISO weeks
     backup_keep_monthly: int = 12  # ... of this many months
     backup_at: str = "03:00"  # HH:MM UTC of the daily scheduled backup
+    seed_secret: Secret | None = None  # HMAC key of reading seeds (None: derived from the token)
+    bulk_rate: float = 20.0  # messages per second daily cards and broadcasts may use, at most
+    daily_batch: int = 50  # people per daily-card job
+    invite_bonus: int = 2  # credits each side of an invitation gets, once
+    invite_daily_cap: int = 10  # rewarded invitations per inviter per UTC day
 
     @property
     def uses_postgres(self) -> bool:
@@ -335,6 +340,43 @@ def parse_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
     if value.lower() not in choices:
         raise ConfigError(name, f"{value[:20]!r} is not one of {', '.join(choices)}")
     return value.lower()
+
+
+#: Shortest SEED_SECRET accepted (characters): 32 hex digits are 128 bits.
+SEED_SECRET_MIN = 32
+
+
+def parse_seed_secret(value: str | None) -> Secret | None:
+    """SEED_SECRET: at least :data:`SEED_SECRET_MIN` characters, kept in a :class:`Secret`."""
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if len(value) < SEED_SECRET_MIN:
+        raise ConfigError(
+            "SEED_SECRET",
+            f"is {len(value)} characters long; use at least {SEED_SECRET_MIN} "
+            "(e.g. the output of `openssl rand -hex 32`)",
+        )
+    return Secret(value)
+
+
+def seed_secret_bytes(settings: Settings) -> bytes:
+    """The key reading seeds are derived from (see :mod:`tarotbot.tarot.commitment`).
+
+    SEED_SECRET when set; otherwise a key derived from the bot token (so every
+    process of one bot agrees without more configuration; a new token then
+    gives new seeds to new readings only). Without either (local tools) a
+    fixed development key, which makes commitments checkable but not secret.
+    """
+    import hashlib
+    import hmac
+
+    if settings.seed_secret:
+        return settings.seed_secret.reveal().encode()
+    if settings.telegram_bot_token:
+        token = settings.telegram_bot_token.reveal().encode()
+        return hmac.new(token, b"tarotbot-seed-secret-v1", hashlib.sha256).digest()
+    return b"tarotbot-development-seed-secret-not-secret"
 
 
 def parse_admin_ids(value: str | None) -> frozenset[int]:
@@ -654,6 +696,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         s3_endpoint_url=parse_s3_endpoint_url(env.get("S3_ENDPOINT_URL")),
         **_backup_retention(env),
         backup_at=parse_backup_at(env.get("BACKUP_AT")),
+        seed_secret=parse_seed_secret(env.get("SEED_SECRET")),
+        bulk_rate=parse_float(
+            "BULK_SENDS_PER_SECOND", env.get("BULK_SENDS_PER_SECOND"), 20.0, 0.1, 30.0
+        ),
+        daily_batch=parse_int("DAILY_BATCH_SIZE", env.get("DAILY_BATCH_SIZE"), 50, 1, 1000),
+        invite_bonus=parse_int("INVITE_BONUS", env.get("INVITE_BONUS"), 2, 0, 1000),
+        invite_daily_cap=parse_int("INVITE_DAILY_CAP", env.get("INVITE_DAILY_CAP"), 10, 0, 10000),
     )
 
 

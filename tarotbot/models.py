@@ -64,6 +64,16 @@ class User(BaseModel):
     # Added by migration 0004: preferences the session cache is rebuilt from.
     reads_reversals = peewee.BooleanField(default=True)
     first_name = peewee.CharField(max_length=255, null=True)
+    # Added by migration 0010: the daily card and the person's own time.
+    timezone = peewee.CharField(max_length=64, null=True)  # IANA name or UTC+HH:MM; None: UTC
+    daily_enabled = peewee.BooleanField(default=False)
+    daily_minute = peewee.IntegerField(default=540)  # local minute of the day (09:00)
+    quiet_start = peewee.IntegerField(null=True)  # local minutes; None: no quiet hours
+    quiet_end = peewee.IntegerField(null=True)
+    daily_next_at = TimestampTZField(null=True)  # next UTC instant the card is due
+    daily_offered = peewee.BooleanField(default=False)  # offered once after a first reading
+    # Added by migration 0011: set when the person's data was erased (/delete).
+    erased_at = TimestampTZField(null=True)
 
     class Meta:
         table_name = "users"
@@ -121,3 +131,78 @@ class Reading(BaseModel):
 
     class Meta:
         table_name = "readings"
+
+
+class DailyCard(BaseModel):
+    """One card of the day per person and local day (migration 0010)."""
+
+    id = peewee.BigAutoField()
+    user = peewee.ForeignKeyField(User, column_name="user_id", backref="daily_cards")
+    day = peewee.DateField()
+    reading = peewee.ForeignKeyField(Reading, column_name="reading_id", null=True)
+    created_at = TimestampTZField(default=utcnow)
+    pushed_at = TimestampTZField(null=True)  # sent by the scheduler
+    asked_at = TimestampTZField(null=True)  # shown on /daily
+
+    class Meta:
+        table_name = "daily_cards"
+
+
+class ErasedAccount(BaseModel):
+    """A keyed digest of an erased person's Telegram id: no second welcome bonus (0011)."""
+
+    digest = peewee.CharField(max_length=64, primary_key=True)
+    erased_at = TimestampTZField(default=utcnow)
+
+    class Meta:
+        table_name = "erased_accounts"
+
+
+class AdminAction(BaseModel):
+    """The admin audit trail (migration 0012)."""
+
+    id = peewee.BigAutoField()
+    admin_telegram_id = peewee.BigIntegerField()
+    action = peewee.CharField(max_length=32)
+    user = peewee.ForeignKeyField(User, column_name="user_id", null=True)
+    transaction = peewee.ForeignKeyField(Transaction, column_name="transaction_id", null=True)
+    detail = peewee.TextField(null=True)
+    created_at = TimestampTZField(default=utcnow)
+
+    class Meta:
+        table_name = "admin_actions"
+
+
+class Broadcast(BaseModel):
+    """A message to everyone, sent in resumable batches (migration 0012)."""
+
+    id = peewee.BigAutoField()
+    admin_telegram_id = peewee.BigIntegerField()
+    admin_chat_id = peewee.BigIntegerField()
+    text = peewee.TextField()
+    status = peewee.CharField(max_length=16, default="draft")
+    cursor_user_id = peewee.BigIntegerField(default=0)
+    inflight_user_id = peewee.BigIntegerField(null=True)
+    total = peewee.IntegerField(default=0)
+    sent = peewee.IntegerField(default=0)
+    skipped = peewee.IntegerField(default=0)
+    progress_message_id = peewee.BigIntegerField(null=True)
+    created_at = TimestampTZField(default=utcnow)
+    started_at = TimestampTZField(null=True)
+    updated_at = TimestampTZField(null=True)
+    finished_at = TimestampTZField(null=True)
+
+    class Meta:
+        table_name = "broadcasts"
+
+
+class InviteReward(BaseModel):
+    """An invitation that was rewarded: one per new account (migration 0013)."""
+
+    invitee = peewee.ForeignKeyField(User, column_name="invitee_id", primary_key=True)
+    inviter = peewee.ForeignKeyField(User, column_name="inviter_id", backref="invites")
+    day = peewee.DateField()
+    created_at = TimestampTZField(default=utcnow)
+
+    class Meta:
+        table_name = "invite_rewards"

@@ -25,7 +25,8 @@ QUEUE_PAYMENTS = "payments"  # money first: never let a payment wait behind read
 QUEUE_READINGS = "readings"
 QUEUE_SENDS = "sends"  # outbound Telegram messages, incl. rescheduled after a 429
 QUEUE_MAINTENANCE = "maintenance"  # periodic jobs
-QUEUE_NAMES = (QUEUE_PAYMENTS, QUEUE_READINGS, QUEUE_SENDS, QUEUE_MAINTENANCE)
+QUEUE_BULK = "bulk"  # daily cards and broadcasts: last, paced below Telegram's limits
+QUEUE_NAMES = (QUEUE_PAYMENTS, QUEUE_READINGS, QUEUE_SENDS, QUEUE_MAINTENANCE, QUEUE_BULK)
 
 
 def job_id(*parts: object) -> str:

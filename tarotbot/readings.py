@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tarotbot import ledger
-from tarotbot.config import Settings
+from tarotbot.config import Settings, seed_secret_bytes
 from tarotbot.db import database
 from tarotbot.interpreter import interpret
 from tarotbot.models import Reading, Transaction, User
+from tarotbot.tarot.commitment import commitment_of, seed_for, valid_nonce
 from tarotbot.tarot.compose import compose
 from tarotbot.tarot.draw import Draw, draw, new_seed
 from tarotbot.tarot.spreads import get_spread
@@ -46,11 +47,31 @@ def _stored_for_key(user_id: int, key: str) -> Reading | None:
     )
 
 
+def sealed_seed(settings: Settings, nonce: str | None) -> tuple[str, dict]:
+    """The seed for a reading and what its record keeps about the commitment.
+
+    With a nonce (chosen with the spread, see :mod:`tarotbot.tarot.commitment`)
+    the seed is derived from it and the record keeps the nonce and the
+    commitment published before the question; without one (an old job in a
+    queue across a deploy) the seed is fresh and nothing was committed.
+    """
+    if nonce is None or not valid_nonce(nonce):
+        return new_seed(), {}
+    seed = seed_for(seed_secret_bytes(settings), nonce)
+    return seed, {"nonce": nonce, "commitment": commitment_of(seed)}
+
+
 def perform_reading(
-    user: User, spread_name: str, question: str | None, key: str, settings: Settings
+    user: User,
+    spread_name: str,
+    question: str | None,
+    key: str,
+    settings: Settings,
+    nonce: str | None = None,
 ) -> ReadingOutcome:
     """Charge ``user`` for a reading of ``spread_name`` and store it; once per ``key``.
 
+    ``nonce``: the reading's commitment nonce; its seed is derived from it.
     Raises :class:`~tarotbot.exceptions.InsufficientCredits` (nothing written)
     when the balance is short, and :class:`UnknownSpread` for a bad name.
     """
@@ -58,14 +79,15 @@ def perform_reading(
     existing = _stored_for_key(user.id, key)
     if existing is not None:
         return _outcome(existing, cost=spread.cost, balance=ledger.balance(user.id), replayed=True)
+    seed, sealed = sealed_seed(settings, nonce)
     the_draw = draw(
         spread.name,
-        new_seed(),
+        seed,
         reversal_probability=settings.reversal_probability,
         reversals=user.reads_reversals,
     )
     interpretation = interpret(the_draw, question, settings)
-    record = the_draw.to_record() | {"interpreter": interpretation.author}
+    record = the_draw.to_record() | {"interpreter": interpretation.author} | sealed
     with database.atomic():
         entry = ledger.debit_reading(user.id, spread.cost, key=key)
         if entry.replayed:  # a concurrent run of the same key won the race

@@ -34,6 +34,12 @@ class Session:
     # redelivered after a crash, is answered the same way again
     taken_update: int | None = None
     taken_spread: str | None = None
+    # the commitment nonce of the reading being asked for (chosen with the
+    # spread, see tarotbot.tarot.commitment), and of the one last taken
+    nonce: str | None = None
+    taken_nonce: str | None = None
+    # a question typed after /reading, waiting for its spread
+    pending_question: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -90,13 +96,22 @@ class SessionCache:
         self._write(session)
         return session
 
-    def set_state(self, telegram_id: int, state: str, spread: str | None = None) -> Session | None:
+    def set_state(
+        self,
+        telegram_id: int,
+        state: str,
+        spread: str | None = None,
+        nonce: str | None = None,
+        pending_question: str | None = None,
+    ) -> Session | None:
         if state not in STATES:
             raise ValueError(f"unknown session state {state!r}")
         session = self.get(telegram_id)
         if session is None:
             return None
-        session = replace(session, state=state, spread=spread)
+        session = replace(
+            session, state=state, spread=spread, nonce=nonce, pending_question=pending_question
+        )
         self._write(session)
         return session
 
@@ -125,7 +140,12 @@ class SessionCache:
             if session is None:
                 return None
             if session.taken_update == update_id and session.taken_spread:
-                return replace(session, state="awaiting_question", spread=session.taken_spread)
+                return replace(
+                    session,
+                    state="awaiting_question",
+                    spread=session.taken_spread,
+                    nonce=session.taken_nonce,
+                )
             if (
                 session.state != "awaiting_question"
                 or not session.spread
@@ -138,6 +158,9 @@ class SessionCache:
                 spread=None,
                 taken_update=update_id,
                 taken_spread=session.spread,
+                nonce=None,
+                taken_nonce=session.nonce,
+                pending_question=None,
             )
             pipe.multi()
             pipe.setex(key, self.SESSION_TTL, taken.to_json())
@@ -157,8 +180,8 @@ class SessionCache:
         walked away from, and charged. A session not in Redis is idle anyway.
         """
         current = self._read(telegram_id)
-        if current is not None and current.state != "idle":
-            self._write(replace(current, state="idle", spread=None))
+        if current is not None and (current.state != "idle" or current.pending_question):
+            self._write(replace(current, state="idle", spread=None, pending_question=None))
 
     def _read(self, telegram_id: int) -> Session | None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 import peewee
@@ -11,7 +13,7 @@ from tarotbot import ledger
 from tarotbot.cache import ReadingCache
 from tarotbot.db import database
 from tarotbot.exceptions import UnknownUser
-from tarotbot.models import Reading, User, utcnow
+from tarotbot.models import ErasedAccount, Reading, User, utcnow
 from tarotbot.sessions import SessionCache
 
 
@@ -21,6 +23,7 @@ class Registration:
     created: bool
     bonus: int  # credits granted by this call (0 on a repeat /start)
     balance: int
+    returning: bool = False  # a new account of someone whose earlier data was erased
 
 
 def warm_caches(conn: redis.Redis, telegram_id: int, recent: int = 3) -> None:
@@ -49,10 +52,29 @@ def welcome_key(user_id: int) -> str:
     return f"welcome-{user_id}"
 
 
+def erased_digest(telegram_id: int, secret: bytes) -> str:
+    """The keyed digest an erased account leaves behind (no Telegram id is kept in clear)."""
+    return hmac.new(secret, f"erased:{int(telegram_id)}".encode(), hashlib.sha256).hexdigest()
+
+
+def was_erased(telegram_id: int, secret: bytes) -> bool:
+    digest = erased_digest(telegram_id, secret)
+    return ErasedAccount.select().where(ErasedAccount.digest == digest).exists()
+
+
 def register(
-    telegram_id: int, username: str | None, first_name: str | None, bonus: int
+    telegram_id: int,
+    username: str | None,
+    first_name: str | None,
+    bonus: int,
+    erasure_secret: bytes | None = None,
 ) -> Registration:
-    """Create the user if new, open the credit account and grant the bonus once."""
+    """Create the user if new, open the credit account and grant the bonus once.
+
+    With ``erasure_secret``, someone whose earlier account was erased
+    (/delete) gets a new account without a second welcome bonus.
+    """
+    returning = erasure_secret is not None and bonus > 0 and was_erased(telegram_id, erasure_secret)
     with database.atomic():
         try:
             with database.atomic():
@@ -66,14 +88,15 @@ def register(
         except peewee.IntegrityError:
             user = User.get(User.telegram_id == telegram_id)
             created = False
-            User.update(last_active_at=utcnow()).where(User.id == user.id).execute()
+            # writing to the bot again makes a person who had blocked it reachable again
+            User.update(last_active_at=utcnow(), is_active=True).where(User.id == user.id).execute()
         ledger.open_account(user.id)
         granted = 0
-        if bonus > 0:
+        if bonus > 0 and not returning:  # once per person, erased accounts included
             entry = ledger.grant_bonus(user.id, bonus, key=welcome_key(user.id), reason="welcome")
             granted = 0 if entry.replayed else bonus
     # Read after the commit: a replayed bonus carries the balance of its day, not today's.
-    return Registration(user, created, granted, ledger.balance(user.id))
+    return Registration(user, created, granted, ledger.balance(user.id), returning and created)
 
 
 def by_telegram_id(telegram_id: int) -> User:

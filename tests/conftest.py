@@ -35,7 +35,17 @@ REDIS_HINT = (
     'start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
     "--appendonly no"
 )
-APP_TABLES = ("readings", "transactions", "credits", "users")
+APP_TABLES = (
+    "daily_cards",
+    "invite_rewards",
+    "admin_actions",
+    "broadcasts",
+    "erased_accounts",
+    "readings",
+    "transactions",
+    "credits",
+    "users",
+)
 
 
 def _with_db(url: str, name: str) -> str:

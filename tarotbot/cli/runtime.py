@@ -96,6 +96,7 @@ def worker(
 #: Periodic jobs: (fixed id, function, interval in seconds). Fixed ids make a
 #: restarted scheduler replace its jobs instead of adding copies.
 PERIODIC_JOBS = (
+    ("periodic-daily-cards", "jobs.daily.tick", 60),  # due daily cards; stalled broadcasts
     ("periodic-expire-stale-purchases", "jobs.maintenance.expire_stale_purchases", 300),
     ("periodic-expire-subscriptions", "jobs.maintenance.expire_subscriptions", 600),
     ("periodic-refund-orphan-debits", "jobs.maintenance.refund_orphan_debits", 300),
@@ -298,7 +299,12 @@ def web(threads: int) -> None:
     "--user-id", default=7_000_001, show_default=True,
     help="The Telegram id you chat as. Env: TAROTBOT_DEMO_USER_ID.",
 )  # fmt: skip
-def demo(pictures: str, user_id: int) -> None:
+@click.option(
+    "--admin", is_flag=True, envvar="TAROTBOT_DEMO_ADMIN",
+    help="Chat as an admin (your id joins ADMIN_IDS): /stats, /grant, /broadcast… "
+    "Env: TAROTBOT_DEMO_ADMIN.",
+)  # fmt: skip
+def demo(pictures: str, user_id: int, admin: bool) -> None:
     """Chat with the bot in this terminal, against a local Telegram emulator.
 
     Needs no configuration (SQLite and an in-process queue); uses PostgreSQL
@@ -312,6 +318,10 @@ def demo(pictures: str, user_id: int) -> None:
     from tarotbot.telegram.demo import DemoChat
 
     settings = get_settings()
+    if admin:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, admin_ids=settings.admin_ids | {user_id})
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     chat = DemoChat(settings, picture_dir=Path(pictures), user_id=user_id)
     try:

@@ -44,6 +44,7 @@ __all__ = [
     "grant_bonus",
     "open_account",
     "refund",
+    "revoke_bonus",
     "set_credit_cache",
     "start_purchase",
 ]
@@ -275,6 +276,23 @@ def grant_bonus(user_id: int, amount: int, key: str, reason: str | None = None) 
     _check_key(key)
     return transact(
         lambda w: _apply_new(w, user_id, "bonus", amount, key, reason=reason), user_id, True
+    )
+
+
+def revoke_bonus(user_id: int, amount: int, key: str, reason: str) -> LedgerEntry:
+    """Take back ``amount`` free credits (an operator's correction): a ``bonus`` row of −amount.
+
+    The specification's four transaction types have no "adjustment", so a
+    correction is a negative bonus, with its reason. Raises
+    :class:`InsufficientCredits` (nothing written) when the balance is short.
+    """
+    _check_user(user_id)
+    _check_amount(amount)
+    _check_key(key)
+    if not reason:
+        raise ValueError("a revocation needs its reason")
+    return transact(
+        lambda w: _apply_new(w, user_id, "bonus", -amount, key, reason=reason), user_id, True
     )
 
 

@@ -33,15 +33,19 @@ from telebot.apihelper import ApiTelegramException
 
 from tarotbot import ledger
 from tarotbot.app import App
+from tarotbot.config import seed_secret_bytes
 from tarotbot.exceptions import PollingConflict, TelegramUnavailable
 from tarotbot.packs import PACKS_BY_ID, InvalidPayload, check_payment
 from tarotbot.queue import QUEUE_PAYMENTS, QUEUE_READINGS, job_id
 from tarotbot.redaction import redact
 from tarotbot.sessions import Session, SessionCache
+from tarotbot.tarot.commitment import commitment_of, new_nonce, seed_for
 from tarotbot.tarot.errors import QuestionTooLong
 from tarotbot.tarot.safety import assess_question, clean_question
 from tarotbot.tarot.spreads import get_spread
 from tarotbot.telegram import keyboards, replies, texts
+from tarotbot.telegram.account_chat import AccountChat, command_argument
+from tarotbot.telegram.admin_chat import AdminChat
 from tarotbot.telegram.client import make_bot
 from tarotbot.telegram.sender import sender_for
 
@@ -54,7 +58,12 @@ COMMANDS = [
     ("balance", "Your credits"),
     ("buy", "Buy credits with Telegram Stars"),
     ("history", "Your past readings"),
-    ("settings", "Reversed cards on or off"),
+    ("settings", "Reversed cards, daily card, timezone"),
+    ("daily", "Your free card of the day"),
+    ("verify", "Check a reading's cards yourself"),
+    ("invite", "Invite friends: free credits for both"),
+    ("export", "All your data as a file"),
+    ("delete", "Erase your data"),
     ("cancel", "Stop what we are doing"),
     ("help", "How this works"),
 ]
@@ -81,6 +90,11 @@ def update_key(kind: str, user_id: int, update_id: int) -> str:
     person's old key (their reading would be replayed to the wrong person).
     """
     return job_id(kind, user_id, update_id)
+
+
+def seal_of(settings, nonce: str) -> str:
+    """The seal of the reading with ``nonce``: the SHA-256 of its seed (published at once)."""
+    return commitment_of(seed_for(seed_secret_bytes(settings), nonce))
 
 
 def has_words(text: str) -> bool:
@@ -232,8 +246,8 @@ class _Press:
     callback: keyboards.Callback
 
 
-class TarotBot:
-    """Handlers bound to one TeleBot and one :class:`App`."""
+class TarotBot(AccountChat, AdminChat):
+    """Handlers bound to one TeleBot and one :class:`App` (account and admin ones in mixins)."""
 
     def __init__(self, app: App, token: str | None = None):
         self.app = app.use_sender_factory(sender_for)
@@ -418,6 +432,9 @@ class TarotBot:
         if message.chat.type != "private":
             return  # readings are personal: groups are ignored
         user = message.from_user
+        if message.content_type == "location" and message.location is not None:
+            self.on_location(message, update_id)
+            return
         if message.content_type != "text":
             self.say(update_id, chat_id, texts.NOT_TEXT)
             return
@@ -441,6 +458,10 @@ class TarotBot:
         user = message.from_user
         if name not in ("cancel", "reading"):  # those two manage the step themselves
             self.sessions.end_step(user.id)
+        if self.on_account_command(name, message, update_id):
+            return
+        if self.on_admin_command(name, message, update_id):
+            return
         if name == "start":
             self.reply(update_id, chat_id, replies.action(chat_id))
             self.app.enqueue(
@@ -451,6 +472,7 @@ class TarotBot:
                 user.username,
                 user.first_name,
                 update_key("start", user.id, update_id),
+                command_argument(message.text)[:64] or None,  # an invitation code, if any
                 key=update_key("start", user.id, update_id),
             )
             return
@@ -476,7 +498,7 @@ class TarotBot:
                 )
             return
         if name == "reading":
-            self.show_spreads(session, chat_id, update_id)
+            self.show_spreads(session, chat_id, update_id, command_argument(message.text))
         elif name == "balance":
             balance = ledger.balance(session.user_id)
             self.say(
@@ -486,25 +508,35 @@ class TarotBot:
                 keyboards.main_menu(),
             )
         elif name == "settings":
-            label = "on" if session.reversals else "off"
-            self.say(
-                update_id,
-                chat_id,
-                texts.render(texts.SETTINGS, reversals=label),
-                keyboards.settings_menu(session.reversals),
-            )
+            self.show_settings(session, chat_id, update_id)
         else:
             self.say(update_id, chat_id, texts.render(texts.UNKNOWN_COMMAND, command="/" + name))
 
-    def show_spreads(self, session: Session, chat_id: int, update_id: int) -> None:
-        self.sessions.set_state(session.telegram_id, "choosing")
+    def show_spreads(
+        self, session: Session, chat_id: int, update_id: int, question: str = ""
+    ) -> None:
+        """The spread menu; a question typed after /reading waits for the spread chosen."""
+        pending = None
+        if question:
+            try:
+                pending = clean_question(question, limit=QUESTION_LIMIT)
+            except QuestionTooLong:
+                self.say(
+                    update_id,
+                    chat_id,
+                    texts.render(
+                        texts.QUESTION_TOO_LONG, length=len(question), limit=QUESTION_LIMIT
+                    ),
+                )
+                return
+            if not has_words(pending):
+                pending = None
+        self.sessions.set_state(session.telegram_id, "choosing", pending_question=pending)
         balance = ledger.balance(session.user_id)
-        self.say(
-            update_id,
-            chat_id,
-            texts.render(texts.CHOOSE_SPREAD, balance=balance),
-            keyboards.spreads_menu(),
-        )
+        text = texts.render(texts.CHOOSE_SPREAD, balance=balance)
+        if pending:
+            text = texts.render(texts.READING_WITH_QUESTION, question=pending) + "\n" + text
+        self.say(update_id, chat_id, text, keyboards.spreads_menu())
 
     def cancel(self, telegram_id: int, chat_id: int, update_id: int) -> None:
         session = self.session(telegram_id)
@@ -540,8 +572,13 @@ class TarotBot:
     def start_reading(
         self, session: Session, spread_name: str, question: str | None, chat_id: int, update_id: int
     ) -> None:
-        """Acknowledge at once, then hand the reading to a worker (the question is taken)."""
+        """Acknowledge at once, then hand the reading to a worker (the question is taken).
+
+        The acknowledgement shows the seal of the reading's seed, chosen with
+        the spread before the question was asked (:mod:`tarotbot.tarot.commitment`).
+        """
         spread = get_spread(spread_name)
+        nonce = session.nonce or new_nonce()
         items = []
         if question:
             note = assess_question(question)
@@ -552,8 +589,10 @@ class TarotBot:
                     return
         # The message first: a message ends any chat action, so the action that
         # shows "sending a photo…" while the worker draws must come after it.
+        shuffling = texts.render(texts.SHUFFLING, title=spread.title)
+        sealed = texts.render(texts.SHUFFLING_SEALED, commitment=seal_of(self.app.settings, nonce))
         items += [
-            replies.text(chat_id, texts.render(texts.SHUFFLING, title=spread.title)),
+            replies.text(chat_id, f"{shuffling}\n{sealed}"),
             replies.action(chat_id, "upload_photo"),
         ]
         key = update_key("reading", session.telegram_id, update_id)
@@ -565,6 +604,7 @@ class TarotBot:
             spread.name,
             question,
             key,
+            nonce,
             key=key,
             retry=Retry(max=len(READING_RETRY), interval=list(READING_RETRY)),
             on_failure=Callback("jobs.readings.reading_failed"),
@@ -729,7 +769,13 @@ class TarotBot:
                 ),
             )
             return
-        self.sessions.set_state(press.user_id, "awaiting_question", spread=spread.name)
+        nonce = new_nonce()  # the seed is sealed now, before the question is asked
+        self.sessions.set_state(press.user_id, "awaiting_question", spread=spread.name, nonce=nonce)
+        if session.pending_question:  # /reading <question>: the question came first
+            taken = self.sessions.take_question(press.user_id, update_id, spread=spread.name)
+            if taken is not None:
+                self.start_reading(taken, spread.name, session.pending_question, chat_id, update_id)
+                return
         prompt = texts.render(
             texts.ASK_QUESTION,
             title=spread.title,
@@ -737,6 +783,7 @@ class TarotBot:
             description=spread.description,
             limit=QUESTION_LIMIT,
         )
+        prompt += "\n\n" + texts.render(texts.SEALED, commitment=seal_of(self.app.settings, nonce))
         self.reply(
             update_id,
             chat_id,

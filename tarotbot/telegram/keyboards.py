@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
+from tarotbot.localtime import CITIES, OFFSETS, offset_name
 from tarotbot.packs import PACKS, PACKS_BY_ID
 from tarotbot.tarot.spreads import SPREADS
 
@@ -68,12 +70,39 @@ ACTIONS = {
         "on_buy_button",
         allowed=frozenset(PACKS_BY_ID),
     ),
+    # issue 16: verify, share, erase, the daily card and its settings, admin confirmations
+    "f": Action("verify", re.compile(r"^f:([0-9]{1,19})$"), "on_verify_button", needs_account=True),
+    "p": Action("share", re.compile(r"^p:([0-9]{1,19})$"), "on_share_button", needs_account=True),
+    "e": Action(
+        "erase", re.compile(r"^e:(yes|no)$"), "on_erase_button", allowed=frozenset({"yes", "no"})
+    ),
+    "n": Action("extra", re.compile(r"^n:(daily|invite)$"), "on_extra_menu", needs_account=True),
+    "d": Action(
+        "daily",
+        re.compile(r"^d:(on|off|stop|time|tz|quiet|back)$"),
+        "on_daily_button",
+        needs_account=True,
+    ),
+    "t": Action("time", re.compile(r"^t:([0-9]{1,4})$"), "on_time_button", needs_account=True),
+    "z": Action(
+        "zone",
+        re.compile(r"^z:(c[0-9]{1,2}|o-?[0-9]{1,4}|offsets|cities)$"),
+        "on_zone_button",
+        needs_account=True,
+    ),
+    "k": Action(
+        "quiet",
+        re.compile(r"^k:(off|[0-9]{1,4}-[0-9]{1,4})$"),
+        "on_quiet_button",
+        needs_account=True,
+    ),
+    "a": Action("admin", re.compile(r"^a:(send|cancel):([0-9]{1,19})$"), "on_admin_button"),
 }
 
 
 @dataclass(frozen=True)
 class Callback:
-    action: str  # menu, spread, noq, cancel, hist, open, card, rev, buy
+    action: str  # menu, spread, noq, cancel, hist, open, card, rev, buy, and those of ACTIONS
     arg: str = ""
     arg2: str = ""
     rule: Action | None = None  # the table's entry (None only when built by hand)
@@ -148,9 +177,13 @@ def not_enough_credits() -> dict:
     return markup([[button("⭐ Buy credits", "m:buy"), button("🃏 Smaller spread", "m:read")]])
 
 
-def settings_menu(reversals: bool) -> dict:
+def settings_menu(reversals: bool, daily: bool | None = None) -> dict:
+    """Reversed cards; with ``daily`` given, the daily-card rows too."""
     label, data = ("Turn reversals off", "v:off") if reversals else ("Turn reversals on", "v:on")
-    return markup([[button(label, data)]])
+    rows = [[button(label, data)]]
+    if daily is not None:
+        rows += settings_rows(daily)
+    return markup(rows)
 
 
 #: Characters of a history button's label (longer ones are cut).
@@ -158,8 +191,11 @@ HISTORY_LABEL_LIMIT = 60
 
 
 def history_menu(items: list[tuple[int, str]], older: str | None, newer: str | None) -> dict:
-    """One button per reading, then Newer/Older navigation."""
-    rows = [[button(label[:HISTORY_LABEL_LIMIT], f"r:{reading_id}")] for reading_id, label in items]
+    """One button per reading (and its 🔍 verify button), then Newer/Older navigation."""
+    rows = [
+        [button(label[:HISTORY_LABEL_LIMIT], f"r:{reading_id}"), button("🔍", f"f:{reading_id}")]
+        for reading_id, label in items
+    ]
     nav = []
     if newer:
         nav.append(button("◀️ Newer", f"h:n:{newer}"))
@@ -168,3 +204,123 @@ def history_menu(items: list[tuple[int, str]], older: str | None, newer: str | N
     if nav:
         rows.append(nav)
     return markup(rows)
+
+
+# -- issue 16: verify, share, erase, daily card, settings, admin -----------------------
+
+#: Local times offered for the daily card (minutes of the day).
+DAILY_TIMES = (6 * 60, 7 * 60, 8 * 60, 9 * 60, 10 * 60, 12 * 60, 18 * 60, 20 * 60, 21 * 60)
+#: Quiet hours offered (local minutes, start-end).
+QUIET_CHOICES = ((22 * 60, 8 * 60), (23 * 60, 7 * 60), (21 * 60, 9 * 60))
+
+
+def hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def with_rows(markup: dict, rows: list[list[dict]]) -> dict:
+    """``markup`` with ``rows`` added below its own."""
+    return {"inline_keyboard": [*markup.get("inline_keyboard", []), *rows]}
+
+
+def reading_extras(reading_id: int) -> list[list[dict]]:
+    """The rows under a reading: verify it, share it."""
+    return [[button("🔍 Verify", f"f:{reading_id}"), button("💌 Share", f"p:{reading_id}")]]
+
+
+def share_link(url: str, text: str) -> dict:
+    """A button opening Telegram's own share sheet with ``url`` and ``text``."""
+    link = f"https://t.me/share/url?url={quote(url, safe='')}&text={quote(text, safe='')}"
+    return markup([[{"text": "📤 Send to a friend", "url": link}]])
+
+
+def confirm_erase() -> dict:
+    return markup([[button("🗑 Yes, delete everything", "e:yes"), button("Keep my data", "e:no")]])
+
+
+def settings_rows(daily: bool) -> list[list[dict]]:
+    """The daily-card rows of /settings."""
+    first = (
+        button("🌅 Daily card: stop", "d:off") if daily else button("🌅 Daily card: start", "d:on")
+    )
+    return [
+        [first],
+        [
+            button("🕘 Time", "d:time"),
+            button("🌍 Timezone", "d:tz"),
+            button("🌙 Quiet hours", "d:quiet"),
+        ],
+    ]
+
+
+def offer_daily() -> dict:
+    return markup([[button("🌅 Yes, a card each morning", "d:on"), button("No, thanks", "d:back")]])
+
+
+def daily_card_menu() -> dict:
+    """Under a pushed card of the day: one tap to stop, and a full reading."""
+    return markup([[button("🔮 Full reading", "m:read"), button("🔕 Stop daily cards", "d:stop")]])
+
+
+def time_menu() -> dict:
+    rows, row = [], []
+    for minute in DAILY_TIMES:
+        row.append(button(hhmm(minute), f"t:{minute}"))
+        if len(row) == 3:
+            rows.append(row)
+            row = []
+    if row:
+        rows.append(row)
+    return markup(rows)
+
+
+def zone_menu() -> dict:
+    rows, row = [], []
+    for index, (label, _zone) in enumerate(CITIES):
+        row.append(button(label, f"z:c{index}"))
+        if len(row) == 3:
+            rows.append(row)
+            row = []
+    if row:
+        rows.append(row)
+    rows.append([button("UTC offsets…", "z:offsets")])
+    return markup(rows)
+
+
+def offset_menu() -> dict:
+    rows, row = [], []
+    for minutes in sorted(OFFSETS):
+        row.append(button(offset_name(minutes).replace("UTC", ""), f"z:o{minutes}"))
+        if len(row) == 5:
+            rows.append(row)
+            row = []
+    if row:
+        rows.append(row)
+    rows.append([button("◀️ Cities", "z:cities")])
+    return markup(rows)
+
+
+def location_keyboard() -> dict:
+    """A reply keyboard whose button shares the person's location (one tap, then it goes away)."""
+    return {
+        "keyboard": [[{"text": "📍 Share my location", "request_location": True}]],
+        "resize_keyboard": True,
+        "one_time_keyboard": True,
+    }
+
+
+def quiet_menu() -> dict:
+    rows = [[button(f"{hhmm(a)}–{hhmm(b)}", f"k:{a}-{b}")] for a, b in QUIET_CHOICES]
+    rows.append([button("No quiet hours", "k:off")])
+    return markup(rows)
+
+
+def broadcast_confirm(broadcast_id: int) -> dict:
+    return markup(
+        [
+            [
+                button("📣 Send to everyone", f"a:send:{broadcast_id}"),
+                button("✖️ Cancel", f"a:cancel:{broadcast_id}"),
+            ]
+        ]
+    )

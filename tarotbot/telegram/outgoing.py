@@ -20,8 +20,19 @@ from tarotbot.telegram.chat_turns import RECORD_TTL
 
 log = logging.getLogger("tarotbot.sender")
 
-KINDS = ("text", "photo", "edit_text", "edit_markup", "delete", "chat_action", "invoice")
-CREATING_KINDS = frozenset({"text", "photo", "invoice"})  # kinds that create a message
+KINDS = (
+    "text",
+    "photo",
+    "edit_text",
+    "edit_markup",
+    "delete",
+    "chat_action",
+    "invoice",
+    "document",
+)
+CREATING_KINDS = frozenset({"text", "photo", "invoice", "document"})  # kinds that create a message
+#: Kinds whose bytes travel by a Redis key (or the ``photos`` handed to deliver).
+FILE_KINDS = frozenset({"photo", "document"})
 EDIT_KINDS = frozenset({"edit_text", "edit_markup"})
 # Calls Telegram does not count as messages for its flood limits: they take no slot.
 UNLIMITED_KINDS = frozenset({"chat_action", "delete"})
@@ -42,7 +53,9 @@ class Outgoing:
     * ``delete``: ``message_id``;
     * ``chat_action``: ``action`` (``typing``, ``upload_photo``, ...);
     * ``invoice``: ``title``, ``description``, ``payload``, ``currency``
-      (``XTR``: Telegram Stars), ``prices`` as ``[{"label", "amount"}]``.
+      (``XTR``: Telegram Stars), ``prices`` as ``[{"label", "amount"}]``;
+    * ``document``: ``photo_key`` (the key of the file's bytes, as for a
+      photo), ``file_name``, optional caption in ``text`` and ``reply_markup``.
 
     ``reply_markup`` is a keyboard in Bot API JSON form (a dict).
     ``html=False`` sends ``text`` without parse mode (the sender's fallback
@@ -63,6 +76,7 @@ class Outgoing:
     currency: str = "XTR"
     prices: list[dict[str, Any]] | None = None
     html: bool = True
+    file_name: str | None = None
     index: int | None = None
 
     def __post_init__(self) -> None:
@@ -72,8 +86,10 @@ class Outgoing:
             raise ValueError("chat_id must be an int")
         if self.kind in ("text", "edit_text") and not (self.text and self.text.strip()):
             raise ValueError(f"a {self.kind} item needs a non-empty text")
-        if self.kind == "photo" and not self.photo_key:
-            raise ValueError("a photo item needs a photo_key (see store_photo)")
+        if self.kind in FILE_KINDS and not self.photo_key:
+            raise ValueError(f"a {self.kind} item needs a photo_key (see store_photo)")
+        if self.kind == "document" and not (self.file_name and 1 <= len(self.file_name) <= 128):
+            raise ValueError("a document item needs a file_name of 1-128 characters")
         if self.kind in ("edit_text", "edit_markup", "delete") and self.message_id is None:
             raise ValueError(f"a {self.kind} item needs the message_id to act on")
         if self.kind == "chat_action" and not self.action:
@@ -142,7 +158,7 @@ def expand(item: Outgoing) -> list[Outgoing]:
             replace(item, text=p, reply_markup=item.reply_markup if i == len(pieces) - 1 else None)
             for i, p in enumerate(pieces)
         ]
-    if item.kind == "photo" and item.text and telegram_length(item.text) > CAPTION_LIMIT:
+    if item.kind in FILE_KINDS and item.text and telegram_length(item.text) > CAPTION_LIMIT:
         head, *rest = _split_text(item.text, CAPTION_LIMIT, item.html)
         tail = _split_text("\n\n".join(rest), MESSAGE_LIMIT, item.html)
         texts = [Outgoing("text", item.chat_id, text=t, html=item.html) for t in tail if t.strip()]

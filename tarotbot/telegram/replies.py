@@ -38,3 +38,10 @@ def invoice(chat_id: int, pack: Pack, telegram_id: int) -> Outgoing:
         currency=CURRENCY,
         prices=[{"label": pack.label, "amount": pack.stars}],
     )
+
+
+def document(chat_id: int, key: str, file_name: str, caption: str | None = None) -> Outgoing:
+    """A file sent as a document; its bytes go to the sender's ``photos`` under ``key``."""
+    return Outgoing(
+        kind="document", chat_id=chat_id, photo_key=key, file_name=file_name, text=caption
+    )

@@ -57,6 +57,7 @@ exception raised here; error descriptions are passed through :func:`redact`.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -90,6 +91,7 @@ from tarotbot.telegram.later import EnqueueLater, RQEnqueueLater
 from tarotbot.telegram.outgoing import (
     CREATING_KINDS,
     EDIT_KINDS,
+    FILE_KINDS,
     UNLIMITED_KINDS,
     Outgoing,
     expand,
@@ -405,7 +407,7 @@ class Sender:
             with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(sent_key(run.bundle_id), str(item.index), outcome)
                 pipe.expire(sent_key(run.bundle_id), RECORD_TTL)
-                if item.kind == "photo" and item.photo_key not in run.photos:
+                if item.kind in FILE_KINDS and item.photo_key not in run.photos:
                     pipe.delete(item.photo_key)  # a picture stored for a later attempt: used
                 pipe.execute()
             if not succeeded:
@@ -453,7 +455,7 @@ class Sender:
         :class:`_Drop`.
         """
         photo = None
-        if item.kind == "photo":
+        if item.kind in FILE_KINDS:
             photo = run.photos.get(item.photo_key) or self.redis.get(item.photo_key)
             if photo is None:
                 return self._photo_missing(item)
@@ -482,7 +484,7 @@ class Sender:
             item.photo_key,
         )
         if item.text and item.text.strip():
-            return replace(item, kind="text", photo_key=None)
+            return replace(item, kind="text", photo_key=None, file_name=None)
         return FAILED
 
     def _call(self, item: Outgoing, photo: bytes | None) -> str:
@@ -500,6 +502,15 @@ class Sender:
             message = bot.send_photo(
                 chat_id,
                 photo,
+                caption=item.text or None,
+                parse_mode=parse_mode if item.text else None,
+                reply_markup=markup,
+            )
+            return str(message.message_id)
+        if item.kind == "document":
+            message = bot.send_document(
+                chat_id,
+                types.InputFile(io.BytesIO(photo), file_name=item.file_name),
                 caption=item.text or None,
                 parse_mode=parse_mode if item.text else None,
                 reply_markup=markup,

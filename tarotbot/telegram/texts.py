@@ -28,10 +28,14 @@ HELP = (
     "/balance – your credits\n"
     "/buy – more credits with Telegram Stars\n"
     "/history – your past readings; tap one to open it again\n"
-    "/settings – reversed cards on or off\n"
+    "/settings – reversed cards, the daily card, your timezone\n"
+    "/daily – your free card of the day\n"
+    "/verify – how to check a reading's cards yourself\n"
+    "/invite – a link for friends: bonus credits for both of you\n"
+    "/export – all your data as a file · /delete – erase it\n"
     "/cancel – stop what we are doing\n\n"
     "Each spread costs a few credits; you are charged only when your reading is ready. "
-    "Every draw has a seed, so a reading can be verified later."
+    "Every draw has a seed sealed before your question, so a reading can be verified: /verify."
 )
 CHOOSE_SPREAD = "🃏 <b>Choose a spread.</b> You hold <b>{balance}</b> credits."
 CHOOSE_SPREAD_NO_BALANCE = "🃏 <b>Choose a spread.</b>"
@@ -105,3 +109,147 @@ STALE_HISTORY = "That page of your history has expired. Open /history again."
 SLOW_DOWN = "One moment, your previous request is still on its way."
 NOT_REGISTERED = "Please send /start first so I can set up your account."
 WORKING = "Just a moment…"
+
+# -- issue 16: verifying, your data, the daily card, invitations, admin ---------------
+
+SEALED = "🔒 The cards for this reading are already sealed: <code>{commitment}</code>"
+SHUFFLING_SEALED = "🔒 Sealed before your question: <code>{commitment}</code>"
+VERIFY_HEAD = (
+    "🔍 <b>How to check reading #{reading_id}</b> · {title}, {when}\n\n"
+    "<b>Seed</b>: <code>{seed}</code>\n"
+)
+VERIFY_BODY = (
+    "<b>Reproduce the cards</b> with TarotBot's open draw:\n<code>{command}</code>\n\n"
+    "<b>Recomputed just now from the seed</b>:\n{cards}\n\n"
+)
+VERIFY_SEALED = (
+    "<b>Seal shown before your question</b>: <code>{commitment}</code>\n"
+    "The seal is the seed's SHA-256: <code>printf %s {seed} | sha256sum</code>\n\n"
+)
+VERIFY_UNSEALED = "<i>This reading was drawn before seals were published, so only the seed can be checked.</i>\n\n"
+VERIFY_MATCH = "✅ All {count} card(s) match what you were shown."
+VERIFY_MISMATCH = (
+    "⚠️ The stored cards differ from what this seed draws now; the drawing rules may have "
+    "changed since. Please tell us."
+)
+VERIFY_NONE = "You have no readings to verify yet. Tap <b>Get a reading</b> to make one."
+VERIFY_USAGE = "Send /verify for your latest reading, or /verify NUMBER for another one."
+READING_WITH_QUESTION = "🃏 <b>Choose a spread</b> for your question:\n<i>{question}</i>"
+
+EXPORT_CAPTION = (
+    "📦 Everything I keep about you: profile, settings, balance, every transaction and "
+    "every reading with its text."
+)
+EXPORT_NOTHING = "I keep no data about you: you have not started yet (or deleted it)."
+DELETE_CONFIRM = (
+    "🗑 <b>Delete your data?</b>\n\n"
+    "I will erase your readings, your questions and your name. Your <b>{balance}</b> credit(s) "
+    "will be lost. The record of payments stays, without anything that names you, because "
+    "the books must add up.\n\nThis cannot be undone. /export first if you want a copy."
+)
+DELETE_DONE = (
+    "🗑 Done: your readings, questions and personal details are erased. "
+    "If you come back with /start you begin afresh (the welcome credits are given once per person)."
+)
+DELETE_KEPT = "Nothing was deleted. Your readings are still here."
+DELETE_NOTHING = "There is nothing to delete: I keep no data about you."
+WELCOME_AFRESH = (
+    "🌙 <b>Welcome back, {name}.</b> You start afresh: your earlier data was deleted as you "
+    "asked. The welcome credits are given once per person, so you hold <b>{balance}</b> credits. "
+    "/buy adds more."
+)
+
+SETTINGS_DAILY = (
+    "\n\n🌅 Daily card: <b>{daily}</b> at <b>{time}</b> · timezone <b>{zone}</b> · "
+    "quiet hours <b>{quiet}</b>"
+)
+DAILY_OFFER = (
+    "🌅 Would you like a <b>card of the day</b>, free, each morning at 09:00 your time? "
+    "You can change the time or stop it any moment."
+)
+DAILY_ON = (
+    "🌅 Your card of the day comes at <b>{time}</b> ({zone}); the next one {when}. "
+    "Set the time, your timezone or quiet hours in /settings."
+)
+DAILY_OFF = "🔕 No more daily cards. /settings turns them on again whenever you like."
+DAILY_LATER = "Alright. /settings has the daily card if you change your mind."
+DAILY_CHOOSE_TIME = "🕘 When should your card of the day arrive (your local time)?"
+DAILY_CHOOSE_ZONE = "🌍 Where are you? Choose a city nearby, or a UTC offset."
+DAILY_CHOOSE_OFFSET = "🌍 Choose your offset from UTC (fixed: no daylight saving)."
+DAILY_SHARE_LOCATION = (
+    "…or share your location with the button below: I use only its longitude, to set "
+    "your offset from UTC, and keep nothing else."
+)
+DAILY_CHOOSE_QUIET = (
+    "🌙 During quiet hours I send no daily card; one due then waits until they end."
+)
+DAILY_SAVED = "Saved. {summary}"
+DAILY_SUMMARY = "Daily card <b>{daily}</b> at <b>{time}</b>, timezone <b>{zone}</b>, quiet hours <b>{quiet}</b>."
+ZONE_FROM_LOCATION = "📍 Your timezone is now <b>{zone}</b> (from your location's longitude)."
+DAILY_CARD_CAPTION = "🌅 <b>Your card for {day}</b>\n{cards}"
+DAILY_AGAIN = "🌅 You drew today's card already; here it is again. A new one comes tomorrow."
+DAILY_NOT_ALLOWED = "🌅 The daily card is not part of your plan. See /buy."
+
+INVITE = (
+    "💌 <b>Invite a friend</b>\n\nShare this link: {link}\n\n"
+    "When someone new starts TarotBot through it, you both get <b>{bonus}</b> free credits "
+    "(up to {cap} friends a day)."
+)
+INVITE_REWARD_NEW = (
+    "💌 You came through a friend's invitation: <b>{bonus}</b> extra credits are yours."
+)
+INVITE_REWARD_INVITER = (
+    "💌 Someone started TarotBot through your invitation: <b>{bonus}</b> credits for you. "
+    "You hold <b>{balance}</b>."
+)
+SHARE_CAPTION = "🔮 My {title} from TarotBot:\n{cards}\n\nGet your own reading: {link}"
+SHARE_TEXT = "My tarot reading from TarotBot. Get your own, with free credits to begin:"
+
+ADMIN_STATS = (
+    "📊 <b>Stats</b>\n\n"
+    "People: <b>{people}</b> ({inactive} inactive, {erased} erased)\n"
+    "Active today: <b>{today}</b> · this week: <b>{week}</b>\n"
+    "Daily-card subscribers: <b>{daily}</b>\n\n"
+    "<b>Readings by spread</b>\n{spreads}\n\n"
+    "Stars taken: <b>{stars}</b>⭐ · refunded: <b>{refunded}</b>⭐\n\n"
+    "<b>Queues</b> (waiting / failed)\n{queues}"
+)
+ADMIN_USAGE_GRANT = "Usage: /grant USER N REASON (USER: a Telegram id, #user_id or @username)."
+ADMIN_USAGE_REVOKE = "Usage: /revoke USER N REASON."
+ADMIN_USAGE_REFUND = "Usage: /refund CHARGE_ID (the telegram_payment_charge_id)."
+ADMIN_USAGE_USER = "Usage: /user USER (a Telegram id, #user_id or @username)."
+ADMIN_USAGE_BROADCAST = "Usage: /broadcast TEXT (plain text, up to {limit} characters)."
+ADMIN_NO_USER = "No such user: {who}."
+ADMIN_GRANTED = (
+    "✅ Granted <b>{amount}</b> credit(s) to {who}: balance <b>{balance}</b> (transaction #{txn})."
+)
+ADMIN_REVOKED = "✅ Revoked <b>{amount}</b> credit(s) from {who}: balance <b>{balance}</b> (transaction #{txn})."
+ADMIN_SHORT = "❌ {who} holds only <b>{balance}</b> credit(s); nothing was revoked."
+ADMIN_REFUNDED = (
+    "✅ Charge <code>{charge}</code> refunded: {stars}⭐ back to {who}, {credits} credit(s) "
+    "taken back (balance <b>{balance}</b>)."
+)
+ADMIN_REFUND_UNKNOWN = "❌ No credited purchase with charge id <code>{charge}</code>."
+ADMIN_REFUND_SPENT = (
+    "❌ {who} has spent those credits (balance <b>{balance}</b>, the purchase gave {credits}); "
+    "nothing was refunded."
+)
+ADMIN_REFUND_REFUSED = "❌ Telegram refused the refund: {reason}. Nothing changed in the ledger."
+ADMIN_USER = (
+    "👤 <b>{who}</b> · user #{user_id} · Telegram id <code>{telegram_id}</code>\n"
+    "Joined {joined} · {state} · tier <b>{tier}</b>\n"
+    "Balance: <b>{balance}</b> credits\n\n<b>Last readings</b>\n{readings}\n\n"
+    "<b>Last transactions</b>\n{transactions}"
+)
+BROADCAST_PREVIEW = (
+    "📣 <b>Preview</b> of broadcast #{id}: it goes to <b>{count}</b> people. The message follows."
+)
+BROADCAST_CONFIRM = "Send broadcast #{id} to {count} people?"
+BROADCAST_PROGRESS = (
+    "📣 Broadcast #{id}: <b>{done}</b> of {total} ({sent} sent, {skipped} skipped)…"
+)
+BROADCAST_DONE = (
+    "📣 Broadcast #{id} finished: <b>{sent}</b> sent, {skipped} skipped (blocked or gone)."
+)
+BROADCAST_CANCELLED = "Broadcast #{id} cancelled; nothing was sent."
+BROADCAST_STALE = "Broadcast #{id} is {status} already."

@@ -6,12 +6,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from tarotbot.config import load_settings
 from tarotbot.telegram.bot import TarotBot
 
 
 class _App:
     def __init__(self):
         self.jobs = []
+        self.settings = load_settings({})
 
     def enqueue(self, queue, func, *args, **kwargs):
         self.jobs.append((queue, func, args))
@@ -20,7 +22,7 @@ class _App:
 def _start(question: str):
     sent = []
     fake = SimpleNamespace(app=_App(), reply=lambda update_id, chat_id, *items: sent.extend(items))
-    session = SimpleNamespace(telegram_id=7)
+    session = SimpleNamespace(telegram_id=7, nonce=None)
     TarotBot.start_reading(fake, session, "three", question, chat_id=7, update_id=1)
     return fake.app.jobs, [item.text for item in sent if item.kind == "text"]
 

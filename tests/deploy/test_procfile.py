@@ -19,6 +19,8 @@ import redis
 from e2e_stack import audit, body, buttons, count_containing
 from procfile import ROOT, STOP_DEADLINE, Deployment
 
+from tarotbot.cli.runtime import PERIODIC_JOBS
+
 pytestmark = pytest.mark.slow
 
 WEBHOOK_SECRET = "deploy-suite-webhook-secret"
@@ -308,7 +310,7 @@ def test_scheduler_rides_out_a_redis_outage(deployment):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not client.zcard("rq:scheduler:scheduled_jobs"):
             time.sleep(0.1)
-        assert client.zcard("rq:scheduler:scheduled_jobs") == 3
+        assert client.zcard("rq:scheduler:scheduled_jobs") == len(PERIODIC_JOBS)
 
         server.kill()
         server.wait(timeout=10)
@@ -316,10 +318,14 @@ def test_scheduler_rides_out_a_redis_outage(deployment):
         assert scheduler.popen.poll() is None, scheduler.log()[-2000:]
         server = _redis_server(port)
         deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and client.zcard("rq:scheduler:scheduled_jobs") < 3:
+        while time.monotonic() < deadline and client.zcard("rq:scheduler:scheduled_jobs") < len(
+            PERIODIC_JOBS
+        ):
             time.sleep(0.2)
 
-        assert client.zcard("rq:scheduler:scheduled_jobs") == 3, scheduler.log()[-2000:]
+        assert client.zcard("rq:scheduler:scheduled_jobs") == len(PERIODIC_JOBS), scheduler.log()[
+            -2000:
+        ]
         assert scheduler.popen.poll() is None
         assert "scheduler lost Redis" in scheduler.log()
         assert_clean_stops(deployment.stop_all())
