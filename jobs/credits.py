@@ -7,6 +7,7 @@ import logging
 from jobs import get_app, job_context
 from tarotbot import ledger, metrics, users
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownTransaction, UnknownUser
+from tarotbot.models import User
 from tarotbot.packs import InvalidPayload, check_payment
 from tarotbot.sessions import SessionCache
 from tarotbot.telegram import keyboards, replies, texts
@@ -24,7 +25,7 @@ def register_user(
     SessionCache(app.redis).store_user(registration.user)
     if not registration.created:
         users.warm_caches(app.redis, telegram_id)
-    name = first_name or username or "friend"
+    name = registration.user.first_name or registration.user.username or "friend"
     if registration.bonus:
         message = texts.render(
             texts.WELCOME, name=name, bonus=registration.bonus, balance=registration.balance
@@ -120,6 +121,44 @@ def payment_failed(job, connection, exc_type, exc_value, traceback) -> None:
     """A payment that cannot be credited is an operator matter: log it loudly."""
     if exc_type in (InvalidPayload, UnknownUser) or not job.retries_left:
         log.error("payment job %s could not be credited: %s", job.id, exc_type.__name__)
+
+
+@job_context
+def bundle_dropped(chat_id: int, bundle_id: str, unreachable: bool) -> dict:
+    """The sender gave up a bundle: refund the reading it carried; note a blocked chat.
+
+    A reading's bundle id is its ledger key, so a reading that could not be
+    delivered (the person blocked the bot while it was sent, or Telegram
+    failed every attempt) is refunded here, once (the same refund key as
+    :func:`jobs.readings.reading_failed`). A 403 or "chat not found" also
+    marks the person inactive until they write again. Private chats only:
+    the chat id is the person's Telegram id.
+    """
+    app = get_app()
+    refunded = False
+    debit = ledger.find(bundle_id) if 0 < len(bundle_id) <= 255 else None
+    if debit is not None and debit.type == "reading" and debit.status == "completed":
+        owner = User.get_or_none(User.id == debit.user_id)
+        if owner is not None and owner.telegram_id == chat_id:
+            try:
+                entry = ledger.refund(
+                    bundle_id, key=f"undelivered-{bundle_id}", reason="reading could not be sent"
+                )
+                refunded = not entry.replayed
+            except NotRefundable:  # refunded meanwhile (the orphan sweep, a failed job)
+                pass
+            if refunded:
+                log.warning("refunded reading %s: its chat could not be reached", bundle_id)
+    if unreachable:
+        users.set_active(chat_id, False)
+        SessionCache(app.redis).mark_inactive(chat_id)
+    return {"refunded": refunded, "inactive": unreachable}
+
+
+@job_context
+def mark_active(telegram_id: int) -> dict:
+    """A person marked inactive wrote again: they are active."""
+    return {"changed": users.set_active(telegram_id, True)}
 
 
 @job_context

@@ -165,6 +165,30 @@ class SessionCache:
         if current is not None and current.state != "idle":
             self._write(replace(current, state="idle", spread=None))
 
+    # -- activity -----------------------------------------------------------
+    INACTIVE_PREFIX = "inactive:"
+    INACTIVE_TTL = 90 * 24 * 3600  # seconds; the users row keeps the fact for good
+
+    def mark_inactive(self, telegram_id: int) -> None:
+        """Note that the person cannot be reached (they blocked the bot).
+
+        The bot looks for this note when they write again
+        (:meth:`take_inactive`), which costs it one Redis call per update
+        instead of a database read. Lost with Redis, the note only delays
+        ``users.is_active`` becoming true again until their next /start.
+        """
+        try:
+            self.redis.set(f"{self.INACTIVE_PREFIX}{telegram_id}", 1, ex=self.INACTIVE_TTL)
+        except redis.RedisError as exc:
+            log.warning("inactivity note not cached (%s)", type(exc).__name__)
+
+    def take_inactive(self, telegram_id: int) -> bool:
+        """True once if the person was marked inactive (the note is removed)."""
+        try:
+            return bool(self.redis.delete(f"{self.INACTIVE_PREFIX}{telegram_id}"))
+        except redis.RedisError:
+            return False
+
     def _read(self, telegram_id: int) -> Session | None:
         try:
             cached = self.redis.get(self.key(telegram_id))

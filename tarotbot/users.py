@@ -1,4 +1,4 @@
-"""Users: registration with its one-time welcome bonus, cache warming, and preferences."""
+"""Users: registration with its one-time welcome bonus, cache warming, preferences, activity."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import redis
 
 from tarotbot import ledger
 from tarotbot.cache import ReadingCache
+from tarotbot.cleaning import clean_text
 from tarotbot.db import database
 from tarotbot.exceptions import UnknownUser
 from tarotbot.models import Reading, User, utcnow
@@ -52,21 +53,27 @@ def welcome_key(user_id: int) -> str:
 def register(
     telegram_id: int, username: str | None, first_name: str | None, bonus: int
 ) -> Registration:
-    """Create the user if new, open the credit account and grant the bonus once."""
+    """Create the user if new, open the credit account and grant the bonus once.
+
+    Names are cleaned first (:func:`~tarotbot.cleaning.clean_text`): a NUL or
+    a lone surrogate in a Telegram name must not make registration, or the
+    payment that registers a payer, fail forever.
+    """
+    username, first_name = clean_text(username), clean_text(first_name)
     with database.atomic():
         try:
             with database.atomic():
                 user = User.create(
                     telegram_id=telegram_id,
-                    username=(username or None) and username[:255],
-                    first_name=(first_name or None) and first_name[:255],
+                    username=username,
+                    first_name=first_name,
                     last_active_at=utcnow(),
                 )
                 created = True
         except peewee.IntegrityError:
             user = User.get(User.telegram_id == telegram_id)
             created = False
-            User.update(last_active_at=utcnow()).where(User.id == user.id).execute()
+            User.update(last_active_at=utcnow(), is_active=True).where(User.id == user.id).execute()
         ledger.open_account(user.id)
         granted = 0
         if bonus > 0:
@@ -88,3 +95,18 @@ def set_reversals(telegram_id: int, enabled: bool) -> User:
     User.update(reads_reversals=enabled).where(User.id == user.id).execute()
     user.reads_reversals = enabled
     return user
+
+
+def set_active(telegram_id: int, active: bool) -> bool:
+    """Mark the person active (they wrote again) or inactive (they blocked the bot).
+
+    Returns whether a user row was changed; an unknown person is no error
+    (a payer's chat may be unreachable before they ever registered).
+    """
+    values = {"is_active": active}
+    if active:
+        values["last_active_at"] = utcnow()
+    query = User.update(**values).where(
+        (User.telegram_id == telegram_id) & (User.is_active != active)
+    )
+    return query.execute() > 0

@@ -411,6 +411,12 @@ class TarotBot:
     def session(self, telegram_id: int) -> Session | None:
         return self.sessions.get(telegram_id)
 
+    def note_activity(self, telegram_id: int, update_id: int) -> None:
+        """Someone marked inactive (they had blocked the bot) wrote again: mark them active."""
+        if self.sessions.take_inactive(telegram_id):
+            key = update_key("active", telegram_id, update_id)
+            self.app.enqueue(QUEUE_PAYMENTS, "jobs.credits.mark_active", telegram_id, key=key)
+
     # -- messages ------------------------------------------------------------
     def on_message(self, message: types.Message) -> None:
         update_id = getattr(message, "tarot_update_id", message.message_id)
@@ -418,6 +424,7 @@ class TarotBot:
         if message.chat.type != "private":
             return  # readings are personal: groups are ignored
         user = message.from_user
+        self.note_activity(user.id, update_id)
         if message.content_type != "text":
             self.say(update_id, chat_id, texts.NOT_TEXT)
             return
@@ -619,6 +626,7 @@ class TarotBot:
             self._answer(call, texts.STALE_BUTTON)
             return
         self._answer(call)
+        self.note_activity(call.from_user.id, getattr(call, "tarot_update_id", 0))
         press = _Press(
             getattr(call, "tarot_update_id", 0),
             call.message.chat.id,
