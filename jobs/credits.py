@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from jobs import get_app, job_context
-from tarotbot import ledger, metrics, users
+from tarotbot import ledger, metrics, subscriptions, tiers, users
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownTransaction, UnknownUser
-from tarotbot.models import User
+from tarotbot.models import Transaction, User
 from tarotbot.packs import InvalidPayload, check_payment
 from tarotbot.sessions import SessionCache
 from tarotbot.telegram import keyboards, replies, texts
@@ -53,6 +53,22 @@ def record_payment(
     needs no account) is registered here, welcome bonus included, rather than
     have their Stars taken and nothing credited.
     """
+    return credit_pack(
+        telegram_id, chat_id, charge_id, payload, currency, total_amount, username, first_name
+    )
+
+
+def credit_pack(
+    telegram_id: int,
+    chat_id: int,
+    charge_id: str,
+    payload: str,
+    currency: str,
+    total_amount: int,
+    username: str | None = None,
+    first_name: str | None = None,
+) -> dict:
+    """:func:`record_payment`'s work, for callers already inside a job (reconciliation)."""
     app = get_app()
     pack = check_payment(
         payload, currency, total_amount, telegram_id
@@ -88,9 +104,19 @@ def record_refund(telegram_id: int, chat_id: int, charge_id: str, stars: int) ->
 
     Credits already spent cannot be taken back without a negative balance;
     then the balance is left alone and the operator is told (an error log
-    line), and the person is told the refund went through.
+    line), and the person is told the refund went through. A refunded
+    subscription payment that paid the current period also ends the tier.
     """
+    return take_back_refund(telegram_id, chat_id, charge_id, stars)
+
+
+def take_back_refund(telegram_id: int, chat_id: int, charge_id: str, stars: int) -> dict:
+    """:func:`record_refund`'s work, for callers already inside a job (reconciliation)."""
     app = get_app()
+    revoked = subscriptions.revoke_refunded(charge_id)
+    if revoked is not None:
+        SessionCache(app.redis).store_user(revoked)
+        log.info("subscription of user %s ended: its payment was refunded", revoked.id)
     purchase_key = f"charge-{charge_id}"
     status = "refunded"
     try:
@@ -113,8 +139,21 @@ def record_refund(telegram_id: int, chat_id: int, charge_id: str, stars: int) ->
         message = texts.render(texts.REFUND_NOTED, stars=stars)
     if status != "refunded":
         metrics.count_payment(f"refund-{status}")  # refund-nothing-to-undo, refund-credits-spent
+    if revoked is not None:
+        tier = tiers.get_tier(revoked.subscription_charge_id and _refunded_tier(charge_id))
+        message += "\n" + texts.render(texts.SUBSCRIPTION_ENDED_BY_REFUND, tier=tier.title)
     app.sender.deliver(f"refund-{charge_id}", chat_id, [replies.text(chat_id, message)])
-    return {"status": status}
+    return {"status": status, **({"subscription_ended": True} if revoked is not None else {})}
+
+
+def _refunded_tier(charge_id: str) -> str | None:
+    """The tier a refunded subscription payment paid for (from its ledger row's reason)."""
+    entry = ledger.find(subscriptions.charge_key(charge_id))
+    if entry is None:
+        return None
+    row = Transaction.get_by_id(entry.transaction_id)
+    reason = row.reason or ""
+    return reason.removeprefix("subscription ") if reason.startswith("subscription ") else None
 
 
 def payment_failed(job, connection, exc_type, exc_value, traceback) -> None:

@@ -14,6 +14,10 @@ status ``completed`` or ``refunded``):
 ``refund_link``     a refund is completed, points at a 'refunded' original of the
                     same user with the opposite amount; a 'refunded' row has one
 ``payment_once``    a payment reference is credited by at most one purchase
+``telegram_lists``  every purchase credited before the last complete reconciliation
+                    pass began is among the Stars payments Telegram lists
+                    (``star_transactions``, mirrored by ``tarotbot.reconciliation``);
+                    skipped until a pass has completed
 ``orphan``          no transaction without a user
 
 Scales to millions of rows: users are walked in keyset-paginated batches
@@ -135,6 +139,20 @@ ORDER BY payment_reference
 """
 
 
+# Purchases Telegram does not list: credited before the last complete pass over
+# its transactions began, yet absent from the mirror of what it listed.
+_UNLISTED = """
+SELECT t.user_id, t.id, t.payment_reference, t.amount
+FROM transactions AS t
+WHERE t.type = 'purchase' AND t.status IN ('completed', 'refunded')
+  AND t.payment_reference IS NOT NULL
+  AND t.created_at < (SELECT synced_at FROM reconciliation_checkpoints WHERE name = 'stars')
+  AND NOT EXISTS (SELECT 1 FROM star_transactions AS s
+                  WHERE s.telegram_transaction_id = t.payment_reference AND s.direction = 'in')
+ORDER BY t.user_id, t.id
+"""
+
+
 def _user_batches(batch_size: int) -> Iterator[list[int]]:
     last = 0
     while True:
@@ -250,6 +268,15 @@ def run_audit(
         report.violations.append(
             Violation(
                 user_id, "payment_once", f"payment {reference!r} credited once", f"{count} times"
+            )
+        )
+    for user_id, txn_id, reference, amount in _rows(_UNLISTED):
+        report.violations.append(
+            Violation(
+                user_id,
+                "telegram_lists",
+                f"purchase {txn_id} ({amount} credits): payment {reference!r} in Telegram's list",
+                "not listed",
             )
         )
     orphans = _rows("SELECT COUNT(*) FROM transactions WHERE user_id IS NULL")[0][0]

@@ -23,6 +23,7 @@ from tarotbot.models import Reading, Transaction, User
 from tarotbot.tarot.compose import compose
 from tarotbot.tarot.draw import Draw, draw, new_seed
 from tarotbot.tarot.spreads import get_spread
+from tarotbot.tiers import effective_tier, spread_price
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,17 @@ def perform_reading(
 ) -> ReadingOutcome:
     """Charge ``user`` for a reading of ``spread_name`` and store it; once per ``key``.
 
-    Raises :class:`~tarotbot.exceptions.InsufficientCredits` (nothing written)
-    when the balance is short, and :class:`UnknownSpread` for a bad name.
+    The price is the spread's cost at the person's subscription tier now
+    (:func:`tarotbot.tiers.spread_price`). Raises
+    :class:`~tarotbot.exceptions.InsufficientCredits` (nothing written) when
+    the balance is short, and :class:`UnknownSpread` for a bad name.
     """
     spread = get_spread(spread_name)
+    tier = effective_tier(user.subscription_tier, user.subscription_expires_at)
+    cost = spread_price(tier, spread.cost)
     existing = _stored_for_key(user.id, key)
     if existing is not None:
-        return _outcome(existing, cost=spread.cost, balance=ledger.balance(user.id), replayed=True)
+        return _outcome(existing, cost=cost, balance=ledger.balance(user.id), replayed=True)
     the_draw = draw(
         spread.name,
         new_seed(),
@@ -67,11 +72,11 @@ def perform_reading(
     interpretation = interpret(the_draw, question, settings)
     record = the_draw.to_record() | {"interpreter": interpretation.author}
     with database.atomic():
-        entry = ledger.debit_reading(user.id, spread.cost, key=key)
+        entry = ledger.debit_reading(user.id, cost, key=key)
         if entry.replayed:  # a concurrent run of the same key won the race
             reading = _stored_for_key(user.id, key)
             if reading is not None:
-                return _outcome(reading, spread.cost, ledger.balance(user.id), replayed=True)
+                return _outcome(reading, cost, ledger.balance(user.id), replayed=True)
         reading = Reading.create(
             user=user.id,
             spread_type=spread.name,
@@ -85,7 +90,7 @@ def perform_reading(
         draw=the_draw,
         caption=interpretation.caption,
         messages=tuple(interpretation.messages),
-        cost=spread.cost,
+        cost=cost,
         balance=entry.balance_after,
         replayed=False,
     )

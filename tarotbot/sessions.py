@@ -10,6 +10,7 @@ every read and state changes are skipped with a warning.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 import redis
 
 from tarotbot.models import User
+from tarotbot.tiers import Tier, effective_tier
 
 log = logging.getLogger("tarotbot.sessions")
 
@@ -34,6 +36,17 @@ class Session:
     # redelivered after a crash, is answered the same way again
     taken_update: int | None = None
     taken_spread: str | None = None
+    # the subscription tier on record and its end (unix seconds; None: no end),
+    # so the bot prices spreads and picks a queue without reading the database
+    tier: str = "basic"
+    tier_until: float | None = None
+
+    def current_tier(self) -> Tier:
+        """The tier that applies now (:func:`tarotbot.tiers.effective_tier`)."""
+        until = (
+            None if self.tier_until is None else dt.datetime.fromtimestamp(self.tier_until, dt.UTC)
+        )
+        return effective_tier(self.tier, until)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -42,6 +55,18 @@ class Session:
     def from_json(cls, raw: str | bytes) -> Session:
         data = json.loads(raw)
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def _from_user(user: User) -> Session:
+    """The user part of a session, from the users row."""
+    ends = user.subscription_expires_at
+    return Session(
+        user.telegram_id,
+        user.id,
+        reversals=user.reads_reversals,
+        tier=user.subscription_tier or "basic",
+        tier_until=None if ends is None else ends.timestamp(),
+    )
 
 
 class SessionCache:
@@ -78,12 +103,12 @@ class SessionCache:
         user = User.get_or_none(User.telegram_id == telegram_id)
         if user is None:
             return None
-        return Session(telegram_id, user.id, reversals=user.reads_reversals)
+        return _from_user(user)
 
     def store_user(self, user: User) -> Session:
         """Refresh the user part of a session after a write (keeps the chat state)."""
         current = self._read(user.telegram_id)
-        session = Session(user.telegram_id, user.id, reversals=user.reads_reversals)
+        session = _from_user(user)
         if current is not None:
             session = replace(
                 session,

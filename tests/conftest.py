@@ -35,7 +35,14 @@ REDIS_HINT = (
     'start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
     "--appendonly no"
 )
-APP_TABLES = ("readings", "transactions", "credits", "users")
+APP_TABLES = (
+    "readings",
+    "transactions",
+    "credits",
+    "users",
+    "star_transactions",
+    "reconciliation_checkpoints",
+)
 
 
 def _with_db(url: str, name: str) -> str:

@@ -31,11 +31,18 @@ from rq import Callback, Retry
 from telebot import apihelper, types
 from telebot.apihelper import ApiTelegramException
 
-from tarotbot import ledger
+from tarotbot import ledger, subscriptions, users
 from tarotbot.app import App
-from tarotbot.exceptions import PollingConflict, TelegramUnavailable
-from tarotbot.packs import PACKS_BY_ID, InvalidPayload, check_payment
-from tarotbot.queue import QUEUE_PAYMENTS, QUEUE_READINGS, job_id
+from tarotbot.exceptions import PollingConflict, TelegramUnavailable, UnknownUser
+from tarotbot.packs import (
+    CURRENCY,
+    PACKS_BY_ID,
+    InvalidPayload,
+    check_offer,
+    is_subscription,
+    subscription_payload,
+)
+from tarotbot.queue import QUEUE_PAYMENTS, QUEUE_READINGS, QUEUE_READINGS_PRIORITY, job_id
 from tarotbot.redaction import redact
 from tarotbot.sessions import Session, SessionCache
 from tarotbot.tarot.errors import QuestionTooLong
@@ -44,6 +51,7 @@ from tarotbot.tarot.spreads import get_spread
 from tarotbot.telegram import keyboards, replies, texts
 from tarotbot.telegram.client import make_bot
 from tarotbot.telegram.sender import sender_for
+from tarotbot.tiers import BASIC, SUBSCRIPTION_PERIOD, TIERS_BY_NAME, spread_price
 
 log = logging.getLogger("tarotbot.bot")
 
@@ -57,6 +65,9 @@ COMMANDS = [
     ("settings", "Reversed cards on or off"),
     ("cancel", "Stop what we are doing"),
     ("help", "How this works"),
+    ("subscription", "Your subscription tier"),
+    ("paysupport", "Help with a payment"),
+    ("terms", "Terms of service"),
 ]
 COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s|$)")
 #: Handler threads: handlers wait on Redis and HTTP, not on the CPU.
@@ -81,6 +92,11 @@ def update_key(kind: str, user_id: int, update_id: int) -> str:
     person's old key (their reading would be replayed to the wrong person).
     """
     return job_id(kind, user_id, update_id)
+
+
+def help_text() -> str:
+    """/help: the commands, the payment commands and what each tier gives."""
+    return "\n\n".join([texts.HELP, texts.HELP_PAYMENTS, texts.tier_lines()])
 
 
 def has_words(text: str) -> bool:
@@ -462,7 +478,14 @@ class TarotBot:
             )
             return
         if name == "help":
-            self.say(update_id, chat_id, texts.HELP, keyboards.main_menu())
+            self.say(update_id, chat_id, help_text(), keyboards.main_menu())
+            return
+        if name in ("paysupport", "terms"):
+            page = texts.PAYSUPPORT if name == "paysupport" else texts.TERMS
+            self.say(update_id, chat_id, page, keyboards.main_menu())
+            return
+        if name == "subscription":
+            self.show_subscription(user.id, chat_id, update_id)
             return
         if name == "cancel":
             self.cancel(user.id, chat_id, update_id)
@@ -510,7 +533,7 @@ class TarotBot:
             update_id,
             chat_id,
             texts.render(texts.CHOOSE_SPREAD, balance=balance),
-            keyboards.spreads_menu(),
+            keyboards.spreads_menu(balance, session.current_tier()),
         )
 
     def cancel(self, telegram_id: int, chat_id: int, update_id: int) -> None:
@@ -565,7 +588,7 @@ class TarotBot:
         ]
         key = update_key("reading", session.telegram_id, update_id)
         self.app.enqueue(
-            QUEUE_READINGS,
+            QUEUE_READINGS_PRIORITY if session.current_tier().priority else QUEUE_READINGS,
             "jobs.readings.run_reading",
             session.telegram_id,
             chat_id,
@@ -652,7 +675,9 @@ class TarotBot:
         elif arg == "buy":
             self.say(update_id, chat_id, texts.BUY, keyboards.buy_menu())
         elif arg == "help":
-            self.say(update_id, chat_id, texts.HELP, keyboards.main_menu())
+            self.say(update_id, chat_id, help_text(), keyboards.main_menu())
+        elif arg == "sub":
+            self.show_subscription(press.user_id, chat_id, update_id)
         else:
             session = self.session(press.user_id)
             if session is None:
@@ -661,6 +686,16 @@ class TarotBot:
                 self.show_spreads(session, chat_id, update_id)
 
     def on_cancel_button(self, press: _Press, session: Session | None) -> None:
+        if press.callback.arg == "buy":  # the pack list or the tiers: close it
+            self.sessions.set_state(press.user_id, "idle")
+            self.reply(
+                press.update_id,
+                press.chat_id,
+                replies.edit_text(
+                    press.chat_id, press.message_id, texts.BUY_CANCELLED, keyboards.main_menu()
+                ),
+            )
+            return
         self.cancel(press.user_id, press.chat_id, press.update_id)
 
     def on_buy_button(self, press: _Press, session: Session | None) -> None:
@@ -709,11 +744,12 @@ class TarotBot:
     def on_spread_button(self, press: _Press, session: Session) -> None:
         update_id, chat_id = press.update_id, press.chat_id
         spread = get_spread(press.callback.arg)
+        price = spread_price(session.current_tier(), spread.cost)
         balance = ledger.balance(session.user_id)
-        if balance < spread.cost:  # say so now, not after the question (the worker checks too)
+        if balance < price:  # say so now, not after the question (the worker checks too)
             self.sessions.end_step(press.user_id)
             notice = texts.render(
-                texts.SPREAD_TOO_DEAR, title=spread.title, cost=spread.cost, balance=balance
+                texts.SPREAD_TOO_DEAR, title=spread.title, cost=price, balance=balance
             )
             self.reply(
                 update_id,
@@ -727,7 +763,7 @@ class TarotBot:
         prompt = texts.render(
             texts.ASK_QUESTION,
             title=spread.title,
-            cost=spread.cost,
+            cost=price,
             description=spread.description,
             limit=QUESTION_LIMIT,
         )
@@ -747,11 +783,87 @@ class TarotBot:
             return
         self.start_reading(taken, spread, None, press.chat_id, press.update_id)
 
+    # -- subscriptions ---------------------------------------------------------
+    def show_subscription(self, telegram_id: int, chat_id: int, update_id: int) -> None:
+        """/subscription: the tier, its renewal date and this period's credits, with buttons."""
+        try:
+            user = users.by_telegram_id(telegram_id)
+        except UnknownUser:
+            self.say(update_id, chat_id, texts.NOT_REGISTERED)
+            return
+        status = subscriptions.status(user)
+        if status.tier.name == BASIC:
+            page = "\n\n".join(
+                [
+                    texts.render(texts.SUBSCRIPTION_BASIC, balance=status.balance),
+                    texts.tier_lines(),
+                    texts.SUBSCRIPTION_HOW,
+                ]
+            )
+            self.say(update_id, chat_id, page, keyboards.subscription_offers())
+            return
+        until = status.expires_at.strftime("%d %b %Y") if status.expires_at else "-"
+        renewal = texts.render(
+            texts.SUBSCRIPTION_ENDS if status.canceled else texts.SUBSCRIPTION_RENEWS, until=until
+        )
+        page = texts.render(
+            texts.SUBSCRIPTION_ACTIVE,
+            tier=status.tier.title,
+            renewal=renewal,
+            credits=status.period_credits,
+            balance=status.balance,
+            discount=status.tier.discount_percent,
+        )
+        self.say(update_id, chat_id, page, keyboards.subscription_manage(status.canceled))
+
+    def on_subscription_button(self, press: _Press, session: Session) -> None:
+        """Subscribe to a tier (an invoice link), or cancel / resume renewal (a job)."""
+        arg = press.callback.arg
+        if arg in ("cancel", "resume"):
+            key = update_key("renewal", press.user_id, press.update_id)
+            self.reply(press.update_id, press.chat_id, replies.action(press.chat_id))
+            self.app.enqueue(
+                QUEUE_PAYMENTS,
+                "jobs.subscriptions.set_renewal",
+                press.user_id,
+                press.chat_id,
+                arg == "cancel",
+                press.message_id,
+                key,
+                key=key,
+                retry=Retry(max=3, interval=[1, 5, 15]),
+            )
+            return
+        if session.current_tier().name != BASIC:
+            self.say(press.update_id, press.chat_id, texts.ALREADY_SUBSCRIBED)
+            return
+        tier = TIERS_BY_NAME[arg]
+        try:
+            link = self.bot.create_invoice_link(
+                title=f"TarotBot {tier.title}",
+                description=texts.render(texts.SUBSCRIPTION_INVOICE, credits=tier.monthly_credits),
+                payload=subscription_payload(tier, press.user_id),
+                provider_token=None,
+                currency=CURRENCY,
+                prices=[types.LabeledPrice(tier.title, tier.stars)],
+                subscription_period=SUBSCRIPTION_PERIOD,
+            )
+        except (ApiTelegramException, requests.RequestException) as exc:
+            log.warning("could not create a subscription link: %s", redact(exc))
+            self.say(press.update_id, press.chat_id, texts.SUBSCRIPTION_LINK_FAILED)
+            return
+        self.say(
+            press.update_id,
+            press.chat_id,
+            texts.render(texts.SUBSCRIPTION_LINK, tier=tier.title, stars=tier.stars),
+            keyboards.subscribe_link(link, tier.stars),
+        )
+
     # -- payments ------------------------------------------------------------
     def on_pre_checkout(self, query: types.PreCheckoutQuery) -> None:
         """Answer at once (Telegram waits at most ten seconds): is this our offer?"""
         try:
-            check_payment(
+            check_offer(
                 query.invoice_payload, query.currency, query.total_amount, query.from_user.id
             )
         except InvalidPayload as problem:
@@ -784,6 +896,23 @@ class TarotBot:
     def on_payment(self, message: types.Message) -> None:
         payment = message.successful_payment
         charge_id = payment.telegram_payment_charge_id
+        if is_subscription(payment.invoice_payload):
+            self._enqueue_money(
+                "jobs.subscriptions.record_subscription_payment",
+                job_id("payment", charge_id),
+                message.from_user.id,
+                message.chat.id,
+                charge_id,
+                payment.invoice_payload,
+                payment.currency,
+                payment.total_amount,
+                payment.subscription_expiration_date,
+                bool(payment.is_first_recurring),
+                message.from_user.username,
+                message.from_user.first_name,
+                on_failure=Callback("jobs.credits.payment_failed"),
+            )
+            return
         self._enqueue_money(
             "jobs.credits.record_payment",
             job_id("payment", charge_id),
