@@ -9,8 +9,9 @@ status ``completed`` or ``refunded``):
 ``row_arithmetic``  credits_after = credits_before + amount, on every row
 ``chain``           applied rows ordered by credits_version: versions 2, 3, 4, … and
                     each credits_before = the previous credits_after (0 first)
-``reading_debit``   a reading with a transaction_id points at a completed
-                    'reading' debit of the same user
+``reading_debit``   a reading with a transaction_id points at an applied (completed,
+                    or refunded because it could not be delivered) 'reading' debit
+                    of the same user
 ``refund_link``     a refund is completed, points at a 'refunded' original of the
                     same user with the opposite amount; a 'refunded' row has one
 ``payment_once``    a payment reference is credited by at most one purchase
@@ -104,7 +105,7 @@ SELECT r.user_id, r.id, r.transaction_id, t.user_id, t.type, t.status
 FROM readings AS r
 LEFT JOIN transactions AS t ON t.id = r.transaction_id
 WHERE r.user_id BETWEEN %s AND %s AND r.transaction_id IS NOT NULL
-  AND (t.id IS NULL OR t.type <> 'reading' OR t.status <> 'completed'
+  AND (t.id IS NULL OR t.type <> 'reading' OR t.status NOT IN ('completed', 'refunded')
        OR t.user_id <> r.user_id)
 ORDER BY r.user_id, r.id
 """
@@ -224,7 +225,7 @@ def _check_batch(lo: int, hi: int) -> list[Violation]:
             Violation(
                 user_id,
                 "reading_debit",
-                f"reading {reading_id}: completed reading debit of user {user_id}",
+                f"reading {reading_id}: applied reading debit of user {user_id}",
                 actual,
             )
         )

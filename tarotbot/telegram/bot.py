@@ -834,7 +834,12 @@ class TarotBot:
                 retry=Retry(max=3, interval=[1, 5, 15]),
             )
             return
-        if session.current_tier().name != BASIC:
+        try:  # the database, not the session: a tier may have ended a moment ago
+            current = subscriptions.tier_of(users.by_telegram_id(press.user_id))
+        except UnknownUser:
+            self.say(press.update_id, press.chat_id, texts.NOT_REGISTERED)
+            return
+        if current.name != BASIC:
             self.say(press.update_id, press.chat_id, texts.ALREADY_SUBSCRIBED)
             return
         tier = TIERS_BY_NAME[arg]
