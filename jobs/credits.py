@@ -11,6 +11,7 @@ from tarotbot.models import Transaction, User
 from tarotbot.packs import InvalidPayload, check_payment
 from tarotbot.sessions import SessionCache
 from tarotbot.telegram import keyboards, replies, texts
+from tarotbot.telegram.sender import DEFAULT_MAX_WAIT
 
 log = logging.getLogger("tarotbot.jobs.credits")
 
@@ -67,8 +68,14 @@ def credit_pack(
     total_amount: int,
     username: str | None = None,
     first_name: str | None = None,
+    *,
+    notify_wait: float = DEFAULT_MAX_WAIT,
 ) -> dict:
-    """:func:`record_payment`'s work, for callers already inside a job (reconciliation)."""
+    """:func:`record_payment`'s work, for callers already inside a job (reconciliation).
+
+    ``notify_wait``: the longest the thank-you waits for its turn in the chat
+    before it is handed to the sends queue (0 for a batch of them).
+    """
     app = get_app()
     pack = check_payment(
         payload, currency, total_amount, telegram_id
@@ -93,7 +100,10 @@ def credit_pack(
     else:
         message = texts.render(texts.PAYMENT_THANKS, credits=pack.credits, balance=balance)
     app.sender.deliver(
-        f"paid-{charge_id}", chat_id, [replies.text(chat_id, message, keyboards.main_menu())]
+        f"paid-{charge_id}",
+        chat_id,
+        [replies.text(chat_id, message, keyboards.main_menu())],
+        max_wait=notify_wait,
     )
     return {"transaction_id": entry.transaction_id, "replayed": entry.replayed}
 
@@ -110,7 +120,14 @@ def record_refund(telegram_id: int, chat_id: int, charge_id: str, stars: int) ->
     return take_back_refund(telegram_id, chat_id, charge_id, stars)
 
 
-def take_back_refund(telegram_id: int, chat_id: int, charge_id: str, stars: int) -> dict:
+def take_back_refund(
+    telegram_id: int,
+    chat_id: int,
+    charge_id: str,
+    stars: int,
+    *,
+    notify_wait: float = DEFAULT_MAX_WAIT,
+) -> dict:
     """:func:`record_refund`'s work, for callers already inside a job (reconciliation)."""
     app = get_app()
     revoked = subscriptions.revoke_refunded(charge_id)
@@ -142,7 +159,9 @@ def take_back_refund(telegram_id: int, chat_id: int, charge_id: str, stars: int)
     if revoked is not None:
         tier = tiers.get_tier(revoked.subscription_charge_id and _refunded_tier(charge_id))
         message += "\n" + texts.render(texts.SUBSCRIPTION_ENDED_BY_REFUND, tier=tier.title)
-    app.sender.deliver(f"refund-{charge_id}", chat_id, [replies.text(chat_id, message)])
+    app.sender.deliver(
+        f"refund-{charge_id}", chat_id, [replies.text(chat_id, message)], max_wait=notify_wait
+    )
     return {"status": status, **({"subscription_ended": True} if revoked is not None else {})}
 
 

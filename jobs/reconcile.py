@@ -96,6 +96,7 @@ def _settle(payment: StarPayment, result: ReconcileResult) -> None:
                     False,  # as a renewal: Telegram's list does not say which was first
                     payment.username,
                     payment.first_name,
+                    notify_wait=0,
                 )
             else:
                 credits.credit_pack(
@@ -107,6 +108,7 @@ def _settle(payment: StarPayment, result: ReconcileResult) -> None:
                     payment.amount,
                     payment.username,
                     payment.first_name,
+                    notify_wait=0,
                 )
         except InvalidPayload as problem:
             result.unusable += 1
@@ -115,7 +117,7 @@ def _settle(payment: StarPayment, result: ReconcileResult) -> None:
         result.recovered += 1
         log.warning("reconciliation: recovered Stars payment %s of user %s", charge, user_id)
     elif not reconciliation.is_refunded(charge):
-        credits.take_back_refund(user_id, user_id, charge, payment.amount)
+        credits.take_back_refund(user_id, user_id, charge, payment.amount, notify_wait=0)
         result.refunds += 1
         log.warning("reconciliation: applied the refund of Stars payment %s", charge)
 

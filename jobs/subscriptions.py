@@ -14,6 +14,7 @@ from tarotbot.packs import check_subscription
 from tarotbot.redaction import redact
 from tarotbot.sessions import SessionCache
 from tarotbot.telegram import keyboards, replies, texts
+from tarotbot.telegram.sender import DEFAULT_MAX_WAIT
 from tarotbot.tiers import SUBSCRIPTION_PERIOD
 
 log = logging.getLogger("tarotbot.jobs.subscriptions")
@@ -58,6 +59,8 @@ def credit_subscription(
     first: bool,
     username: str | None = None,
     first_name: str | None = None,
+    *,
+    notify_wait: float = DEFAULT_MAX_WAIT,
 ) -> dict:
     """:func:`record_subscription_payment`'s work, for callers already inside a job.
 
@@ -98,7 +101,10 @@ def credit_subscription(
     if applied.bonus:
         message += "\n" + texts.render(texts.SUBSCRIBED_BONUS, bonus=applied.bonus)
     app.sender.deliver(
-        f"paid-{charge_id}", chat_id, [replies.text(chat_id, message, keyboards.main_menu())]
+        f"paid-{charge_id}",
+        chat_id,
+        [replies.text(chat_id, message, keyboards.main_menu())],
+        max_wait=notify_wait,
     )
     return {
         "status": "applied",
