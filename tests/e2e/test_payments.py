@@ -182,6 +182,14 @@ def test_payments_lost_on_the_way_are_credited_once_by_reconciliation(stack, emu
 
 def test_subscription_refund_and_a_reading_to_a_blocked_chat(stack, emulator, app_env):
     _start(stack, CY)
+    stack.send(CY, "/paysupport")
+    stack.send(CY, "/terms")
+    stack.wait_for(CY, containing("Help with a payment"))
+    stack.wait_for(CY, containing("Terms, in plain words"))
+    stack.send(CY, "/buy")
+    packs = _with_button(stack, CY, "x:buy")
+    stack.tap(CY, packs["message_id"], "x:buy")
+    stack.wait_for(CY, containing("nothing bought"))
     paid = _subscribe(stack, emulator, CY)
     stack.wait_for(CY, containing("Welcome to Premium!"))
     person = _user(CY)
