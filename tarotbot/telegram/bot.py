@@ -15,6 +15,7 @@ not be dropped.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import re
 import signal
@@ -803,6 +804,8 @@ class TarotBot:
             self.say(update_id, chat_id, page, keyboards.subscription_offers())
             return
         until = status.expires_at.strftime("%d %b %Y") if status.expires_at else "-"
+        left = (status.expires_at - dt.datetime.now(dt.UTC)) if status.expires_at else None
+        days = max(0, -(-left // dt.timedelta(days=1))) if left is not None else "-"
         renewal = texts.render(
             texts.SUBSCRIPTION_ENDS if status.canceled else texts.SUBSCRIPTION_RENEWS, until=until
         )
@@ -810,6 +813,7 @@ class TarotBot:
             texts.SUBSCRIPTION_ACTIVE,
             tier=status.tier.title,
             renewal=renewal,
+            days=days,
             credits=status.period_credits,
             balance=status.balance,
             discount=status.tier.discount_percent,

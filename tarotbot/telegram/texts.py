@@ -128,7 +128,7 @@ SUBSCRIPTION_HOW = (
     "until the end of the period you paid for."
 )
 SUBSCRIPTION_ACTIVE = (
-    "🌟 <b>{tier}</b> · {renewal}\n\n"
+    "🌟 <b>{tier}</b> · {renewal} ({days} day(s) left in this period)\n\n"
     "This period's payment added <b>{credits}</b> credits; you hold <b>{balance}</b>. "
     "Spreads cost {discount}% less while it lasts."
 )
