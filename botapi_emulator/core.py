@@ -196,12 +196,35 @@ class Emulator:
         *,
         invoice_link: str | None = None,
         timeout: float | None = None,
+        deliver: bool = True,
         bot=None,
     ) -> dict:
-        """User pays an invoice; blocks until the bot answers pre-checkout (or times out)."""
+        """User pays an invoice; blocks until the bot answers pre-checkout (or times out).
+
+        ``deliver=False``: the payment happens but its update is lost on the way.
+        """
         return driver.pay(
-            self.resolve_bot(bot), user_id, message_id, invoice_link=invoice_link, timeout=timeout
+            self.resolve_bot(bot),
+            user_id,
+            message_id,
+            invoice_link=invoice_link,
+            timeout=timeout,
+            deliver=deliver,
         )
+
+    def renew(
+        self, user_id: int, charge_id: str | None = None, *, deliver: bool = True, bot=None
+    ) -> dict:
+        """Advance the user's subscription to its next period (a renewal, or its end)."""
+        return driver.renew(self.resolve_bot(bot), user_id, charge_id, deliver=deliver)
+
+    def subscriptions(self, user_id: int, *, bot=None) -> list[dict]:
+        """The user's subscriptions (charges, period end, cancelled, ended)."""
+        return driver.subscriptions_view(self.resolve_bot(bot), user_id)
+
+    def drop_updates(self, update_ids: list[int] | None = None, *, bot=None) -> list[int]:
+        """Forget pending updates (all, or those named), as Telegram does after 24 hours."""
+        return driver.drop_updates(self.resolve_bot(bot), update_ids)
 
     def block(self, user_id: int, blocked: bool = True, *, bot=None) -> dict:
         """User blocks the bot (sends then get 403) or, with ``blocked=False``, unblocks it."""

@@ -18,7 +18,7 @@ from botapi_emulator import media
 from botapi_emulator.errors import ApiError
 from botapi_emulator.formatting import utf16_len
 from botapi_emulator.methods import store_photo
-from botapi_emulator.payments import new_charge_id, record_payment
+from botapi_emulator.payments import new_charge_id, record_payment, subscription_of
 from botapi_emulator.state import (
     BotState,
     CallbackRecord,
@@ -26,6 +26,7 @@ from botapi_emulator.state import (
     Chat,
     Checkout,
     StoredMessage,
+    Subscription,
     UserInfo,
     now,
 )
@@ -176,12 +177,17 @@ def pay(
     *,
     invoice_link: str | None = None,
     timeout: float | None = None,
+    deliver: bool = True,
 ) -> dict[str, Any]:
     """The user pays an invoice: pre-checkout query, then (if the bot says ok) the payment.
 
     Blocks until the bot answers the pre-checkout query or ``timeout`` seconds
     pass (default: Telegram's 10 s). Returns ``status`` ``paid`` (with
     ``charge_id``), ``declined`` (with the bot's ``error_message``) or ``timeout``.
+    An invoice link with a ``subscription_period`` starts a subscription
+    (:func:`renew` advances it). ``deliver=False`` charges the user and books
+    the transaction but never delivers the ``successful_payment`` update (a
+    payment update lost on the way, for reconciliation tests).
     """
     limit = bot.settings.pre_checkout_timeout if timeout is None else float(timeout)
     with bot.lock:
@@ -195,7 +201,7 @@ def pay(
             return {**result, "status": "timeout"}
         if not checkout.ok:
             return {**result, "status": "declined", "error_message": checkout.error_message}
-        return {**result, **_complete_payment(bot, user, invoice)}
+        return {**result, **_complete_payment(bot, user, invoice, deliver=deliver)}
 
 
 def _invoice_to_pay(bot, user_id, message_id, invoice_link) -> tuple[UserInfo, dict[str, Any]]:
@@ -232,8 +238,20 @@ def _open_checkout(bot, user, invoice, limit) -> Checkout | None:
     return checkout
 
 
-def _complete_payment(bot: BotState, user: UserInfo, invoice: dict[str, Any]) -> dict[str, Any]:
-    """Charge, book the transaction and deliver the successful_payment message."""
+def _complete_payment(
+    bot: BotState,
+    user: UserInfo,
+    invoice: dict[str, Any],
+    *,
+    deliver: bool = True,
+    subscription: Subscription | None = None,
+) -> dict[str, Any]:
+    """Charge, book the transaction and deliver the successful_payment message.
+
+    A subscription invoice's first payment starts a :class:`Subscription`;
+    ``subscription`` given: this is its renewal for the next period.
+    """
+    period = invoice.get("subscription_period")
     charge = Charge(
         new_charge_id(),
         user,
@@ -241,6 +259,7 @@ def _complete_payment(bot: BotState, user: UserInfo, invoice: dict[str, Any]) ->
         invoice["currency"],
         invoice["payload"],
         now(),
+        subscription_period=period,
     )
     record_payment(bot, charge)
     payment: dict[str, Any] = {
@@ -250,21 +269,89 @@ def _complete_payment(bot: BotState, user: UserInfo, invoice: dict[str, Any]) ->
         "telegram_payment_charge_id": charge.charge_id,
         "provider_payment_charge_id": "",
     }
-    if "subscription_period" in invoice:
-        payment["subscription_expiration_date"] = charge.date + invoice["subscription_period"]
+    if period:
+        if subscription is None:
+            subscription = Subscription(user, invoice, [], charge.date)
+            bot.subscriptions.append(subscription)
+        subscription.charges.append(charge.charge_id)
+        subscription.expires = max(subscription.expires, charge.date) + period
+        payment["subscription_expiration_date"] = subscription.expires
         payment["is_recurring"] = True
-        payment["is_first_recurring"] = True
+        payment["is_first_recurring"] = len(subscription.charges) == 1
     chat = bot.ensure_chat(user)
     message = bot.add_message(
         chat, outgoing=False, method="payment", content={"successful_payment": payment}
     )
-    update_id = bot.push_update("message", message.to_api())
-    return {
+    update_id = bot.push_update("message", message.to_api()) if deliver else None
+    result = {
         "status": "paid",
         "charge_id": charge.charge_id,
         "message_id": message.message_id,
         "update_id": update_id,
     }
+    if period:
+        result["subscription_expiration_date"] = subscription.expires
+    return result
+
+
+def renew(
+    bot: BotState, user_id: int, charge_id: str | None = None, *, deliver: bool = True
+) -> dict[str, Any]:
+    """Advance the user's subscription to its next period, as Telegram does when one ends.
+
+    The subscription is the one ``charge_id`` paid for, else the user's
+    latest. Renewal charges the user again (no pre-checkout query, as on
+    Telegram) and delivers a ``successful_payment`` with ``is_recurring`` and
+    ``subscription_expiration_date`` one period later (unless ``deliver`` is
+    false). A subscription the bot cancelled is not renewed: it ends, and
+    ``status`` is ``ended``; otherwise ``paid`` with the new ``charge_id``.
+    """
+    with bot.lock:
+        if charge_id:
+            subscription = subscription_of(bot, int(user_id), charge_id)
+        else:
+            mine = [s for s in bot.subscriptions if s.user.id == int(user_id)]
+            subscription = mine[-1] if mine else None
+        if subscription is None:
+            raise DriverError(f"user {user_id} has no such subscription", 404)
+        if subscription.ended or subscription.canceled:
+            subscription.ended = True
+            return {"status": "ended", "subscription_expiration_date": subscription.expires}
+        return _complete_payment(
+            bot, subscription.user, subscription.invoice, deliver=deliver, subscription=subscription
+        )
+
+
+def subscriptions_view(bot: BotState, user_id: int) -> list[dict[str, Any]]:
+    """The user's subscriptions: charges (first first), period end, cancelled, ended."""
+    with bot.lock:
+        return [
+            {
+                "charges": list(s.charges),
+                "subscription_expiration_date": s.expires,
+                "canceled": s.canceled,
+                "ended": s.ended,
+                "invoice_payload": s.invoice["payload"],
+                "amount": s.invoice["total_amount"],
+            }
+            for s in bot.subscriptions
+            if s.user.id == int(user_id)
+        ]
+
+
+def drop_updates(bot: BotState, update_ids: list[int] | None = None) -> list[int]:
+    """Forget pending updates (all, or those named): Telegram keeps updates only 24 hours.
+
+    Returns the ids dropped; a running poller never sees them.
+    """
+    with bot.lock:
+        wanted = None if update_ids is None else {int(u) for u in update_ids}
+        dropped = [
+            u["update_id"] for u in bot.updates if wanted is None or u["update_id"] in wanted
+        ]
+        for update_id in dropped:
+            bot.remove_update(update_id)
+        return dropped
 
 
 # -- inspecting ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from botapi_emulator.errors import QUERY_TOO_OLD, bad_request
 from botapi_emulator.methods import parse_reply_markup
 from botapi_emulator.params import Params, missing
 from botapi_emulator.registry import api_method
-from botapi_emulator.state import BotState, Charge, now
+from botapi_emulator.state import BotState, Charge, Subscription, now
 
 STARS = "XTR"
 MAX_STARS = 10_000  # Telegram's cap on one Stars invoice at the time of writing
@@ -177,20 +177,58 @@ def _refund_message(bot: BotState, charge: Charge) -> None:
 
 
 def _transaction(charge: Charge, side: str) -> dict[str, Any]:
-    """A StarTransaction: payments have a ``source``, refunds a ``receiver``."""
-    partner = {
+    """A StarTransaction: payments have a ``source``, refunds a ``receiver``.
+
+    A subscription payment's partner carries ``subscription_period``.
+    """
+    partner: dict[str, Any] = {
         "type": "user",
         "transaction_type": "invoice_payment",
         "user": charge.user.to_api(),
         "invoice_payload": charge.payload,
     }
-    return {"id": charge.charge_id, "amount": charge.amount, "date": now(), side: partner}
+    if charge.subscription_period:
+        partner["subscription_period"] = charge.subscription_period
+    date = charge.date if side == "source" else now()
+    return {"id": charge.charge_id, "amount": charge.amount, "date": date, side: partner}
 
 
 def record_payment(bot: BotState, charge: Charge) -> None:
     """Book a successful payment (caller holds the bot's lock)."""
     bot.charges[charge.charge_id] = charge
     bot.transactions.append(_transaction(charge, "source"))
+
+
+def subscription_of(bot: BotState, user_id: int, charge_id: str) -> Subscription | None:
+    """The subscription of ``user_id`` that ``charge_id`` paid for (any of its payments)."""
+    for subscription in bot.subscriptions:
+        if subscription.user.id == user_id and charge_id in subscription.charges:
+            return subscription
+    return None
+
+
+@api_method("editUserStarSubscription")
+def edit_user_star_subscription(bot: BotState, p: Params) -> bool:
+    """Cancel (``is_canceled``) or re-enable the renewal of a user's subscription.
+
+    The subscription is named by a charge id of its payments; one the user
+    does not have is ``SUBSCRIPTION_NOT_FOUND`` (wording chosen here), and
+    re-enabling one whose period has ended ``SUBSCRIPTION_EXPIRED``.
+    """
+    user_id = p.integer("user_id", required=True)
+    charge_id = p.string("telegram_payment_charge_id", required=True) or ""
+    if not p.present("is_canceled"):
+        raise missing("is_canceled")
+    canceled = p.flag("is_canceled")
+    with bot.lock:
+        subscription = subscription_of(bot, user_id, charge_id)
+        if subscription is None:
+            raise bad_request("SUBSCRIPTION_NOT_FOUND")
+        if subscription.ended and not canceled:
+            raise bad_request("SUBSCRIPTION_EXPIRED")
+        subscription.canceled = canceled
+        bot.changed.notify_all()
+    return True
 
 
 @api_method("getStarTransactions")

@@ -80,8 +80,28 @@ def _pay(emu: Emulator, body: dict[str, Any], _: str) -> Any:
         int(message_id) if message_id is not None else None,
         invoice_link=body.get("invoice_link"),
         timeout=body.get("timeout"),
+        deliver=bool(body.get("deliver", True)),
         bot=_bot(body),
     )
+
+
+def _renew(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    _require(body, "user_id")
+    return emu.renew(
+        int(body["user_id"]),
+        body.get("charge_id"),
+        deliver=bool(body.get("deliver", True)),
+        bot=_bot(body),
+    )
+
+
+def _subscriptions(emu: Emulator, query: dict[str, Any], user_id: str) -> Any:
+    return emu.subscriptions(int(user_id), bot=_bot(query))
+
+
+def _drop_updates(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    ids = body.get("update_ids")
+    return emu.drop_updates(None if ids is None else [int(u) for u in ids], bot=_bot(body))
 
 
 def _block(emu: Emulator, body: dict[str, Any], _: str) -> Any:
@@ -156,6 +176,9 @@ ROUTES: dict[tuple[str, str], DriverRoute] = {
     ("POST", "tap"): _tap,
     ("POST", "pay"): _pay,
     ("POST", "block"): _block,
+    ("POST", "renew"): _renew,
+    ("GET", "subscriptions/*"): _subscriptions,
+    ("POST", "updates/drop"): _drop_updates,
     ("GET", "chats"): _chats,
     ("GET", "chats/*"): _chat,
     ("GET", "updates"): _updates,

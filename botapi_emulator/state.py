@@ -283,6 +283,24 @@ class Charge:
     payload: str
     date: int
     refunded: bool = False
+    subscription_period: int | None = None  # seconds; set for subscription payments
+
+
+@dataclass
+class Subscription:
+    """A Stars subscription: bought through an invoice link, renewed each period.
+
+    ``charges`` lists its payments' charge ids, the first payment first;
+    ``expires`` is the end of the paid period (unix seconds). Renewal stops
+    when the bot cancels it (editUserStarSubscription) or it has ended.
+    """
+
+    user: UserInfo
+    invoice: dict[str, Any]
+    charges: list[str]
+    expires: int
+    canceled: bool = False
+    ended: bool = False
 
 
 class BotState:
@@ -318,6 +336,7 @@ class BotState:
         self.callback_queries: dict[str, CallbackRecord] = {}
         self.checkouts: dict[str, Checkout] = {}
         self.charges: dict[str, Charge] = {}
+        self.subscriptions: list[Subscription] = []
         self.transactions: list[dict[str, Any]] = []
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.invoice_links: dict[str, dict[str, Any]] = {}

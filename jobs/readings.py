@@ -193,6 +193,10 @@ def show_history(
     except ValueError:
         app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.STALE_HISTORY)])
         return {"status": "bad-cursor"}
+    if not page.items and cursor is not None:
+        # A cursor past either end (forged, or its readings gone): the newest page,
+        # never "no readings yet" to someone who has some.
+        page = history.history_page(user.id, cursor=None, limit=5)
     if not page.items:
         app.sender.deliver(
             key, chat_id, [replies.text(chat_id, texts.HISTORY_EMPTY, keyboards.main_menu())]

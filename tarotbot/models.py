@@ -1,4 +1,4 @@
-"""Peewee models for the specification's four tables.
+"""Peewee models for the specification's four tables, and the mirror of Telegram's Stars ledger.
 
 The tables themselves are created by the numbered scripts in ``migrations/``
 (they carry the CHECKs and partial indexes peewee cannot express); these
@@ -74,6 +74,10 @@ class User(BaseModel):
     daily_offered = peewee.BooleanField(default=False)  # offered once after a first reading
     # Added by migration 0011: set when the person's data was erased (/delete).
     erased_at = TimestampTZField(null=True)
+    # Added by migration 0005: the charge that pays the current subscription
+    # period (editUserStarSubscription names it), and renewal cancelled.
+    subscription_charge_id = peewee.CharField(max_length=255, null=True)
+    subscription_canceled = peewee.BooleanField(default=False)
 
     class Meta:
         table_name = "users"
@@ -206,3 +210,32 @@ class InviteReward(BaseModel):
 
     class Meta:
         table_name = "invite_rewards"
+
+
+class StarTransaction(BaseModel):
+    """A Stars transaction as Telegram's getStarTransactions lists it (migration 0006)."""
+
+    telegram_transaction_id = peewee.CharField(max_length=255)
+    direction = peewee.CharField(max_length=3)  # "in": a payment; "out": a refund
+    telegram_user_id = peewee.BigIntegerField(null=True)
+    amount = peewee.IntegerField()
+    invoice_payload = peewee.CharField(max_length=255, null=True)
+    subscription_period = peewee.IntegerField(null=True)
+    transaction_date = TimestampTZField()
+    seen_at = TimestampTZField(default=utcnow)
+
+    class Meta:
+        table_name = "star_transactions"
+        primary_key = peewee.CompositeKey("telegram_transaction_id", "direction")
+
+
+class ReconciliationCheckpoint(BaseModel):
+    """Where reconciliation stopped reading Telegram's list (migration 0006)."""
+
+    name = peewee.CharField(max_length=50, primary_key=True)
+    next_offset = peewee.IntegerField(default=0)
+    synced_at = TimestampTZField(null=True)
+    updated_at = TimestampTZField(default=utcnow)
+
+    class Meta:
+        table_name = "reconciliation_checkpoints"

@@ -23,10 +23,18 @@ JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # Queue names, highest priority first: workers listen in this order.
 QUEUE_PAYMENTS = "payments"  # money first: never let a payment wait behind readings
 QUEUE_READINGS = "readings"
+QUEUE_READINGS_PRIORITY = "readings-priority"  # readings of tiers with priority (tarotbot.tiers)
 QUEUE_SENDS = "sends"  # outbound Telegram messages, incl. rescheduled after a 429
 QUEUE_MAINTENANCE = "maintenance"  # periodic jobs
 QUEUE_BULK = "bulk"  # daily cards and broadcasts: last, paced below Telegram's limits
-QUEUE_NAMES = (QUEUE_PAYMENTS, QUEUE_READINGS, QUEUE_SENDS, QUEUE_MAINTENANCE, QUEUE_BULK)
+QUEUE_NAMES = (
+    QUEUE_PAYMENTS,
+    QUEUE_READINGS_PRIORITY,
+    QUEUE_READINGS,
+    QUEUE_SENDS,
+    QUEUE_MAINTENANCE,
+    QUEUE_BULK,
+)
 
 
 def job_id(*parts: object) -> str:

@@ -24,6 +24,7 @@ from tarotbot.tarot.commitment import commitment_of, seed_for, valid_nonce
 from tarotbot.tarot.compose import compose
 from tarotbot.tarot.draw import Draw, draw, new_seed
 from tarotbot.tarot.spreads import get_spread
+from tarotbot.tiers import effective_tier, spread_price
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,18 @@ def perform_reading(
 ) -> ReadingOutcome:
     """Charge ``user`` for a reading of ``spread_name`` and store it; once per ``key``.
 
-    ``nonce``: the reading's commitment nonce; its seed is derived from it.
-    Raises :class:`~tarotbot.exceptions.InsufficientCredits` (nothing written)
-    when the balance is short, and :class:`UnknownSpread` for a bad name.
+    The price is the spread's cost at the person's subscription tier now
+    (:func:`tarotbot.tiers.spread_price`). ``nonce``: the reading's commitment
+    nonce; its seed is derived from it. Raises
+    :class:`~tarotbot.exceptions.InsufficientCredits` (nothing written) when
+    the balance is short, and :class:`UnknownSpread` for a bad name.
     """
     spread = get_spread(spread_name)
+    tier = effective_tier(user.subscription_tier, user.subscription_expires_at)
+    cost = spread_price(tier, spread.cost)
     existing = _stored_for_key(user.id, key)
     if existing is not None:
-        return _outcome(existing, cost=spread.cost, balance=ledger.balance(user.id), replayed=True)
+        return _outcome(existing, cost=cost, balance=ledger.balance(user.id), replayed=True)
     seed, sealed = sealed_seed(settings, nonce)
     the_draw = draw(
         spread.name,
@@ -89,11 +94,11 @@ def perform_reading(
     interpretation = interpret(the_draw, question, settings)
     record = the_draw.to_record() | {"interpreter": interpretation.author} | sealed
     with database.atomic():
-        entry = ledger.debit_reading(user.id, spread.cost, key=key)
+        entry = ledger.debit_reading(user.id, cost, key=key)
         if entry.replayed:  # a concurrent run of the same key won the race
             reading = _stored_for_key(user.id, key)
             if reading is not None:
-                return _outcome(reading, spread.cost, ledger.balance(user.id), replayed=True)
+                return _outcome(reading, cost, ledger.balance(user.id), replayed=True)
         reading = Reading.create(
             user=user.id,
             spread_type=spread.name,
@@ -107,7 +112,7 @@ def perform_reading(
         draw=the_draw,
         caption=interpretation.caption,
         messages=tuple(interpretation.messages),
-        cost=spread.cost,
+        cost=cost,
         balance=entry.balance_after,
         replayed=False,
     )

@@ -10,6 +10,7 @@ every read and state changes are skipped with a warning.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 import redis
 
 from tarotbot.models import User
+from tarotbot.tiers import Tier, effective_tier
 
 log = logging.getLogger("tarotbot.sessions")
 
@@ -40,6 +42,17 @@ class Session:
     taken_nonce: str | None = None
     # a question typed after /reading, waiting for its spread
     pending_question: str | None = None
+    # the subscription tier on record and its end (unix seconds; None: no end),
+    # so the bot prices spreads and picks a queue without reading the database
+    tier: str = "basic"
+    tier_until: float | None = None
+
+    def current_tier(self) -> Tier:
+        """The tier that applies now (:func:`tarotbot.tiers.effective_tier`)."""
+        until = (
+            None if self.tier_until is None else dt.datetime.fromtimestamp(self.tier_until, dt.UTC)
+        )
+        return effective_tier(self.tier, until)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -48,6 +61,18 @@ class Session:
     def from_json(cls, raw: str | bytes) -> Session:
         data = json.loads(raw)
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def _from_user(user: User) -> Session:
+    """The user part of a session, from the users row."""
+    ends = user.subscription_expires_at
+    return Session(
+        user.telegram_id,
+        user.id,
+        reversals=user.reads_reversals,
+        tier=user.subscription_tier or "basic",
+        tier_until=None if ends is None else ends.timestamp(),
+    )
 
 
 class SessionCache:
@@ -84,15 +109,15 @@ class SessionCache:
         user = User.get_or_none(User.telegram_id == telegram_id)
         if user is None:
             return None
-        return Session(telegram_id, user.id, reversals=user.reads_reversals)
+        return _from_user(user)
 
     def store_user(self, user: User) -> Session:
         """Refresh the user part of a session after a write (keeps the chat state)."""
         current = self._read(user.telegram_id)
-        user_part = {"user_id": user.id, "reversals": user.reads_reversals}
-        session = (
-            replace(current, **user_part) if current else Session(user.telegram_id, **user_part)
-        )
+        fresh = _from_user(user)
+        user_part = {"user_id": fresh.user_id, "reversals": fresh.reversals}
+        user_part |= {"tier": fresh.tier, "tier_until": fresh.tier_until}
+        session = replace(current, **user_part) if current else fresh
         self._write(session)
         return session
 
@@ -182,6 +207,30 @@ class SessionCache:
         current = self._read(telegram_id)
         if current is not None and (current.state != "idle" or current.pending_question):
             self._write(replace(current, state="idle", spread=None, pending_question=None))
+
+    # -- activity -----------------------------------------------------------
+    INACTIVE_PREFIX = "inactive:"
+    INACTIVE_TTL = 90 * 24 * 3600  # seconds; the users row keeps the fact for good
+
+    def mark_inactive(self, telegram_id: int) -> None:
+        """Note that the person cannot be reached (they blocked the bot).
+
+        The bot looks for this note when they write again
+        (:meth:`take_inactive`), which costs it one Redis call per update
+        instead of a database read. Lost with Redis, the note only delays
+        ``users.is_active`` becoming true again until their next /start.
+        """
+        try:
+            self.redis.set(f"{self.INACTIVE_PREFIX}{telegram_id}", 1, ex=self.INACTIVE_TTL)
+        except redis.RedisError as exc:
+            log.warning("inactivity note not cached (%s)", type(exc).__name__)
+
+    def take_inactive(self, telegram_id: int) -> bool:
+        """True once if the person was marked inactive (the note is removed)."""
+        try:
+            return bool(self.redis.delete(f"{self.INACTIVE_PREFIX}{telegram_id}"))
+        except redis.RedisError:
+            return False
 
     def _read(self, telegram_id: int) -> Session | None:
         try:

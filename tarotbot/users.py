@@ -1,4 +1,4 @@
-"""Users: registration with its one-time welcome bonus, cache warming, and preferences."""
+"""Users: registration with its one-time welcome bonus, cache warming, preferences, activity."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import redis
 
 from tarotbot import ledger
 from tarotbot.cache import ReadingCache
+from tarotbot.cleaning import clean_text
 from tarotbot.db import database
 from tarotbot.exceptions import UnknownUser
 from tarotbot.models import ErasedAccount, Reading, User, utcnow
@@ -72,16 +73,20 @@ def register(
     """Create the user if new, open the credit account and grant the bonus once.
 
     With ``erasure_secret``, someone whose earlier account was erased
-    (/delete) gets a new account without a second welcome bonus.
+    (/delete) gets a new account without a second welcome bonus. Names are
+    cleaned first (:func:`~tarotbot.cleaning.clean_text`): a NUL or a lone
+    surrogate in a Telegram name must not make registration, or the payment
+    that registers a payer, fail forever.
     """
+    username, first_name = clean_text(username), clean_text(first_name)
     returning = erasure_secret is not None and bonus > 0 and was_erased(telegram_id, erasure_secret)
     with database.atomic():
         try:
             with database.atomic():
                 user = User.create(
                     telegram_id=telegram_id,
-                    username=(username or None) and username[:255],
-                    first_name=(first_name or None) and first_name[:255],
+                    username=username,
+                    first_name=first_name,
                     last_active_at=utcnow(),
                 )
                 created = True
@@ -111,3 +116,18 @@ def set_reversals(telegram_id: int, enabled: bool) -> User:
     User.update(reads_reversals=enabled).where(User.id == user.id).execute()
     user.reads_reversals = enabled
     return user
+
+
+def set_active(telegram_id: int, active: bool) -> bool:
+    """Mark the person active (they wrote again) or inactive (they blocked the bot).
+
+    Returns whether a user row was changed; an unknown person is no error
+    (a payer's chat may be unreachable before they ever registered).
+    """
+    values = {"is_active": active}
+    if active:
+        values["last_active_at"] = utcnow()
+    query = User.update(**values).where(
+        (User.telegram_id == telegram_id) & (User.is_active != active)
+    )
+    return query.execute() > 0

@@ -45,6 +45,8 @@ APP_TABLES = (
     "transactions",
     "credits",
     "users",
+    "star_transactions",
+    "reconciliation_checkpoints",
 )
 
 

@@ -39,6 +39,7 @@ COMMAND_MODULES = {
     "web": "tarotbot.cli.runtime",
     "demo": "tarotbot.cli.runtime",
     "audit": "tarotbot.cli.audit",
+    "reconcile": "tarotbot.cli.reconcile",
     "health": "tarotbot.cli.health",
     "backup": "tarotbot.cli.backup",
 }

@@ -100,6 +100,7 @@ PERIODIC_JOBS = (
     ("periodic-expire-stale-purchases", "jobs.maintenance.expire_stale_purchases", 300),
     ("periodic-expire-subscriptions", "jobs.maintenance.expire_subscriptions", 600),
     ("periodic-refund-orphan-debits", "jobs.maintenance.refund_orphan_debits", 300),
+    ("periodic-reconcile-stars", "jobs.reconcile.reconcile_star_transactions", 900),
 )
 
 

@@ -307,8 +307,13 @@ def debit_reading(user_id: int, amount: int, key: str) -> LedgerEntry:
     return transact(lambda w: _apply_new(w, user_id, "reading", -amount, key), user_id, True)
 
 
-def credit_purchase(user_id: int, amount: int, payment_reference: str, key: str) -> LedgerEntry:
+def credit_purchase(
+    user_id: int, amount: int, payment_reference: str, key: str, reason: str | None = None
+) -> LedgerEntry:
     """Credit a successful payment in one step (no pending row was started).
+
+    ``reason`` says what was bought when it is not a credit pack (e.g.
+    ``subscription premium``); it is stored on a new row only.
 
     If ``key`` names a pending purchase (same user and amount), that purchase
     is completed instead, recording ``payment_reference``; if it names a
@@ -334,7 +339,13 @@ def credit_purchase(user_id: int, amount: int, payment_reference: str, key: str)
                 )
             return _complete(work, key, payment_reference)
         return _apply_new(
-            work, user_id, "purchase", amount, key, payment_reference=payment_reference
+            work,
+            user_id,
+            "purchase",
+            amount,
+            key,
+            payment_reference=payment_reference,
+            reason=reason,
         )
 
     return transact(body, user_id)

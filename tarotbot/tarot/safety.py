@@ -464,8 +464,9 @@ _BIDI_CONTROLS = dict.fromkeys(
 def clean_question(text: str | None, limit: int = 500) -> str:
     """``text`` made safe to store and show: one line, no control characters.
 
-    Control characters are removed (newlines and tabs become spaces), as are
-    invisible direction overrides; zero-width joiners stay, for emoji. Runs of
+    Control characters (NUL among them, which PostgreSQL refuses) and lone
+    surrogates (which no UTF-8 encoder accepts) are removed (newlines and tabs
+    become spaces), as are invisible direction overrides; zero-width joiners stay, for emoji. Runs of
     whitespace collapse to one space. Raises :class:`QuestionTooLong` when the
     result is longer than ``limit`` characters. ``None`` gives ``""``.
     """
@@ -475,7 +476,7 @@ def clean_question(text: str | None, limit: int = 500) -> str:
     for char in text:
         if char in "\n\r\t\v\f":
             chars.append(" ")
-        elif unicodedata.category(char) == "Cc":
+        elif unicodedata.category(char) in ("Cc", "Cs"):  # controls (NUL), lone surrogates
             continue
         else:
             chars.append(char)

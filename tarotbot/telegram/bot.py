@@ -15,6 +15,7 @@ not be dropped.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import re
 import signal
@@ -31,12 +32,19 @@ from rq import Callback, Retry
 from telebot import apihelper, types
 from telebot.apihelper import ApiTelegramException
 
-from tarotbot import ledger
+from tarotbot import ledger, subscriptions, users
 from tarotbot.app import App
 from tarotbot.config import seed_secret_bytes
-from tarotbot.exceptions import PollingConflict, TelegramUnavailable
-from tarotbot.packs import PACKS_BY_ID, InvalidPayload, check_payment
-from tarotbot.queue import QUEUE_PAYMENTS, QUEUE_READINGS, job_id
+from tarotbot.exceptions import PollingConflict, TelegramUnavailable, UnknownUser
+from tarotbot.packs import (
+    CURRENCY,
+    PACKS_BY_ID,
+    InvalidPayload,
+    check_offer,
+    is_subscription,
+    subscription_payload,
+)
+from tarotbot.queue import QUEUE_PAYMENTS, QUEUE_READINGS, QUEUE_READINGS_PRIORITY, job_id
 from tarotbot.redaction import redact
 from tarotbot.sessions import Session, SessionCache
 from tarotbot.tarot.commitment import commitment_of, new_nonce, seed_for
@@ -48,6 +56,7 @@ from tarotbot.telegram.account_chat import AccountChat, command_argument
 from tarotbot.telegram.admin_chat import AdminChat
 from tarotbot.telegram.client import make_bot
 from tarotbot.telegram.sender import sender_for
+from tarotbot.tiers import BASIC, SUBSCRIPTION_PERIOD, TIERS_BY_NAME, spread_price
 
 log = logging.getLogger("tarotbot.bot")
 
@@ -66,6 +75,9 @@ COMMANDS = [
     ("delete", "Erase your data"),
     ("cancel", "Stop what we are doing"),
     ("help", "How this works"),
+    ("subscription", "Your subscription tier"),
+    ("paysupport", "Help with a payment"),
+    ("terms", "Terms of service"),
 ]
 COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s|$)")
 #: Handler threads: handlers wait on Redis and HTTP, not on the CPU.
@@ -95,6 +107,11 @@ def update_key(kind: str, user_id: int, update_id: int) -> str:
 def seal_of(settings, nonce: str) -> str:
     """The seal of the reading with ``nonce``: the SHA-256 of its seed (published at once)."""
     return commitment_of(seed_for(seed_secret_bytes(settings), nonce))
+
+
+def help_text() -> str:
+    """/help: the commands, the payment commands and what each tier gives."""
+    return "\n\n".join([texts.HELP, texts.HELP_PAYMENTS, texts.tier_lines()])
 
 
 def has_words(text: str) -> bool:
@@ -425,6 +442,12 @@ class TarotBot(AccountChat, AdminChat):
     def session(self, telegram_id: int) -> Session | None:
         return self.sessions.get(telegram_id)
 
+    def note_activity(self, telegram_id: int, update_id: int) -> None:
+        """Someone marked inactive (they had blocked the bot) wrote again: mark them active."""
+        if self.sessions.take_inactive(telegram_id):
+            key = update_key("active", telegram_id, update_id)
+            self.app.enqueue(QUEUE_PAYMENTS, "jobs.credits.mark_active", telegram_id, key=key)
+
     # -- messages ------------------------------------------------------------
     def on_message(self, message: types.Message) -> None:
         update_id = getattr(message, "tarot_update_id", message.message_id)
@@ -432,6 +455,7 @@ class TarotBot(AccountChat, AdminChat):
         if message.chat.type != "private":
             return  # readings are personal: groups are ignored
         user = message.from_user
+        self.note_activity(user.id, update_id)
         if message.content_type == "location" and message.location is not None:
             self.on_location(message, update_id)
             return
@@ -477,7 +501,14 @@ class TarotBot(AccountChat, AdminChat):
             )
             return
         if name == "help":
-            self.say(update_id, chat_id, texts.HELP, keyboards.main_menu())
+            self.say(update_id, chat_id, help_text(), keyboards.main_menu())
+            return
+        if name in ("paysupport", "terms"):
+            page = texts.PAYSUPPORT if name == "paysupport" else texts.TERMS
+            self.say(update_id, chat_id, page, keyboards.main_menu())
+            return
+        if name == "subscription":
+            self.show_subscription(user.id, chat_id, update_id)
             return
         if name == "cancel":
             self.cancel(user.id, chat_id, update_id)
@@ -536,7 +567,7 @@ class TarotBot(AccountChat, AdminChat):
         text = texts.render(texts.CHOOSE_SPREAD, balance=balance)
         if pending:
             text = texts.render(texts.READING_WITH_QUESTION, question=pending) + "\n" + text
-        self.say(update_id, chat_id, text, keyboards.spreads_menu())
+        self.say(update_id, chat_id, text, keyboards.spreads_menu(balance, session.current_tier()))
 
     def cancel(self, telegram_id: int, chat_id: int, update_id: int) -> None:
         session = self.session(telegram_id)
@@ -597,7 +628,7 @@ class TarotBot(AccountChat, AdminChat):
         ]
         key = update_key("reading", session.telegram_id, update_id)
         self.app.enqueue(
-            QUEUE_READINGS,
+            QUEUE_READINGS_PRIORITY if session.current_tier().priority else QUEUE_READINGS,
             "jobs.readings.run_reading",
             session.telegram_id,
             chat_id,
@@ -659,6 +690,7 @@ class TarotBot(AccountChat, AdminChat):
             self._answer(call, texts.STALE_BUTTON)
             return
         self._answer(call)
+        self.note_activity(call.from_user.id, getattr(call, "tarot_update_id", 0))
         press = _Press(
             getattr(call, "tarot_update_id", 0),
             call.message.chat.id,
@@ -684,7 +716,9 @@ class TarotBot(AccountChat, AdminChat):
         elif arg == "buy":
             self.say(update_id, chat_id, texts.BUY, keyboards.buy_menu())
         elif arg == "help":
-            self.say(update_id, chat_id, texts.HELP, keyboards.main_menu())
+            self.say(update_id, chat_id, help_text(), keyboards.main_menu())
+        elif arg == "sub":
+            self.show_subscription(press.user_id, chat_id, update_id)
         else:
             session = self.session(press.user_id)
             if session is None:
@@ -693,6 +727,16 @@ class TarotBot(AccountChat, AdminChat):
                 self.show_spreads(session, chat_id, update_id)
 
     def on_cancel_button(self, press: _Press, session: Session | None) -> None:
+        if press.callback.arg == "buy":  # the pack list or the tiers: close it
+            self.sessions.set_state(press.user_id, "idle")
+            self.reply(
+                press.update_id,
+                press.chat_id,
+                replies.edit_text(
+                    press.chat_id, press.message_id, texts.BUY_CANCELLED, keyboards.main_menu()
+                ),
+            )
+            return
         self.cancel(press.user_id, press.chat_id, press.update_id)
 
     def on_buy_button(self, press: _Press, session: Session | None) -> None:
@@ -755,11 +799,12 @@ class TarotBot(AccountChat, AdminChat):
     def on_spread_button(self, press: _Press, session: Session) -> None:
         update_id, chat_id = press.update_id, press.chat_id
         spread = get_spread(press.callback.arg)
+        price = spread_price(session.current_tier(), spread.cost)
         balance = ledger.balance(session.user_id)
-        if balance < spread.cost:  # say so now, not after the question (the worker checks too)
+        if balance < price:  # say so now, not after the question (the worker checks too)
             self.sessions.end_step(press.user_id)
             notice = texts.render(
-                texts.SPREAD_TOO_DEAR, title=spread.title, cost=spread.cost, balance=balance
+                texts.SPREAD_TOO_DEAR, title=spread.title, cost=price, balance=balance
             )
             self.reply(
                 update_id,
@@ -779,7 +824,7 @@ class TarotBot(AccountChat, AdminChat):
         prompt = texts.render(
             texts.ASK_QUESTION,
             title=spread.title,
-            cost=spread.cost,
+            cost=price,
             description=spread.description,
             limit=QUESTION_LIMIT,
         )
@@ -800,11 +845,95 @@ class TarotBot(AccountChat, AdminChat):
             return
         self.start_reading(taken, spread, None, press.chat_id, press.update_id)
 
+    # -- subscriptions ---------------------------------------------------------
+    def show_subscription(self, telegram_id: int, chat_id: int, update_id: int) -> None:
+        """/subscription: the tier, its renewal date and this period's credits, with buttons."""
+        try:
+            user = users.by_telegram_id(telegram_id)
+        except UnknownUser:
+            self.say(update_id, chat_id, texts.NOT_REGISTERED)
+            return
+        status = subscriptions.status(user)
+        if status.tier.name == BASIC:
+            page = "\n\n".join(
+                [
+                    texts.render(texts.SUBSCRIPTION_BASIC, balance=status.balance),
+                    texts.tier_lines(),
+                    texts.SUBSCRIPTION_HOW,
+                ]
+            )
+            self.say(update_id, chat_id, page, keyboards.subscription_offers())
+            return
+        until = status.expires_at.strftime("%d %b %Y") if status.expires_at else "-"
+        left = (status.expires_at - dt.datetime.now(dt.UTC)) if status.expires_at else None
+        days = max(0, -(-left // dt.timedelta(days=1))) if left is not None else "-"
+        renewal = texts.render(
+            texts.SUBSCRIPTION_ENDS if status.canceled else texts.SUBSCRIPTION_RENEWS, until=until
+        )
+        page = texts.render(
+            texts.SUBSCRIPTION_ACTIVE,
+            tier=status.tier.title,
+            renewal=renewal,
+            days=days,
+            credits=status.period_credits,
+            balance=status.balance,
+            discount=status.tier.discount_percent,
+        )
+        self.say(update_id, chat_id, page, keyboards.subscription_manage(status.canceled))
+
+    def on_subscription_button(self, press: _Press, session: Session) -> None:
+        """Subscribe to a tier (an invoice link), or cancel / resume renewal (a job)."""
+        arg = press.callback.arg
+        if arg in ("cancel", "resume"):
+            key = update_key("renewal", press.user_id, press.update_id)
+            self.reply(press.update_id, press.chat_id, replies.action(press.chat_id))
+            self.app.enqueue(
+                QUEUE_PAYMENTS,
+                "jobs.subscriptions.set_renewal",
+                press.user_id,
+                press.chat_id,
+                arg == "cancel",
+                press.message_id,
+                key,
+                key=key,
+                retry=Retry(max=3, interval=[1, 5, 15]),
+            )
+            return
+        try:  # the database, not the session: a tier may have ended a moment ago
+            current = subscriptions.tier_of(users.by_telegram_id(press.user_id))
+        except UnknownUser:
+            self.say(press.update_id, press.chat_id, texts.NOT_REGISTERED)
+            return
+        if current.name != BASIC:
+            self.say(press.update_id, press.chat_id, texts.ALREADY_SUBSCRIBED)
+            return
+        tier = TIERS_BY_NAME[arg]
+        try:
+            link = self.bot.create_invoice_link(
+                title=f"TarotBot {tier.title}",
+                description=texts.render(texts.SUBSCRIPTION_INVOICE, credits=tier.monthly_credits),
+                payload=subscription_payload(tier, press.user_id),
+                provider_token=None,
+                currency=CURRENCY,
+                prices=[types.LabeledPrice(tier.title, tier.stars)],
+                subscription_period=SUBSCRIPTION_PERIOD,
+            )
+        except (ApiTelegramException, requests.RequestException) as exc:
+            log.warning("could not create a subscription link: %s", redact(exc))
+            self.say(press.update_id, press.chat_id, texts.SUBSCRIPTION_LINK_FAILED)
+            return
+        self.say(
+            press.update_id,
+            press.chat_id,
+            texts.render(texts.SUBSCRIPTION_LINK, tier=tier.title, stars=tier.stars),
+            keyboards.subscribe_link(link, tier.stars),
+        )
+
     # -- payments ------------------------------------------------------------
     def on_pre_checkout(self, query: types.PreCheckoutQuery) -> None:
         """Answer at once (Telegram waits at most ten seconds): is this our offer?"""
         try:
-            check_payment(
+            check_offer(
                 query.invoice_payload, query.currency, query.total_amount, query.from_user.id
             )
         except InvalidPayload as problem:
@@ -837,6 +966,23 @@ class TarotBot(AccountChat, AdminChat):
     def on_payment(self, message: types.Message) -> None:
         payment = message.successful_payment
         charge_id = payment.telegram_payment_charge_id
+        if is_subscription(payment.invoice_payload):
+            self._enqueue_money(
+                "jobs.subscriptions.record_subscription_payment",
+                job_id("payment", charge_id),
+                message.from_user.id,
+                message.chat.id,
+                charge_id,
+                payment.invoice_payload,
+                payment.currency,
+                payment.total_amount,
+                payment.subscription_expiration_date,
+                bool(payment.is_first_recurring),
+                message.from_user.username,
+                message.from_user.first_name,
+                on_failure=Callback("jobs.credits.payment_failed"),
+            )
+            return
         self._enqueue_money(
             "jobs.credits.record_payment",
             job_id("payment", charge_id),

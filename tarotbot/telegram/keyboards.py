@@ -16,6 +16,7 @@ from urllib.parse import quote
 from tarotbot.localtime import CITIES, OFFSETS, offset_name
 from tarotbot.packs import PACKS, PACKS_BY_ID
 from tarotbot.tarot.spreads import SPREADS
+from tarotbot.tiers import SOLD_TIERS, TIERS_BY_NAME, Tier, spread_price
 
 
 class ForgedCallback(ValueError):
@@ -42,7 +43,7 @@ class Action:
 
 #: The dispatch table: a button's first character names its action.
 ACTIONS = {
-    "m": Action("menu", re.compile(r"^m:(read|hist|buy|help)$"), "on_menu_button"),
+    "m": Action("menu", re.compile(r"^m:(read|hist|buy|help|sub)$"), "on_menu_button"),
     "s": Action(
         "spread",
         re.compile(r"^s:([a-z_]{1,20})$"),
@@ -59,7 +60,7 @@ ACTIONS = {
         needs_account=True,
         allowed=frozenset(SPREADS),
     ),
-    "x": Action("cancel", re.compile(r"^x$"), "on_cancel_button", keeps_step=True),
+    "x": Action("cancel", re.compile(r"^x(?::(buy))?$"), "on_cancel_button", keeps_step=True),
     "h": Action("hist", re.compile(r"^h:([on]):([0-9a-z.]{1,40})$"), "on_history_button"),
     "r": Action("open", re.compile(r"^r:([0-9]{1,19})$"), "on_open_button"),
     "c": Action("card", re.compile(r"^c:([0-9]{1,19}):([1-9][0-9]?)$"), "on_card_button"),
@@ -97,6 +98,13 @@ ACTIONS = {
         needs_account=True,
     ),
     "a": Action("admin", re.compile(r"^a:(send|cancel):([0-9]{1,19})$"), "on_admin_button"),
+    "u": Action(
+        "subscription",
+        re.compile(r"^u:([a-z_]{1,16})$"),
+        "on_subscription_button",
+        needs_account=True,
+        allowed=frozenset(tier.name for tier in SOLD_TIERS) | {"cancel", "resume"},
+    ),
 }
 
 
@@ -140,11 +148,18 @@ def main_menu() -> dict:
     )
 
 
-def spreads_menu() -> dict:
-    rows = [
-        [button(f"{spread.title} · {spread.cost}🪙", f"s:{spread.name}")]
-        for spread in sorted(SPREADS.values(), key=lambda s: (s.cost, s.title))
-    ]
+#: Marks a spread the balance cannot cover in the /reading menu.
+UNAFFORDABLE = "🔒"
+
+
+def spreads_menu(balance: int | None = None, tier: Tier | None = None) -> dict:
+    """The nine spreads at ``tier``'s prices; those ``balance`` cannot cover are marked 🔒."""
+    tier = tier or TIERS_BY_NAME["basic"]
+    rows = []
+    for spread in sorted(SPREADS.values(), key=lambda s: (s.cost, s.title)):
+        price = spread_price(tier, spread.cost)
+        mark = f"{UNAFFORDABLE} " if balance is not None and balance < price else ""
+        rows.append([button(f"{mark}{spread.title} · {price}🪙", f"s:{spread.name}")])
     rows.append([button("✖️ Cancel", "x")])
     return markup(rows)
 
@@ -170,7 +185,28 @@ def after_reading(reading_id: int | None = None, cards: int = 0) -> dict:
 
 
 def buy_menu() -> dict:
-    return markup([[button(f"{p.label} · {p.stars}⭐", f"b:{p.id}")] for p in PACKS])
+    rows = [[button(f"{p.label} · {p.stars}⭐", f"b:{p.id}")] for p in PACKS]
+    rows.append([button("🌟 Subscriptions", "m:sub"), button("✖️ Cancel", "x:buy")])
+    return markup(rows)
+
+
+def subscription_offers() -> dict:
+    """One button per tier sold (/subscription while on Basic)."""
+    rows = [[button(f"🌟 {t.title} · {t.stars}⭐ a month", f"u:{t.name}")] for t in SOLD_TIERS]
+    rows.append([button("✖️ Cancel", "x:buy")])
+    return markup(rows)
+
+
+def subscription_manage(canceled: bool) -> dict:
+    """Cancel renewal, or turn it on again (/subscription while subscribed)."""
+    if canceled:
+        return markup([[button("🔁 Renew automatically again", "u:resume")]])
+    return markup([[button("✖️ Cancel renewal", "u:cancel")]])
+
+
+def subscribe_link(url: str, stars: int) -> dict:
+    """The invoice link Telegram opens to confirm a subscription."""
+    return markup([[{"text": f"⭐ Subscribe · {stars}⭐ a month", "url": url}]])
 
 
 def not_enough_credits() -> dict:

@@ -24,6 +24,11 @@ def edit_text(chat_id: int, message_id: int, html: str, markup: dict | None = No
     )
 
 
+def edit_markup(chat_id: int, message_id: int, markup: dict | None) -> Outgoing:
+    """Change (None: remove) the keyboard of a message the bot sent."""
+    return Outgoing(kind="edit_markup", chat_id=chat_id, message_id=message_id, reply_markup=markup)
+
+
 def action(chat_id: int, name: str = "typing") -> Outgoing:
     return Outgoing(kind="chat_action", chat_id=chat_id, action=name)
 

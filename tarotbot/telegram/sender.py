@@ -39,7 +39,11 @@ sends the items in order and guarantees:
   failed, the rest of the bundle still goes out. Items are dropped only when
   the chat is unreachable (403: the user blocked the bot; 400 "chat not
   found") or after :data:`MAX_ATTEMPTS` transient failures in a row, each with
-  a log line.
+  a log line. A dropped bundle (any but an instant reply dropped after
+  transient failures) is reported to ``on_dropped(chat_id, bundle_id,
+  unreachable)``; in production (:func:`report_drop`) a job then refunds a
+  reading the bundle was delivering and, for an unreachable chat, marks the
+  person inactive.
 
 The parts live beside it: the items and how texts are split
 (:mod:`~tarotbot.telegram.outgoing`), whose turn it is in a chat and the
@@ -132,6 +136,7 @@ class DeliveryResult:
     message_ids: dict[int, int] = field(default_factory=dict)
     delay: float | None = None
     reason: str | None = None
+    unreachable: bool = False  # dropped because the chat is unreachable (403, chat not found)
 
     @property
     def complete(self) -> bool:
@@ -161,6 +166,10 @@ class _Reschedule(Exception):
 
 class _Drop(Exception):
     """Internal: the remaining items cannot be delivered."""
+
+    def __init__(self, reason: str, unreachable: bool = False):
+        super().__init__(reason)
+        self.unreachable = unreachable
 
 
 @dataclass
@@ -210,6 +219,7 @@ class Sender:
         lock_ttl: float = LOCK_TTL,
         stale_after: float = STALE_AFTER,
         sleep: Callable[[float], None] = time.sleep,
+        on_dropped: Callable[[int, str, bool], object] | None = None,
     ):
         self.bot = bot
         self.redis = conn
@@ -222,6 +232,7 @@ class Sender:
         self.bot_id = bot_id_from_token(bot.token)
         self._turns = ChatTurns(conn, self.bot_id, lock_ttl, stale_after)
         self._keeper = LockKeeper(self._turns)
+        self.on_dropped = on_dropped
 
     # -- planning -------------------------------------------------------------
 
@@ -390,6 +401,7 @@ class Sender:
                     metrics.count_send(dropped.kind, "dropped")
                 result.dropped.extend(i.index for i in pending[position:])
                 result.reason = str(drop)
+                result.unreachable = drop.unreachable
                 log.info(
                     "chat %s: dropping %d item(s) of bundle %s: %s",
                     run.chat_id,
@@ -398,6 +410,8 @@ class Sender:
                     drop,
                 )
                 self.redis.delete(_failures_key(run.bundle_id))
+                if drop.unreachable or not run.at_most_once:
+                    self._report_drop(run, drop.unreachable)
                 return None
             if isinstance(outcome, Outgoing):  # send this instead (plain-text fallback)
                 pending[position] = outcome
@@ -422,6 +436,20 @@ class Sender:
                     result.message_ids[item.index] = int(outcome)
             position += 1
         return None
+
+    def _report_drop(self, run: _Run, unreachable: bool) -> None:
+        """Tell ``on_dropped`` a bundle was given up; never fail the delivery over it."""
+        if self.on_dropped is None:
+            return
+        try:
+            self.on_dropped(run.chat_id, run.bundle_id, unreachable)
+        except Exception as exc:
+            log.warning(
+                "chat %s: could not report bundle %s as undeliverable (%s)",
+                run.chat_id,
+                run.bundle_id,
+                type(exc).__name__,
+            )
 
     def _hand_over(self, run: _Run, items: list[Outgoing], delay: float, reason: str) -> None:
         """Give ``items`` to ``enqueue_later`` and note it in the result."""
@@ -563,7 +591,7 @@ class Sender:
         if code == 403 or (
             code == 400 and ("chat not found" in lowered or "user not found" in lowered)
         ):
-            raise _Drop(f"{code} {description}")
+            raise _Drop(f"{code} {description}", unreachable=True)
         if code >= 500:
             raise self._transient(run, item, f"{code} {description}")
         if item.kind in EDIT_KINDS and "message is not modified" in lowered:
@@ -633,4 +661,26 @@ def sender_for(app) -> Sender:
         limiter = RedisLimiter(app.redis, bot_id=bot_id_from_token(bot.token))
     else:
         limiter = NoLimiter()
-    return Sender(bot, app.redis, limiter, RQEnqueueLater(app.redis))
+    return Sender(bot, app.redis, limiter, RQEnqueueLater(app.redis), on_dropped=report_drop(app))
+
+
+def report_drop(app) -> Callable[[int, str, bool], object]:
+    """An ``on_dropped`` that hands a given-up bundle to ``jobs.credits.bundle_dropped``.
+
+    On the payments queue, once per bundle (the job id derives from it): it
+    refunds a reading the bundle was delivering (the README's promise for
+    undeliverable readings) and marks a person who blocked the bot inactive.
+    """
+    from tarotbot.queue import QUEUE_PAYMENTS, job_id
+
+    def enqueue(chat_id: int, bundle_id: str, unreachable: bool) -> None:
+        app.enqueue(
+            QUEUE_PAYMENTS,
+            "jobs.credits.bundle_dropped",
+            chat_id,
+            bundle_id,
+            unreachable,
+            key=job_id("dropped", bundle_id),
+        )
+
+    return enqueue

@@ -253,3 +253,117 @@ BROADCAST_DONE = (
 )
 BROADCAST_CANCELLED = "Broadcast #{id} cancelled; nothing was sent."
 BROADCAST_STALE = "Broadcast #{id} is {status} already."
+
+# -- subscriptions, payment support, terms (issue 15) ---------------------------------
+HELP_PAYMENTS = (
+    "/subscription – your tier, its renewal date and what is left this month\n"
+    "/paysupport – help with a payment\n"
+    "/terms – the terms, in plain words"
+)
+TIER_LINE = (
+    "<b>{title}</b> · {price}: {credits} credits a month, spreads {discount}% cheaper{extras}"
+)
+TIER_LINE_FREE = "<b>{title}</b> · free: pay per reading with credits"
+TIER_DAILY_CARD = ", the daily card"
+TIER_PRIORITY = ", your readings first in line"
+TIER_PRICE = "{stars}⭐ a month"
+SUBSCRIPTION_BASIC = (
+    "🌟 <b>Subscriptions</b>\n\nYou are on <b>Basic</b>: you pay for each reading with credits. "
+    "You hold <b>{balance}</b>."
+)
+SUBSCRIPTION_HOW = (
+    "Telegram renews a subscription every 30 days until you cancel; you keep its benefits "
+    "until the end of the period you paid for."
+)
+SUBSCRIPTION_ACTIVE = (
+    "🌟 <b>{tier}</b> · {renewal} ({days} day(s) left in this period)\n\n"
+    "This period's payment added <b>{credits}</b> credits; you hold <b>{balance}</b>. "
+    "Spreads cost {discount}% less while it lasts."
+)
+SUBSCRIPTION_RENEWS = "renews on {until}"
+SUBSCRIPTION_ENDS = "renewal cancelled: ends on {until}"
+SUBSCRIPTION_LINK = (
+    "✨ <b>{tier}</b> · {stars}⭐ every 30 days\n\n"
+    "Tap <b>Subscribe</b> to confirm in Telegram. You can cancel any time with /subscription."
+)
+SUBSCRIPTION_INVOICE = (
+    "{credits} credits every 30 days, cheaper spreads and more, until you cancel."
+)
+SUBSCRIPTION_LINK_FAILED = (
+    "😔 I could not prepare the subscription just now. Please try again in a moment."
+)
+SUBSCRIBED = (
+    "🌟 Welcome to <b>{tier}</b>! <b>{credits} credits</b> were added; you hold "
+    "<b>{balance}</b>. Your subscription renews on {until}."
+)
+SUBSCRIPTION_RENEWED = (
+    "🌟 Your <b>{tier}</b> subscription was renewed until {until}: <b>{credits} credits</b> "
+    "were added, you hold <b>{balance}</b>."
+)
+SUBSCRIBED_BONUS = "🎁 Plus <b>{bonus}</b> free credits to welcome you."
+NO_SUBSCRIPTION = "You have no subscription to change. See /subscription."
+RENEWAL_CANCELED = (
+    "Done: your <b>{tier}</b> subscription will not renew. You keep its benefits until {until}."
+)
+RENEWAL_RESUMED = "Done: your <b>{tier}</b> subscription will renew on {until} again."
+RENEWAL_NOT_CHANGED = (
+    "Telegram did not accept that change (the subscription may have ended). See /subscription."
+)
+SUBSCRIPTION_ENDED_BY_REFUND = "Your <b>{tier}</b> subscription ended with it."
+ALREADY_SUBSCRIBED = (
+    "You already have a subscription. To change tier, cancel it with /subscription and "
+    "subscribe again when it ends."
+)
+BUY_CANCELLED = "Alright, nothing bought. Tap <b>Get a reading</b> when you are ready."
+PAYSUPPORT = (
+    "🧾 <b>Help with a payment</b>\n\n"
+    "• Credits and subscriptions are added within a minute of paying. If one is missing, "
+    "wait a quarter of an hour: I compare my records with Telegram's own list of your "
+    "payments and add anything missing by myself.\n"
+    "• Still missing, charged twice, or want a refund? Write to the people who run this bot "
+    "(the contact is in the bot's description) with the date, the amount in Stars and, "
+    "if you have it, the receipt Telegram showed you. Refunds go back to your Stars balance; "
+    "the credits they bought are taken back.\n"
+    "• Telegram's own support cannot help with purchases made in bots.\n\n"
+    "Your balance: /balance · your subscription: /subscription"
+)
+TERMS = (
+    "📜 <b>Terms, in plain words</b>\n\n"
+    "• Readings are for reflection and entertainment. They are not medical, legal, "
+    "financial or psychological advice, and they do not predict the future.\n"
+    "• You pay with Telegram Stars. A credit pack adds credits that never expire; "
+    "a reading costs the credits shown before you choose it, and you are charged only "
+    "when it is ready. A reading that cannot be delivered is refunded automatically.\n"
+    "• A subscription renews every 30 days until you cancel it (/subscription). Each payment "
+    "adds that tier's monthly credits; cancelling stops the next payment, and you keep the "
+    "tier until the paid period ends.\n"
+    "• A refunded payment takes back what it bought (its credits, or the subscription).\n"
+    "• We keep your Telegram id, name, readings and payments to run the service, and "
+    "nothing else.\n"
+    "• Help with a payment: /paysupport."
+)
+
+
+def tier_lines() -> str:
+    """One line per tier, from the table in :mod:`tarotbot.tiers` (for /help and /subscription)."""
+    from tarotbot.tiers import TIERS
+
+    lines = []
+    for tier in TIERS:
+        if not tier.sold:
+            lines.append(render(TIER_LINE_FREE, title=tier.title))
+            continue
+        extras = (TIER_DAILY_CARD if tier.daily_card else "") + (
+            TIER_PRIORITY if tier.priority else ""
+        )
+        lines.append(
+            render(
+                TIER_LINE,
+                title=tier.title,
+                price=render(TIER_PRICE, stars=tier.stars),
+                credits=tier.monthly_credits,
+                discount=tier.discount_percent,
+                extras=extras,
+            )
+        )
+    return "\n".join(lines)

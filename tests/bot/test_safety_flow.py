@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from tarotbot.config import load_settings
+from tarotbot.sessions import Session
 from tarotbot.telegram.bot import TarotBot
 
 
@@ -22,7 +23,7 @@ class _App:
 def _start(question: str):
     sent = []
     fake = SimpleNamespace(app=_App(), reply=lambda update_id, chat_id, *items: sent.extend(items))
-    session = SimpleNamespace(telegram_id=7, nonce=None)
+    session = Session(telegram_id=7, user_id=1)
     TarotBot.start_reading(fake, session, "three", question, chat_id=7, update_id=1)
     return fake.app.jobs, [item.text for item in sent if item.kind == "text"]
 
