@@ -41,7 +41,7 @@ from botapi_emulator import BotAPIEmulator
 
 TOKEN = "515151:bench-emulated-token-abcdef"
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
-FOOTER = "credit(s) used"
+FOOTER = "used · "
 TICK = os.sysconf("SC_CLK_TCK")
 
 

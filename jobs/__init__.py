@@ -18,7 +18,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from rq import get_current_job
+
 from tarotbot import app, db, metrics
+from tarotbot.i18n import speaking
 
 F = TypeVar("F", bound=Callable)
 
@@ -92,12 +95,15 @@ def timed_job(func: F) -> F:
 
 
 def job_context(func: F) -> F:
-    """Run ``func`` with the database bound and a connection of its own; time it (:func:`timed_job`)."""
+    """Run ``func`` with the database bound and a connection of its own, speaking the
+    language its enqueuer spoke (the job's meta); time it (:func:`timed_job`)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         ensure_database()
-        with db.connection():
+        job = get_current_job()
+        language = job.meta.get("language") if job is not None else None
+        with db.connection(), speaking(language):
             return func(*args, **kwargs)
 
     return timed_job(wrapper)  # type: ignore[return-value]

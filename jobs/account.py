@@ -8,11 +8,11 @@ from jobs import get_app, job_context
 from tarotbot import history, ledger, privacy, users
 from tarotbot.config import seed_secret_bytes
 from tarotbot.exceptions import UnknownUser
+from tarotbot.i18n import current_language
 from tarotbot.localtime import format_local
 from tarotbot.models import Reading, User
 from tarotbot.tarot.draw import Draw
 from tarotbot.tarot.render import render_spread
-from tarotbot.tarot.spreads import get_spread
 from tarotbot.telegram import keyboards, replies, texts
 from tarotbot.telegram.links import invite_link
 from tarotbot.verification import verification_of
@@ -47,7 +47,7 @@ def verification_text(reading: Reading, zone: str | None) -> str:
     head = texts.render(
         texts.VERIFY_HEAD,
         reading_id=reading.id,
-        title=get_spread(reading.spread_type).title,
+        title=texts.local_spread(reading.spread_type).title,
         when=format_local(reading.created_at, zone),
         seed=check.seed,
     )
@@ -141,7 +141,7 @@ def send_invite(telegram_id: int, chat_id: int, key: str) -> dict:
     message = texts.render(
         texts.INVITE, link=link, bonus=app.settings.invite_bonus, cap=app.settings.invite_daily_cap
     )
-    _say(app, key, chat_id, message, keyboards.share_link(link, texts.SHARE_TEXT))
+    _say(app, key, chat_id, message, keyboards.share_link(link, texts.render(texts.SHARE_TEXT)))
     return {"status": "sent"}
 
 
@@ -158,16 +158,28 @@ def share_reading(telegram_id: int, chat_id: int, reading_id: int, key: str) -> 
         return {"status": "not-found"}
     the_draw = Draw.from_record(reading.cards)
     link = invite_link(app.sender.bot, app.settings, user.id)
-    cards = "\n".join(f"{dc.position.name}: {dc.card.name} {dc.mark}" for dc in the_draw.cards)
-    caption = texts.render(texts.SHARE_CAPTION, title=the_draw.spread.title, cards=cards, link=link)
+    shown = texts.local_draw(the_draw)
+    cards = "\n".join(f"{dc.position.name}: {dc.card.name} {dc.mark}" for dc in shown.cards)
+    caption = texts.render(texts.SHARE_CAPTION, title=shown.spread.title, cards=cards, link=link)
     picture = render_spread(
-        the_draw, image_format="jpeg", date=reading.created_at, brand="TarotBot"
+        the_draw,
+        image_format="jpeg",
+        date=reading.created_at,
+        brand="TarotBot",
+        language=current_language(),
     )
     photo_key = f"photo:{key}"
     app.sender.deliver(
         key,
         chat_id,
-        [replies.photo(chat_id, photo_key, caption, keyboards.share_link(link, texts.SHARE_TEXT))],
+        [
+            replies.photo(
+                chat_id,
+                photo_key,
+                caption,
+                keyboards.share_link(link, texts.render(texts.SHARE_TEXT)),
+            )
+        ],
         photos={photo_key: picture},
     )
     return {"status": "sent"}

@@ -25,7 +25,6 @@ from tarotbot.localtime import format_local
 from tarotbot.models import Broadcast
 from tarotbot.queue import QUEUE_BULK, QUEUE_NAMES, job_id
 from tarotbot.redaction import redact
-from tarotbot.tarot.spreads import get_spread
 from tarotbot.telegram import keyboards, replies, texts
 from tarotbot.telegram.bulk import pacer_for, unreachable
 
@@ -61,7 +60,7 @@ def show_stats(admin_id: int, chat_id: int, key: str) -> dict:
     figures = admin.stats()
     spreads = (
         "\n".join(
-            f"{get_spread(name).title}: {count}"
+            f"{texts.local_spread(name).title}: {count}"
             for name, count in figures.readings_by_spread.items()
         )
         or "none yet"
@@ -205,7 +204,7 @@ def show_user(admin_id: int, chat_id: int, who: str, key: str) -> dict:
     readings, moves, balance = admin.user_summary(user)
     reading_lines = (
         "\n".join(
-            f"#{r.id} {format_local(r.created_at, None)} · {get_spread(r.spread_type).title}"
+            f"#{r.id} {format_local(r.created_at, None)} · {texts.local_spread(r.spread_type).title}"
             for r in readings
         )
         or "none"

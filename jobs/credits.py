@@ -8,6 +8,7 @@ from jobs import get_app, job_context
 from tarotbot import invites, ledger, metrics, subscriptions, tiers, users
 from tarotbot.config import seed_secret_bytes
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownTransaction, UnknownUser
+from tarotbot.i18n import current_language, speaking
 from tarotbot.models import Transaction, User
 from tarotbot.packs import InvalidPayload, check_payment
 from tarotbot.sessions import SessionCache
@@ -35,12 +36,17 @@ def register_user(
     app = get_app()
     secret = seed_secret_bytes(app.settings)
     registration = users.register(
-        telegram_id, username, first_name, app.settings.welcome_bonus, erasure_secret=secret
+        telegram_id,
+        username,
+        first_name,
+        app.settings.welcome_bonus,
+        erasure_secret=secret,
+        language=current_language(),
     )
     SessionCache(app.redis).store_user(registration.user)
     if not registration.created:
         users.warm_caches(app.redis, telegram_id)
-    name = registration.user.first_name or registration.user.username or "friend"
+    name = registration.user.first_name or registration.user.username or texts.render(texts.FRIEND)
     reward = None
     if registration.created and not registration.returning and invite_code:
         reward = invites.redeem(
@@ -132,6 +138,7 @@ def credit_pack(
             username,
             first_name,
             app.settings.welcome_bonus,
+            language=current_language(),
             erasure_secret=seed_secret_bytes(app.settings),
         )
         user, bonus = registration.user, registration.bonus
@@ -269,12 +276,28 @@ def mark_active(telegram_id: int) -> dict:
 
 
 @job_context
+def set_language(telegram_id: int, chat_id: int, language: str, message_id: int, key: str) -> dict:
+    """/language: store the choice, refresh the session, and say so in the new language."""
+    app = get_app()
+    user = users.set_language(telegram_id, language)
+    SessionCache(app.redis).store_user(user)
+    with speaking(language):
+        done = texts.render(texts.LANGUAGE_SAVED)
+        items = [
+            replies.edit_markup(chat_id, message_id, None),
+            replies.text(chat_id, done, keyboards.main_menu()),
+        ]
+    app.sender.deliver(key, chat_id, items)
+    return {"language": language}
+
+
+@job_context
 def set_reversals(telegram_id: int, chat_id: int, enabled: bool, message_id: int, key: str) -> dict:
     """/settings: store the reversal preference and refresh the session."""
     app = get_app()
     user = users.set_reversals(telegram_id, enabled)
     SessionCache(app.redis).store_user(user)
-    label = "on" if enabled else "off"
+    label = texts.render(texts.ON if enabled else texts.OFF)
     app.sender.deliver(
         key,
         chat_id,

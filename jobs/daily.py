@@ -18,6 +18,7 @@ import time
 from jobs import get_app, job_context
 from tarotbot import daily, users
 from tarotbot.exceptions import UnknownUser
+from tarotbot.i18n import current_language, speaking
 from tarotbot.localtime import CITIES, offset_name, zone_from_location
 from tarotbot.models import DailyCard, User, utcnow
 from tarotbot.queue import QUEUE_BULK, job_id
@@ -72,7 +73,11 @@ def card_items(chat_id: int, card: DailyCard, reading, day: str, markup: dict, p
     cards = "\n".join(f"{dc.card.name} {dc.mark}" for dc in the_draw.cards)
     caption = texts.render(texts.DAILY_CARD_CAPTION, day=day, cards=cards)
     picture = render_spread(
-        the_draw, image_format="jpeg", date=reading.created_at, brand="TarotBot"
+        the_draw,
+        image_format="jpeg",
+        date=reading.created_at,
+        brand="TarotBot",
+        language=current_language(),
     )
     messages = list(stored_messages(reading.interpretation))
     items = [replies.photo(chat_id, photo_key, caption)]
@@ -93,15 +98,19 @@ def send_cards(batch: list[list]) -> dict:
         if user is None or not user.is_active or not user.daily_enabled or user.erased_at:
             skipped += 1
             continue
-        card, reading = daily.card_of_the_day(user, day, app.settings)
+        with speaking(user.language):
+            card, reading = daily.card_of_the_day(user, day, app.settings)
         if card.pushed_at is not None or card.asked_at is not None:
             skipped += 1  # delivered already (a retried batch), or seen with /daily today
             continue
         bundle = f"daily-{user.id}-{day}"
-        markup = keyboards.with_rows(
-            keyboards.daily_card_menu(), keyboards.reading_extras(reading.id)
-        )
-        items, photos = card_items(user.telegram_id, card, reading, day, markup, f"photo:{bundle}")
+        with speaking(user.language):  # a scheduled job: each card in its person's language
+            markup = keyboards.with_rows(
+                keyboards.daily_card_menu(), keyboards.reading_extras(reading.id)
+            )
+            items, photos = card_items(
+                user.telegram_id, card, reading, day, markup, f"photo:{bundle}"
+            )
         gate.wait_turn()
         result = app.sender.deliver(bundle, user.telegram_id, items, photos=photos)
         if unreachable(result):

@@ -9,6 +9,7 @@ from jobs import get_app, job_context
 from tarotbot import daily, history, ledger, metrics, users
 from tarotbot.cache import ReadingCache
 from tarotbot.exceptions import InsufficientCredits, NotRefundable, UnknownUser
+from tarotbot.i18n import current_language, speaking
 from tarotbot.localtime import format_local
 from tarotbot.models import Reading, User
 from tarotbot.readings import ReadingOutcome, perform_reading, reopen
@@ -110,6 +111,7 @@ def send_reading(
         question=outcome.reading.question,
         date=outcome.reading.created_at,
         brand="TarotBot",
+        language=current_language(),
     )
     if reopened:
         footer = texts.render(
@@ -154,12 +156,13 @@ def reading_failed(job, connection, exc_type, exc_value, traceback) -> None:
         "reading job %s for user %s failed for good: %s", job.id, telegram_id, exc_type.__name__
     )
     refund = _refund_undelivered(key)
-    if refund is None:
-        message = texts.READING_FAILED
-    else:
-        message = texts.render(
-            texts.READING_UNDELIVERED, cost=refund.amount, balance=refund.balance_after
-        )
+    with speaking(job.meta.get("language")):  # a callback, not a job: its language by hand
+        if refund is None:
+            message = texts.render(texts.READING_FAILED)
+        else:
+            message = texts.render(
+                texts.READING_UNDELIVERED, cost=refund.amount, balance=refund.balance_after
+            )
     get_app().sender.deliver(f"{job.id}-failed", chat_id, [replies.text(chat_id, message)])
 
 
@@ -205,9 +208,9 @@ def show_history(
     labels = []
     zone = daily.zone_of(user)  # times in the person's own timezone
     for item in page.items:
-        title = get_spread(item.spread_type).title
+        title = texts.local_spread(item.spread_type).title
         # the question tells readings apart best; the spread names one without a question
-        when = item.created_at.astimezone(zone).strftime("%d %b %Y, %H:%M")
+        when = texts.moment(item.created_at.astimezone(zone))
         room = keyboards.HISTORY_LABEL_LIMIT - len(when) - len(" · ")
         what = _shortened(item.question, room) if item.question else title
         labels.append((item.reading_id, f"{when} · {what}"))
@@ -265,7 +268,9 @@ def show_card(telegram_id: int, chat_id: int, reading_id: int, number: int, key:
     if the_draw is None or not 1 <= number <= len(the_draw.cards):
         app.sender.deliver(key, chat_id, [replies.text(chat_id, texts.READING_NOT_FOUND)])
         return {"status": "not-found"}
-    app.sender.deliver(key, chat_id, [replies.text(chat_id, card_page(the_draw, number))])
+    app.sender.deliver(
+        key, chat_id, [replies.text(chat_id, card_page(the_draw, number, current_language()))]
+    )
     return {"status": "shown", "reading_id": reading.id, "card": number}
 
 

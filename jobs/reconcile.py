@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 
 from jobs import credits, get_app, job_context
 from jobs import subscriptions as subscription_jobs
-from tarotbot import reconciliation
+from tarotbot import reconciliation, users
+from tarotbot.i18n import speaking
 from tarotbot.models import utcnow
 from tarotbot.packs import InvalidPayload, is_subscription
 from tarotbot.reconciliation import PAGE_SIZE, StarPayment
@@ -79,6 +80,11 @@ def _settle(payment: StarPayment, result: ReconcileResult) -> None:
     if user_id is None:
         return
     charge = payment.transaction_id
+    with speaking(users.language_of(user_id)):  # the thank-you in the payer's language
+        _apply(payment, charge, user_id, result)
+
+
+def _apply(payment: StarPayment, charge: str, user_id: int, result: ReconcileResult) -> None:
     if payment.incoming:
         if reconciliation.is_credited(charge):
             return

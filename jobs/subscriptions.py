@@ -93,7 +93,7 @@ def credit_subscription(
     template = texts.SUBSCRIBED if first else texts.SUBSCRIPTION_RENEWED
     message = texts.render(
         template,
-        tier=tier.title,
+        tier=texts.tier_title(tier),
         credits=applied.credits,
         until=_day(applied.expires_at),
         balance=status.balance,
@@ -115,7 +115,7 @@ def credit_subscription(
 
 
 def _day(when: dt.datetime | None) -> str:
-    return when.astimezone(dt.UTC).strftime("%d %b %Y") if when else "-"
+    return texts.day(when.astimezone(dt.UTC)) if when else "-"
 
 
 @job_context
@@ -149,7 +149,9 @@ def set_renewal(
     user = subscriptions.set_canceled(telegram_id, cancel)
     SessionCache(app.redis).store_user(user)
     template = texts.RENEWAL_CANCELED if cancel else texts.RENEWAL_RESUMED
-    message = texts.render(template, tier=status.tier.title, until=_day(status.expires_at))
+    message = texts.render(
+        template, tier=texts.tier_title(status.tier), until=_day(status.expires_at)
+    )
     items = [replies.text(chat_id, message, keyboards.main_menu())]
     if message_id:
         items.insert(0, replies.edit_markup(chat_id, message_id, None))

@@ -25,6 +25,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.timeouts import TimerDeathPenalty
 
 from tarotbot.config import Settings, get_settings
+from tarotbot.i18n import current_language
 from tarotbot.queue import QUEUE_NAMES, redis_from_settings
 
 log = logging.getLogger("tarotbot.app")
@@ -87,13 +88,15 @@ class App:
         """Queue ``func(*args)`` once per ``key``; None if that key was already queued.
 
         ``key`` becomes the RQ job id, so a redelivered Telegram update (same
-        ``update_id``) cannot queue its work twice.
+        ``update_id``) cannot queue its work twice. The job speaks the language
+        spoken now (:mod:`tarotbot.i18n`): it travels in the job's meta.
         """
         try:
             return self.queue(queue_name).enqueue(
                 func,
                 *args,
                 job_id=key,
+                meta={"language": current_language()},
                 unique=True,
                 retry=retry,
                 on_failure=on_failure,

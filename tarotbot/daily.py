@@ -23,6 +23,7 @@ import peewee
 
 from tarotbot.config import Settings, seed_secret_bytes
 from tarotbot.db import database, is_postgres
+from tarotbot.i18n import current_language
 from tarotbot.interpreter import interpret
 from tarotbot.localtime import Quiet, local_day, next_due, parse_zone
 from tarotbot.models import DailyCard, Reading, User, utcnow
@@ -166,7 +167,7 @@ def card_of_the_day(user: User, day: str, settings: Settings) -> tuple[DailyCard
         reversal_probability=settings.reversal_probability,
         reversals=user.reads_reversals,
     )
-    interpretation = interpret(the_draw, None, settings)
+    interpretation = interpret(the_draw, None, settings, current_language())
     record = the_draw.to_record() | {
         "interpreter": interpretation.author,
         "nonce": nonce,

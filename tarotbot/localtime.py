@@ -16,6 +16,10 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_datetime
+
+from tarotbot.i18n import N_, current_language
+
 __all__ = [
     "CITIES",
     "OFFSETS",
@@ -29,20 +33,21 @@ __all__ = [
     "zone_from_location",
 ]
 
-#: Cities offered as buttons: (label, IANA zone). The zones follow daylight saving.
+#: Cities offered as buttons: (label, IANA zone); labels are translated when shown.
+#: The zones follow daylight saving.
 CITIES: tuple[tuple[str, str], ...] = (
-    ("London", "Europe/London"),
-    ("Berlin", "Europe/Berlin"),
-    ("Moscow", "Europe/Moscow"),
-    ("Dubai", "Asia/Dubai"),
-    ("Delhi", "Asia/Kolkata"),
-    ("Singapore", "Asia/Singapore"),
-    ("Tokyo", "Asia/Tokyo"),
-    ("Sydney", "Australia/Sydney"),
-    ("New York", "America/New_York"),
-    ("Chicago", "America/Chicago"),
-    ("Los Angeles", "America/Los_Angeles"),
-    ("São Paulo", "America/Sao_Paulo"),
+    (N_("London"), "Europe/London"),
+    (N_("Berlin"), "Europe/Berlin"),
+    (N_("Moscow"), "Europe/Moscow"),
+    (N_("Dubai"), "Asia/Dubai"),
+    (N_("Delhi"), "Asia/Kolkata"),
+    (N_("Singapore"), "Asia/Singapore"),
+    (N_("Tokyo"), "Asia/Tokyo"),
+    (N_("Sydney"), "Australia/Sydney"),
+    (N_("New York"), "America/New_York"),
+    (N_("Chicago"), "America/Chicago"),
+    (N_("Los Angeles"), "America/Los_Angeles"),
+    (N_("São Paulo"), "America/Sao_Paulo"),
 )
 CITY_ZONES = frozenset(zone for _, zone in CITIES)
 #: Whole-hour and common half-hour offsets offered as buttons (minutes east of UTC).
@@ -156,4 +161,4 @@ def format_local(when: dt.datetime, zone_name: str | None) -> str:
     moment = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
     local = moment.astimezone(zone)
     label = zone_name if zone_name and zone_name != "UTC" else "UTC"
-    return f"{local.strftime('%d %b %Y, %H:%M')} {label}"
+    return f"{format_datetime(local, 'dd MMM y, HH:mm', tzinfo=local.tzinfo, locale=current_language())} {label}"

@@ -77,6 +77,8 @@ class User(BaseModel):
     # Added by migration 0005: the charge that pays the current subscription
     # period (editUserStarSubscription names it), and renewal cancelled.
     subscription_charge_id = peewee.CharField(max_length=255, null=True)
+    # Added by migration 0015: the language chosen with /language (None: Telegram's).
+    language = peewee.CharField(max_length=8, null=True)
     subscription_canceled = peewee.BooleanField(default=False)
 
     class Meta:

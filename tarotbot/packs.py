@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tarotbot.i18n import N_
 from tarotbot.tiers import SOLD_TIERS, Tier
 
 CURRENCY = "XTR"
@@ -29,9 +30,9 @@ class Pack:
 
 
 PACKS = (
-    Pack("small", 10, 50, "10 credits"),
-    Pack("medium", 25, 110, "25 credits"),
-    Pack("large", 60, 240, "60 credits"),
+    Pack("small", 10, 50, N_("10 credits")),
+    Pack("medium", 25, 110, N_("25 credits")),
+    Pack("large", 60, 240, N_("60 credits")),
 )
 PACKS_BY_ID = {pack.id: pack for pack in PACKS}
 

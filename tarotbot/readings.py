@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from tarotbot import ledger
 from tarotbot.config import Settings, seed_secret_bytes
 from tarotbot.db import database
+from tarotbot.i18n import current_language
 from tarotbot.interpreter import interpret
 from tarotbot.models import Reading, Transaction, User
 from tarotbot.tarot.commitment import commitment_of, seed_for, valid_nonce
@@ -91,7 +92,7 @@ def perform_reading(
         reversal_probability=settings.reversal_probability,
         reversals=user.reads_reversals,
     )
-    interpretation = interpret(the_draw, question, settings)
+    interpretation = interpret(the_draw, question, settings, current_language())
     record = the_draw.to_record() | {"interpreter": interpretation.author} | sealed
     with database.atomic():
         entry = ledger.debit_reading(user.id, cost, key=key)
@@ -123,7 +124,7 @@ def _outcome(reading: Reading, cost: int, balance: int, replayed: bool) -> Readi
     return ReadingOutcome(
         reading=reading,
         draw=the_draw,
-        caption=compose(the_draw, reading.question).caption,
+        caption=compose(the_draw, reading.question, current_language()).caption,
         messages=stored_messages(reading.interpretation),
         cost=cost,
         balance=balance,

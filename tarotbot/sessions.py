@@ -46,6 +46,8 @@ class Session:
     # so the bot prices spreads and picks a queue without reading the database
     tier: str = "basic"
     tier_until: float | None = None
+    # the language chosen with /language, or on registration from Telegram's (None: not set)
+    language: str | None = None
 
     def current_tier(self) -> Tier:
         """The tier that applies now (:func:`tarotbot.tiers.effective_tier`)."""
@@ -72,6 +74,7 @@ def _from_user(user: User) -> Session:
         reversals=user.reads_reversals,
         tier=user.subscription_tier or "basic",
         tier_until=None if ends is None else ends.timestamp(),
+        language=user.language,
     )
 
 
@@ -117,6 +120,7 @@ class SessionCache:
         fresh = _from_user(user)
         user_part = {"user_id": fresh.user_id, "reversals": fresh.reversals}
         user_part |= {"tier": fresh.tier, "tier_until": fresh.tier_until}
+        user_part |= {"language": fresh.language}
         session = replace(current, **user_part) if current else fresh
         self._write(session)
         return session

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from tarotbot import ledger, users
 from tarotbot.db import database, is_postgres
 from tarotbot.exceptions import UnknownUser
+from tarotbot.i18n import current_language
 from tarotbot.models import Transaction, User, utcnow
 from tarotbot.tiers import BASIC, Tier, effective_tier, get_tier
 
@@ -71,7 +72,9 @@ def apply_payment(
         try:
             user = users.by_telegram_id(telegram_id)
         except UnknownUser:
-            registration = users.register(telegram_id, username, first_name, welcome_bonus)
+            registration = users.register(
+                telegram_id, username, first_name, welcome_bonus, language=current_language()
+            )
             user, bonus = registration.user, registration.bonus
         entry = ledger.credit_purchase(
             user.id,

@@ -22,6 +22,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from tarotbot.i18n import N_
+
 #: Telegram's only subscription period, in seconds (30 days).
 SUBSCRIPTION_PERIOD = 30 * 24 * 3600
 BASIC = "basic"
@@ -43,9 +45,9 @@ class Tier:
 
 
 TIERS = (
-    Tier(BASIC, "Basic", 0, 0, 0, daily_card=False, priority=False),
-    Tier("premium", "Premium", 150, 30, 25, daily_card=True, priority=False),
-    Tier("professional", "Professional", 400, 100, 50, daily_card=True, priority=True),
+    Tier(BASIC, N_("Basic"), 0, 0, 0, daily_card=False, priority=False),
+    Tier("premium", N_("Premium"), 150, 30, 25, daily_card=True, priority=False),
+    Tier("professional", N_("Professional"), 400, 100, 50, daily_card=True, priority=True),
 )
 TIERS_BY_NAME = {tier.name: tier for tier in TIERS}
 SOLD_TIERS = tuple(tier for tier in TIERS if tier.sold)

@@ -69,6 +69,7 @@ def register(
     first_name: str | None,
     bonus: int,
     erasure_secret: bytes | None = None,
+    language: str | None = None,
 ) -> Registration:
     """Create the user if new, open the credit account and grant the bonus once.
 
@@ -88,6 +89,7 @@ def register(
                     username=username,
                     first_name=first_name,
                     last_active_at=utcnow(),
+                    language=language,
                 )
                 created = True
         except peewee.IntegrityError:
@@ -108,6 +110,20 @@ def by_telegram_id(telegram_id: int) -> User:
     user = User.get_or_none(User.telegram_id == telegram_id)
     if user is None:
         raise UnknownUser(f"no user with telegram id {telegram_id}")
+    return user
+
+
+def language_of(telegram_id: int) -> str | None:
+    """The language on record for ``telegram_id`` (None: unknown person, or none chosen)."""
+    user = User.get_or_none(User.telegram_id == telegram_id)
+    return user.language if user is not None else None
+
+
+def set_language(telegram_id: int, language: str) -> User:
+    """Remember the language the person chose (/language) for every reply from now on."""
+    user = by_telegram_id(telegram_id)
+    User.update(language=language).where(User.id == user.id).execute()
+    user.language = language
     return user
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tarotbot.i18n import current_language
 from tarotbot.models import Reading
 from tarotbot.tarot.commitment import commitment_of
 from tarotbot.tarot.draw import Draw, draw
+from tarotbot.tarot.languages import localize
 
 DEFAULT_REVERSAL_PROBABILITY = 0.3  # the draw command's own default (REVERSAL_PROBABILITY)
 
@@ -42,9 +44,10 @@ def command_for(record_draw: Draw) -> str:
 
 
 def card_lines(the_draw: Draw) -> tuple[str, ...]:
+    """The cards, one line each, named in the current language."""
+    shown = localize(the_draw, current_language())
     return tuple(
-        f"{i}. {dc.position.name}: {dc.card.name} {dc.mark}"
-        for i, dc in enumerate(the_draw.cards, 1)
+        f"{i}. {dc.position.name}: {dc.card.name} {dc.mark}" for i, dc in enumerate(shown.cards, 1)
     )
 
 

@@ -233,12 +233,11 @@ def _stored(value: bytes | str | None) -> str | None:
 def start_webhook(settings, redis_conn) -> None:
     """At start-up: point Telegram at the webhook and announce the commands, or one clear error."""
     import requests
-    from telebot import types
     from telebot.apihelper import ApiTelegramException
 
     from tarotbot.exceptions import TelegramUnavailable
     from tarotbot.redaction import redact
-    from tarotbot.telegram.bot import ALLOWED_UPDATES, COMMANDS
+    from tarotbot.telegram.bot import ALLOWED_UPDATES, announce_commands
     from tarotbot.telegram.client import make_bot
 
     api = settings.telegram_api_url
@@ -252,7 +251,7 @@ def start_webhook(settings, redis_conn) -> None:
             secret=settings.webhook_secret.reveal(),
             allowed_updates=list(ALLOWED_UPDATES),
         )
-        bot.set_my_commands([types.BotCommand(name, text) for name, text in COMMANDS])
+        announce_commands(bot)
     except ApiTelegramException as exc:
         raise TelegramUnavailable(
             f"the Bot API at {api} refused the webhook {shown_url(url)} ({exc.error_code} "

@@ -11,6 +11,7 @@ from tarotbot.cli.database import open_database
 from tarotbot.cli.tarot import load_tarot_data
 from tarotbot.exceptions import ConfigError
 from tarotbot.queue import QUEUE_NAMES, check_redis, get_redis
+from tarotbot.tarot.languages import LANGUAGES
 from tarotbot.workers import (
     STOP_GRACE,
     TarotSimpleWorker,
@@ -305,7 +306,15 @@ def web(threads: int) -> None:
     help="Chat as an admin (your id joins ADMIN_IDS): /stats, /grant, /broadcast… "
     "Env: TAROTBOT_DEMO_ADMIN.",
 )  # fmt: skip
-def demo(pictures: str, user_id: int, admin: bool) -> None:
+@click.option(
+    "--language",
+    type=click.Choice(LANGUAGES),
+    default="en",
+    show_default=True,
+    help="The language your Telegram app uses (the bot answers in it). "
+    "Env: TAROTBOT_DEMO_LANGUAGE.",
+)
+def demo(pictures: str, user_id: int, admin: bool, language: str) -> None:
     """Chat with the bot in this terminal, against a local Telegram emulator.
 
     Needs no configuration (SQLite and an in-process queue); uses PostgreSQL
@@ -324,7 +333,7 @@ def demo(pictures: str, user_id: int, admin: bool) -> None:
 
         settings = dataclasses.replace(settings, admin_ids=settings.admin_ids | {user_id})
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    chat = DemoChat(settings, picture_dir=Path(pictures), user_id=user_id)
+    chat = DemoChat(settings, picture_dir=Path(pictures), user_id=user_id, language=language)
     try:
         chat.run(sys.stdin, interactive=sys.stdin.isatty())
     finally:

@@ -11,6 +11,8 @@ every card, so the output can be checked and safely converted to Telegram HTML.
 
 from __future__ import annotations
 
+from babel import Locale
+
 from tarotbot.tarot.card_texts import load_card_texts
 from tarotbot.tarot.compose import question_topic
 from tarotbot.tarot.draw import Draw
@@ -56,10 +58,6 @@ def max_reply_chars(draw: Draw) -> int:
     return 10 * word_budget(draw)
 
 
-#: How the prompt names each language the reading is to be written in.
-LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}
-
-
 def _card_note(draw: Draw, index: int, topic: str | None, language: str) -> str:
     """The composer's text for the card at ``index`` in its position (and on the topic)."""
     dc = draw.cards[index]
@@ -102,7 +100,7 @@ def build_messages(draw: Draw, question: str | None, language: str = "en") -> li
         {
             "role": "system",
             "content": SYSTEM_PROMPT.format(words=word_budget(draw))
-            + f" Write the reading in {LANGUAGE_NAMES.get(language, 'English')}, and use the"
+            + f" Write the reading in {Locale.parse(language).get_display_name('en')}, and use the"
             " card and position names exactly as given.",
         },
         {"role": "user", "content": "\n".join(lines)},

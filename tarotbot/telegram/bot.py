@@ -36,6 +36,7 @@ from tarotbot import ledger, subscriptions, users
 from tarotbot.app import App
 from tarotbot.config import seed_secret_bytes
 from tarotbot.exceptions import PollingConflict, TelegramUnavailable, UnknownUser
+from tarotbot.i18n import N_, gettext, speaking
 from tarotbot.packs import (
     CURRENCY,
     PACKS_BY_ID,
@@ -49,6 +50,7 @@ from tarotbot.redaction import redact
 from tarotbot.sessions import Session, SessionCache
 from tarotbot.tarot.commitment import commitment_of, new_nonce, seed_for
 from tarotbot.tarot.errors import QuestionTooLong
+from tarotbot.tarot.languages import DEFAULT_LANGUAGE, LANGUAGES, language_for
 from tarotbot.tarot.safety import assess_question, clean_question
 from tarotbot.tarot.spreads import get_spread
 from tarotbot.telegram import keyboards, replies, texts
@@ -63,21 +65,22 @@ log = logging.getLogger("tarotbot.bot")
 QUESTION_LIMIT = 500  # characters
 ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
 COMMANDS = [
-    ("reading", "Get a tarot reading"),
-    ("balance", "Your credits"),
-    ("buy", "Buy credits with Telegram Stars"),
-    ("history", "Your past readings"),
-    ("settings", "Reversed cards, daily card, timezone"),
-    ("daily", "Your free card of the day"),
-    ("verify", "Check a reading's cards yourself"),
-    ("invite", "Invite friends: free credits for both"),
-    ("export", "All your data as a file"),
-    ("delete", "Erase your data"),
-    ("cancel", "Stop what we are doing"),
-    ("help", "How this works"),
-    ("subscription", "Your subscription tier"),
-    ("paysupport", "Help with a payment"),
-    ("terms", "Terms of service"),
+    ("reading", N_("Get a tarot reading")),
+    ("balance", N_("Your credits")),
+    ("buy", N_("Buy credits with Telegram Stars")),
+    ("history", N_("Your past readings")),
+    ("settings", N_("Reversed cards, daily card, timezone")),
+    ("daily", N_("Your free card of the day")),
+    ("verify", N_("Check a reading's cards yourself")),
+    ("invite", N_("Invite friends: free credits for both")),
+    ("export", N_("All your data as a file")),
+    ("delete", N_("Erase your data")),
+    ("cancel", N_("Stop what we are doing")),
+    ("help", N_("How this works")),
+    ("language", N_("Language: English or Russian")),
+    ("subscription", N_("Your subscription tier")),
+    ("paysupport", N_("Help with a payment")),
+    ("terms", N_("Terms of service")),
 ]
 COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s|$)")
 #: Handler threads: handlers wait on Redis and HTTP, not on the CPU.
@@ -90,6 +93,16 @@ READING_RETRY = (1, 5, 15)  # seconds between attempts of a reading job
 # even after an hour-long database outage
 UPDATE_ATTEMPTS = 3  # times the bot handles an update whose handler raises before passing it over
 PAYMENT_RETRY = (1, 5, 15, 60, 300, 900, 1800, 3600)
+
+
+def announce_commands(bot: telebot.TeleBot) -> None:
+    """The command menu, once per language: Telegram shows each person their app's language
+    (and the English one to everyone else)."""
+    for language in LANGUAGES:
+        with speaking(language):
+            commands = [types.BotCommand(name, gettext(text)) for name, text in COMMANDS]
+        code = None if language == DEFAULT_LANGUAGE else language
+        bot.set_my_commands(commands, language_code=code)
 
 
 def update_key(kind: str, user_id: int, update_id: int) -> str:
@@ -111,7 +124,9 @@ def seal_of(settings, nonce: str) -> str:
 
 def help_text() -> str:
     """/help: the commands, the payment commands and what each tier gives."""
-    return "\n\n".join([texts.HELP, texts.HELP_PAYMENTS, texts.tier_lines()])
+    return "\n\n".join(
+        [texts.render(texts.HELP), texts.render(texts.HELP_PAYMENTS), texts.tier_lines()]
+    )
 
 
 def has_words(text: str) -> bool:
@@ -155,6 +170,8 @@ class _UpdateAwareBot(telebot.TeleBot):
         # pyTelegramBotAPI parses refunded_payment but gives it no content type,
         # so no message handler can match it: refunds are routed here instead.
         self.refund_handler: Callable[[types.Message], None] | None = None
+        # the language each update is answered in (the person's, at this moment)
+        self.language_of: Callable[[types.Update], str | None] = lambda update: None
         self._attempts: dict[int, int] = {}  # update id -> failed attempts so far
 
     def process_new_updates(self, updates):
@@ -181,12 +198,13 @@ class _UpdateAwareBot(telebot.TeleBot):
         """Handle one chat's updates in order; the id of one to fetch again, or None."""
         for update in updates:
             try:
-                message = update.message
-                if message is not None and message.refunded_payment is not None:
-                    if self.refund_handler is not None:
-                        self.refund_handler(message)
-                    continue
-                super().process_new_updates([update])
+                with speaking(self.language_of(update)):
+                    message = update.message
+                    if message is not None and message.refunded_payment is not None:
+                        if self.refund_handler is not None:
+                            self.refund_handler(message)
+                        continue
+                    super().process_new_updates([update])
             except Exception:
                 tries = self._attempts.get(update.update_id, 0) + 1
                 self._attempts[update.update_id] = tries
@@ -277,6 +295,7 @@ class TarotBot(AccountChat, AdminChat):
         self._in_poll = False
         self.bot.register_message_handler(self.on_payment, content_types=["successful_payment"])
         self.bot.refund_handler = self.on_refund
+        self.bot.language_of = self.language_of
         self.bot.register_message_handler(self.on_message, content_types=None, func=lambda m: True)
         self.bot.register_message_handler(
             self.on_message,
@@ -290,7 +309,7 @@ class TarotBot(AccountChat, AdminChat):
 
     # -- running -------------------------------------------------------------
     def announce_commands(self) -> None:
-        self.bot.set_my_commands([types.BotCommand(name, text) for name, text in COMMANDS])
+        announce_commands(self.bot)
 
     def run(self, poll_timeout: int = 20) -> None:
         """Long-poll until stopped (SIGTERM, SIGINT or :meth:`stop`); never skip pending updates.
@@ -442,6 +461,27 @@ class TarotBot(AccountChat, AdminChat):
     def session(self, telegram_id: int) -> Session | None:
         return self.sessions.get(telegram_id)
 
+    def language_of(self, update: types.Update) -> str:
+        """The language to answer ``update`` in: the person's choice on record, else the
+        one Telegram says their app uses (ru and the languages whose speakers read it: ru)."""
+        sender = next(
+            (
+                item.from_user
+                for item in (update.message, update.callback_query, update.pre_checkout_query)
+                if item is not None and item.from_user is not None
+            ),
+            None,
+        )
+        if sender is None:
+            return DEFAULT_LANGUAGE
+        try:
+            session = self.sessions.get(sender.id)
+        except Exception:  # no language is worth failing an update over: Telegram's guess
+            session = None
+        if session is not None and session.language:
+            return session.language
+        return language_for(getattr(sender, "language_code", None))
+
     def note_activity(self, telegram_id: int, update_id: int) -> None:
         """Someone marked inactive (they had blocked the bot) wrote again: mark them active."""
         if self.sessions.take_inactive(telegram_id):
@@ -540,6 +580,10 @@ class TarotBot(AccountChat, AdminChat):
             )
         elif name == "settings":
             self.show_settings(session, chat_id, update_id)
+        elif name == "language":
+            self.say(
+                update_id, chat_id, texts.render(texts.LANGUAGE_CHOOSE), keyboards.language_menu()
+            )
         else:
             self.say(update_id, chat_id, texts.render(texts.UNKNOWN_COMMAND, command="/" + name))
 
@@ -620,7 +664,7 @@ class TarotBot(AccountChat, AdminChat):
                     return
         # The message first: a message ends any chat action, so the action that
         # shows "sending a photo…" while the worker draws must come after it.
-        shuffling = texts.render(texts.SHUFFLING, title=spread.title)
+        shuffling = texts.render(texts.SHUFFLING, title=texts.local_spread(spread).title)
         sealed = texts.render(texts.SHUFFLING_SEALED, commitment=seal_of(self.app.settings, nonce))
         items += [
             replies.text(chat_id, f"{shuffling}\n{sealed}"),
@@ -673,7 +717,7 @@ class TarotBot(AccountChat, AdminChat):
         """
         try:
             if alert:
-                self.bot.answer_callback_query(call.id, alert, show_alert=True)
+                self.bot.answer_callback_query(call.id, texts.render(alert), show_alert=True)
             else:
                 self.bot.answer_callback_query(call.id)
         except (ApiTelegramException, requests.RequestException) as exc:
@@ -783,6 +827,20 @@ class TarotBot(AccountChat, AdminChat):
             key=key,
         )
 
+    def on_language_button(self, press: _Press, session: Session | None) -> None:
+        """/language: remember the choice (a job: it writes), answered in the new language."""
+        key = update_key("language", press.user_id, press.update_id)
+        self.app.enqueue(
+            QUEUE_PAYMENTS,
+            "jobs.credits.set_language",
+            press.user_id,
+            press.chat_id,
+            press.callback.arg,
+            press.message_id,
+            key,
+            key=key,
+        )
+
     def on_reversals_button(self, press: _Press, session: Session | None) -> None:
         key = update_key("settings", press.user_id, press.update_id)
         self.app.enqueue(
@@ -804,7 +862,10 @@ class TarotBot(AccountChat, AdminChat):
         if balance < price:  # say so now, not after the question (the worker checks too)
             self.sessions.end_step(press.user_id)
             notice = texts.render(
-                texts.SPREAD_TOO_DEAR, title=spread.title, cost=price, balance=balance
+                texts.SPREAD_TOO_DEAR,
+                title=texts.local_spread(spread).title,
+                cost=price,
+                balance=balance,
             )
             self.reply(
                 update_id,
@@ -821,11 +882,12 @@ class TarotBot(AccountChat, AdminChat):
             if taken is not None:
                 self.start_reading(taken, spread.name, session.pending_question, chat_id, update_id)
                 return
+        words = texts.local_spread(spread)
         prompt = texts.render(
             texts.ASK_QUESTION,
-            title=spread.title,
+            title=words.title,
             cost=price,
-            description=spread.description,
+            description=words.description,
             limit=QUESTION_LIMIT,
         )
         prompt += "\n\n" + texts.render(texts.SEALED, commitment=seal_of(self.app.settings, nonce))
@@ -859,12 +921,12 @@ class TarotBot(AccountChat, AdminChat):
                 [
                     texts.render(texts.SUBSCRIPTION_BASIC, balance=status.balance),
                     texts.tier_lines(),
-                    texts.SUBSCRIPTION_HOW,
+                    texts.render(texts.SUBSCRIPTION_HOW),
                 ]
             )
             self.say(update_id, chat_id, page, keyboards.subscription_offers())
             return
-        until = status.expires_at.strftime("%d %b %Y") if status.expires_at else "-"
+        until = texts.day(status.expires_at)
         left = (status.expires_at - dt.datetime.now(dt.UTC)) if status.expires_at else None
         days = max(0, -(-left // dt.timedelta(days=1))) if left is not None else "-"
         renewal = texts.render(
@@ -872,7 +934,7 @@ class TarotBot(AccountChat, AdminChat):
         )
         page = texts.render(
             texts.SUBSCRIPTION_ACTIVE,
-            tier=status.tier.title,
+            tier=texts.tier_title(status.tier),
             renewal=renewal,
             days=days,
             credits=status.period_credits,
@@ -910,12 +972,12 @@ class TarotBot(AccountChat, AdminChat):
         tier = TIERS_BY_NAME[arg]
         try:
             link = self.bot.create_invoice_link(
-                title=f"TarotBot {tier.title}",
+                title=f"TarotBot {texts.tier_title(tier)}",
                 description=texts.render(texts.SUBSCRIPTION_INVOICE, credits=tier.monthly_credits),
                 payload=subscription_payload(tier, press.user_id),
                 provider_token=None,
                 currency=CURRENCY,
-                prices=[types.LabeledPrice(tier.title, tier.stars)],
+                prices=[types.LabeledPrice(texts.tier_title(tier), tier.stars)],
                 subscription_period=SUBSCRIPTION_PERIOD,
             )
         except (ApiTelegramException, requests.RequestException) as exc:
@@ -925,7 +987,7 @@ class TarotBot(AccountChat, AdminChat):
         self.say(
             press.update_id,
             press.chat_id,
-            texts.render(texts.SUBSCRIPTION_LINK, tier=tier.title, stars=tier.stars),
+            texts.render(texts.SUBSCRIPTION_LINK, tier=texts.tier_title(tier), stars=tier.stars),
             keyboards.subscribe_link(link, tier.stars),
         )
 

@@ -41,11 +41,13 @@ class DemoChat:
         user_id: int = DEMO_USER,
         first_name: str = "Seeker",
         workers: int = 2,
+        language: str = "en",
     ):
         self.out = out
         self.picture_dir = picture_dir
         self.user_id = user_id
         self.first_name = first_name
+        self.language = language  # the language_code of the demo person's Telegram app
         self.emulator = BotAPIEmulator(port=0, default_bot=DEMO_TOKEN)
         self.emulator.start()
         self.settings = dataclasses.replace(
@@ -100,7 +102,9 @@ class DemoChat:
             result = self.emulator.pay(self.user_id, self.invoice_message)
             self.say(f"   ▸ payment {result.get('status')}")
         else:
-            self.emulator.send(self.user_id, line, first_name=self.first_name)
+            self.emulator.send(
+                self.user_id, line, first_name=self.first_name, language_code=self.language
+            )
         self.settle()
 
     # -- waiting for the bot -------------------------------------------------

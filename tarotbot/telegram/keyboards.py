@@ -13,8 +13,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from babel import Locale
+
+from tarotbot.i18n import current_language
+from tarotbot.i18n import gettext as _
 from tarotbot.localtime import CITIES, OFFSETS, offset_name
 from tarotbot.packs import PACKS, PACKS_BY_ID
+from tarotbot.tarot.languages import LANGUAGES, localized_spread
 from tarotbot.tarot.spreads import SPREADS
 from tarotbot.tiers import SOLD_TIERS, TIERS_BY_NAME, Tier, spread_price
 
@@ -63,6 +68,13 @@ ACTIONS = {
     "x": Action("cancel", re.compile(r"^x(?::(buy))?$"), "on_cancel_button", keeps_step=True),
     "h": Action("hist", re.compile(r"^h:([on]):([0-9a-z.]{1,40})$"), "on_history_button"),
     "r": Action("open", re.compile(r"^r:([0-9]{1,19})$"), "on_open_button"),
+    "l": Action(
+        "language",
+        re.compile(r"^l:([a-z]{2})$"),
+        "on_language_button",
+        needs_account=True,
+        allowed=frozenset(LANGUAGES),
+    ),
     "c": Action("card", re.compile(r"^c:([0-9]{1,19}):([1-9][0-9]?)$"), "on_card_button"),
     "v": Action("rev", re.compile(r"^v:(on|off)$"), "on_reversals_button", needs_account=True),
     "b": Action(
@@ -142,8 +154,8 @@ def markup(rows: list[list[dict]]) -> dict:
 def main_menu() -> dict:
     return markup(
         [
-            [button("🔮 Get a reading", "m:read")],
-            [button("📜 History", "m:hist"), button("⭐ Buy credits", "m:buy")],
+            [button(_("🔮 Get a reading"), "m:read")],
+            [button(_("📜 History"), "m:hist"), button(_("⭐ Buy credits"), "m:buy")],
         ]
     )
 
@@ -159,13 +171,14 @@ def spreads_menu(balance: int | None = None, tier: Tier | None = None) -> dict:
     for spread in sorted(SPREADS.values(), key=lambda s: (s.cost, s.title)):
         price = spread_price(tier, spread.cost)
         mark = f"{UNAFFORDABLE} " if balance is not None and balance < price else ""
-        rows.append([button(f"{mark}{spread.title} · {price}🪙", f"s:{spread.name}")])
-    rows.append([button("✖️ Cancel", "x")])
+        title = localized_spread(spread.name, current_language()).title
+        rows.append([button(f"{mark}{title} · {price}🪙", f"s:{spread.name}")])
+    rows.append([button(_("✖️ Cancel"), "x")])
     return markup(rows)
 
 
 def question_menu(spread_name: str) -> dict:
-    return markup([[button("🌌 No question", f"q:{spread_name}"), button("✖️ Cancel", "x")]])
+    return markup([[button(_("🌌 No question"), f"q:{spread_name}"), button(_("✖️ Cancel"), "x")]])
 
 
 #: "More about card N" buttons per row under a reading.
@@ -176,46 +189,61 @@ def after_reading(reading_id: int | None = None, cards: int = 0) -> dict:
     """Under a reading: "More about" each card (free), another reading, the history."""
     rows = []
     if reading_id is not None and cards == 1:
-        rows.append([button("🔎 More about this card", f"c:{reading_id}:1")])
+        rows.append([button(_("🔎 More about this card"), f"c:{reading_id}:1")])
     elif reading_id is not None and cards > 1:
         more = [button(f"🔎 {n}", f"c:{reading_id}:{n}") for n in range(1, cards + 1)]
         rows += [more[i : i + CARD_BUTTONS_PER_ROW] for i in range(0, cards, CARD_BUTTONS_PER_ROW)]
-    rows.append([button("🔮 Another reading", "m:read"), button("📜 History", "m:hist")])
+    rows.append([button(_("🔮 Another reading"), "m:read"), button(_("📜 History"), "m:hist")])
     return markup(rows)
 
 
+def language_menu() -> dict:
+    """One button per language, each named in itself (CLDR's names: English, Русский)."""
+    names = {code: Locale.parse(code).get_display_name(code).capitalize() for code in LANGUAGES}
+    return markup([[button(names[code], f"l:{code}") for code in LANGUAGES]])
+
+
 def buy_menu() -> dict:
-    rows = [[button(f"{p.label} · {p.stars}⭐", f"b:{p.id}")] for p in PACKS]
-    rows.append([button("🌟 Subscriptions", "m:sub"), button("✖️ Cancel", "x:buy")])
+    rows = [[button(f"{_(p.label)} · {p.stars}⭐", f"b:{p.id}")] for p in PACKS]
+    rows.append([button(_("🌟 Subscriptions"), "m:sub"), button(_("✖️ Cancel"), "x:buy")])
     return markup(rows)
 
 
 def subscription_offers() -> dict:
     """One button per tier sold (/subscription while on Basic)."""
-    rows = [[button(f"🌟 {t.title} · {t.stars}⭐ a month", f"u:{t.name}")] for t in SOLD_TIERS]
-    rows.append([button("✖️ Cancel", "x:buy")])
+    a_month = _("{stars}⭐ a month")
+    rows = [
+        [button(f"🌟 {_(t.title)} · {a_month.format(stars=t.stars)}", f"u:{t.name}")]
+        for t in SOLD_TIERS
+    ]
+    rows.append([button(_("✖️ Cancel"), "x:buy")])
     return markup(rows)
 
 
 def subscription_manage(canceled: bool) -> dict:
     """Cancel renewal, or turn it on again (/subscription while subscribed)."""
     if canceled:
-        return markup([[button("🔁 Renew automatically again", "u:resume")]])
-    return markup([[button("✖️ Cancel renewal", "u:cancel")]])
+        return markup([[button(_("🔁 Renew automatically again"), "u:resume")]])
+    return markup([[button(_("✖️ Cancel renewal"), "u:cancel")]])
 
 
 def subscribe_link(url: str, stars: int) -> dict:
     """The invoice link Telegram opens to confirm a subscription."""
-    return markup([[{"text": f"⭐ Subscribe · {stars}⭐ a month", "url": url}]])
+    label = _("⭐ Subscribe · {stars}⭐ a month").format(stars=stars)
+    return markup([[{"text": label, "url": url}]])
 
 
 def not_enough_credits() -> dict:
-    return markup([[button("⭐ Buy credits", "m:buy"), button("🃏 Smaller spread", "m:read")]])
+    return markup(
+        [[button(_("⭐ Buy credits"), "m:buy"), button(_("🃏 Smaller spread"), "m:read")]]
+    )
 
 
 def settings_menu(reversals: bool, daily: bool | None = None) -> dict:
     """Reversed cards; with ``daily`` given, the daily-card rows too."""
-    label, data = ("Turn reversals off", "v:off") if reversals else ("Turn reversals on", "v:on")
+    label, data = (
+        (_("Turn reversals off"), "v:off") if reversals else (_("Turn reversals on"), "v:on")
+    )
     rows = [[button(label, data)]]
     if daily is not None:
         rows += settings_rows(daily)
@@ -229,14 +257,14 @@ HISTORY_LABEL_LIMIT = 60
 def history_menu(items: list[tuple[int, str]], older: str | None, newer: str | None) -> dict:
     """One button per reading (and its 🔍 verify button), then Newer/Older navigation."""
     rows = [
-        [button(label[:HISTORY_LABEL_LIMIT], f"r:{reading_id}"), button("🔍", f"f:{reading_id}")]
+        [button(label[:HISTORY_LABEL_LIMIT], f"r:{reading_id}"), button(_("🔍"), f"f:{reading_id}")]
         for reading_id, label in items
     ]
     nav = []
     if newer:
-        nav.append(button("◀️ Newer", f"h:n:{newer}"))
+        nav.append(button(_("◀️ Newer"), f"h:n:{newer}"))
     if older:
-        nav.append(button("Older ▶️", f"h:o:{older}"))
+        nav.append(button(_("Older ▶️"), f"h:o:{older}"))
     if nav:
         rows.append(nav)
     return markup(rows)
@@ -261,41 +289,49 @@ def with_rows(markup: dict, rows: list[list[dict]]) -> dict:
 
 def reading_extras(reading_id: int) -> list[list[dict]]:
     """The rows under a reading: verify it, share it."""
-    return [[button("🔍 Verify", f"f:{reading_id}"), button("💌 Share", f"p:{reading_id}")]]
+    return [[button(_("🔍 Verify"), f"f:{reading_id}"), button(_("💌 Share"), f"p:{reading_id}")]]
 
 
 def share_link(url: str, text: str) -> dict:
     """A button opening Telegram's own share sheet with ``url`` and ``text``."""
     link = f"https://t.me/share/url?url={quote(url, safe='')}&text={quote(text, safe='')}"
-    return markup([[{"text": "📤 Send to a friend", "url": link}]])
+    return markup([[{"text": _("📤 Send to a friend"), "url": link}]])
 
 
 def confirm_erase() -> dict:
-    return markup([[button("🗑 Yes, delete everything", "e:yes"), button("Keep my data", "e:no")]])
+    return markup(
+        [[button(_("🗑 Yes, delete everything"), "e:yes"), button(_("Keep my data"), "e:no")]]
+    )
 
 
 def settings_rows(daily: bool) -> list[list[dict]]:
     """The daily-card rows of /settings."""
     first = (
-        button("🌅 Daily card: stop", "d:off") if daily else button("🌅 Daily card: start", "d:on")
+        button(_("🌅 Daily card: stop"), "d:off")
+        if daily
+        else button(_("🌅 Daily card: start"), "d:on")
     )
     return [
         [first],
         [
-            button("🕘 Time", "d:time"),
-            button("🌍 Timezone", "d:tz"),
-            button("🌙 Quiet hours", "d:quiet"),
+            button(_("🕘 Time"), "d:time"),
+            button(_("🌍 Timezone"), "d:tz"),
+            button(_("🌙 Quiet hours"), "d:quiet"),
         ],
     ]
 
 
 def offer_daily() -> dict:
-    return markup([[button("🌅 Yes, a card each morning", "d:on"), button("No, thanks", "d:back")]])
+    return markup(
+        [[button(_("🌅 Yes, a card each morning"), "d:on"), button(_("No, thanks"), "d:back")]]
+    )
 
 
 def daily_card_menu() -> dict:
     """Under a pushed card of the day: one tap to stop, and a full reading."""
-    return markup([[button("🔮 Full reading", "m:read"), button("🔕 Stop daily cards", "d:stop")]])
+    return markup(
+        [[button(_("🔮 Full reading"), "m:read"), button(_("🔕 Stop daily cards"), "d:stop")]]
+    )
 
 
 def time_menu() -> dict:
@@ -313,13 +349,13 @@ def time_menu() -> dict:
 def zone_menu() -> dict:
     rows, row = [], []
     for index, (label, _zone) in enumerate(CITIES):
-        row.append(button(label, f"z:c{index}"))
+        row.append(button(_(label), f"z:c{index}"))
         if len(row) == 3:
             rows.append(row)
             row = []
     if row:
         rows.append(row)
-    rows.append([button("UTC offsets…", "z:offsets")])
+    rows.append([button(_("UTC offsets…"), "z:offsets")])
     return markup(rows)
 
 
@@ -332,14 +368,14 @@ def offset_menu() -> dict:
             row = []
     if row:
         rows.append(row)
-    rows.append([button("◀️ Cities", "z:cities")])
+    rows.append([button(_("◀️ Cities"), "z:cities")])
     return markup(rows)
 
 
 def location_keyboard() -> dict:
     """A reply keyboard whose button shares the person's location (one tap, then it goes away)."""
     return {
-        "keyboard": [[{"text": "📍 Share my location", "request_location": True}]],
+        "keyboard": [[{"text": _("📍 Share my location"), "request_location": True}]],
         "resize_keyboard": True,
         "one_time_keyboard": True,
     }
@@ -347,7 +383,7 @@ def location_keyboard() -> dict:
 
 def quiet_menu() -> dict:
     rows = [[button(f"{hhmm(a)}–{hhmm(b)}", f"k:{a}-{b}")] for a, b in QUIET_CHOICES]
-    rows.append([button("No quiet hours", "k:off")])
+    rows.append([button(_("No quiet hours"), "k:off")])
     return markup(rows)
 
 
@@ -355,8 +391,8 @@ def broadcast_confirm(broadcast_id: int) -> dict:
     return markup(
         [
             [
-                button("📣 Send to everyone", f"a:send:{broadcast_id}"),
-                button("✖️ Cancel", f"a:cancel:{broadcast_id}"),
+                button(_("📣 Send to everyone"), f"a:send:{broadcast_id}"),
+                button(_("✖️ Cancel"), f"a:cancel:{broadcast_id}"),
             ]
         ]
     )

@@ -31,7 +31,7 @@ def test_scripted_demo_reaches_a_reading_and_the_history(clean_env, tmp_path):
     assert len(pictures) == 1
     picture = tmp_path / pictures[0]
     assert picture.suffix == ".jpg" and picture.read_bytes().startswith(b"\xff\xd8\xff")
-    assert "credit(s) used · 3 left" in out
+    assert "credits used · 3 left" in out
     assert "Your readings" in out and "Will I find a new job?" in out.split("Your readings")[1]
     assert "I do not know /frobnicate" in out
     assert (tmp_path / "tarotbot.sqlite3").exists()
@@ -42,14 +42,14 @@ def test_scripted_demo_reaches_a_reading_and_the_history(clean_env, tmp_path):
 def test_a_second_demo_run_on_the_same_database_is_a_new_conversation(clean_env, tmp_path):
     """The emulator starts afresh each run, the SQLite file stays: no update replays the past."""
     first = demo("/start\n/reading\n2\nWill I find a new job?\n", clean_env, tmp_path)
-    assert first.returncode == 0 and "credit(s) used · 3 left" in first.stdout
+    assert first.returncode == 0 and "credits used · 3 left" in first.stdout
 
     second = demo("/start\n/reading\n1\nShould I move abroad?\n/history\n", clean_env, tmp_path)
 
     out = second.stdout
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Welcome back" in out and "Should I move abroad?" in out
-    assert "credit(s) used · 2 left" in out
+    assert "1 credit used · 2 left" in out
     history = out.split("Your readings")[1]
     assert "Should I move abroad?" in history and "Will I find a new job?" in history
 
@@ -59,7 +59,7 @@ def test_walking_away_from_a_question_leaves_no_paid_step_behind(clean_env, tmp_
     result = demo("/start\n/reading\n2\n/balance\nhello\n/balance\n", clean_env, tmp_path)
     out = result.stdout
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Shuffling" not in out and "credit(s) used" not in out
+    assert "Shuffling" not in out and "used · " not in out
     assert "If that is a question for the cards" in out
     assert out.count("🪙 You hold 5 credits") == 2
 

@@ -24,7 +24,7 @@ from tarotbot.cli.runtime import PERIODIC_JOBS
 pytestmark = pytest.mark.slow
 
 WEBHOOK_SECRET = "deploy-suite-webhook-secret"
-READING_DONE = "credit(s) used"
+READING_DONE = "used · "
 
 
 def free_port() -> int:
@@ -401,7 +401,7 @@ def test_a_worker_stopped_mid_job_hands_it_back_within_the_grace(
         time.sleep(1.5)  # anything sent twice would arrive now
         messages = person.messages()
         assert count_containing(messages, READING_DONE) == 1
-        assert count_containing(messages, "2 credit(s) used · 3 left") == 1
+        assert count_containing(messages, "2 credits used · 3 left") == 1
         assert sum(1 for m in messages if m.get("photo")) == 1
         assert_healthy(deployment)
         assert_clean_stops(deployment.stop_all())

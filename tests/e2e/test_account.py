@@ -68,7 +68,7 @@ def test_verify_export_delete_invite_daily_and_admin(admin_stack, app_env, redis
     menu = _last_with_button(stack.wait_for(ADA, containing("for your question")), "s:")
     before = len(stack.messages(ADA))
     stack.tap(ADA, menu["message_id"], "s:three")
-    new = _new(stack, ADA, before, "credit(s) used", timeout=60)
+    new = _new(stack, ADA, before, "used · ", timeout=60)
     ack = next(m for m in new if "Shuffling the deck" in body(m))
     seal = re.search(r"Sealed before your question: ([0-9a-f]{64})", body(ack)).group(1)
     reading = Reading.get()

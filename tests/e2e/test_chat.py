@@ -44,7 +44,7 @@ def _read(stack, user_id: int, spread: str, question: str | None) -> list[dict]:
     else:
         stack.send(user_id, question)
     messages = stack.wait_for(
-        user_id, lambda ms: count_containing(ms[before:], "credit(s) used") >= 1, timeout=60
+        user_id, lambda ms: count_containing(ms[before:], "used · ") >= 1, timeout=60
     )
     return messages[before:]
 
@@ -97,7 +97,7 @@ def test_first_chat_ends_with_a_reading(stack, app_env):
     made = reading.created_at.strftime("%d %b %Y")
     assert count_containing(again, f"Your reading of {made}") == 1
     assert count_containing(again, "nothing charged") == 1
-    assert count_containing(again, "credit(s) used") == 0  # nothing suggests a new charge
+    assert count_containing(again, "used · ") == 0  # nothing suggests a new charge
 
     stack.send(ADA, "/balance")
     stack.wait_for(ADA, containing(f"You hold {5 - cost} credits"))
@@ -184,9 +184,9 @@ def test_a_double_tap_on_no_question_reads_and_charges_once(stack):
     stack.tap(ADA, menu["message_id"], "q:three")
     stack.tap(ADA, menu["message_id"], "q:three")  # an impatient second tap
 
-    stack.wait_for(ADA, containing("credit(s) used"), timeout=60)
+    stack.wait_for(ADA, containing("used · "), timeout=60)
     messages = stack.wait_for(ADA, containing("That button has expired"))
-    assert count_containing(messages, "credit(s) used") == 1
+    assert count_containing(messages, "used · ") == 1
     assert count_containing(messages, "Shuffling the deck") == 1
     assert Reading.select().count() == 1
     assert [t.amount for t in Transaction.select().order_by(Transaction.id)] == [5, -2]

@@ -43,11 +43,11 @@ def test_worker_killed_mid_reading_delivers_once_and_charges_once(
         stack.kill(stack.workers[0])  # SIGKILL the worker and its work horse mid-reading
         assert Transaction.select().where(Transaction.type == "reading").count() == 0
         stack.start_worker()
-        messages = stack.wait_for(ADA, containing("credit(s) used"), timeout=60)
+        messages = stack.wait_for(ADA, containing("used · "), timeout=60)
         time.sleep(2)  # anything duplicated would arrive now
         messages = stack.messages(ADA)
         assert sum(1 for m in messages if m.get("photo")) == 1
-        assert count_containing(messages, "credit(s) used") == 1
+        assert count_containing(messages, "used · ") == 1
         assert Reading.select().count() == 1
         debits = list(Transaction.select().where(Transaction.type == "reading"))
         assert len(debits) == 1 and debits[0].credits_after == 3
@@ -92,7 +92,7 @@ def test_429_storm_delivers_every_message_once(stack, emulator, app_env):
     emulator.inject_fault("sendMessage", 429, retry_after=1, count=4)
     emulator.inject_fault("sendPhoto", 429, retry_after=2, count=2)
     _ask_three(stack, ADA, "How do I rest better?")
-    stack.wait_for(ADA, containing("credit(s) used"), timeout=90)
+    stack.wait_for(ADA, containing("used · "), timeout=90)
     time.sleep(2)
     messages = stack.messages(ADA)
     texts = [body(m) for m in messages if not m.get("photo")]

@@ -56,7 +56,7 @@ def test_reading_stored_but_never_sent_is_refunded(app, emulator, users, monkeyp
     assert refund.amount == 2 and refund.refund_of.idempotency_key == "reading-5001-1"
     assert refund.refund_of.status == "refunded" and reading.transaction_id == refund.refund_of.id
     [told] = bot_texts(emulator, 5001)
-    assert "could not send it" in told and "2 credit(s) are back" in told
+    assert "could not send it" in told and "2 credits are back" in told
     assert "not charged" not in told
 
 

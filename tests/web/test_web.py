@@ -433,7 +433,7 @@ def test_webhook_mode_end_to_end(web_stack, emulator):
     before = len(stack.messages(user))
     emulator.send(user, QUESTION, first_name=NAME)
     new = stack.wait_for(
-        user, lambda ms: count_containing(ms[before:], "credit(s) used") >= 1, timeout=60
+        user, lambda ms: count_containing(ms[before:], "used · ") >= 1, timeout=60
     )[before:]
     assert count_containing(new, "Shuffling the deck") == 1
     photos = [m for m in new if m.get("photo")]
