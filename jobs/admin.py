@@ -202,17 +202,13 @@ def show_user(admin_id: int, chat_id: int, who: str, key: str) -> dict:
     if user is None:
         return {"status": "no-user"}
     readings, moves, balance = admin.user_summary(user)
-    reading_lines = (
-        "\n".join(
-            f"#{r.id} {format_local(r.created_at, None)} · {texts.local_spread(r.spread_type).title}"
-            for r in readings
-        )
-        or "none"
-    )
-    move_lines = (
-        "\n".join(f"#{t.id} {t.type} {t.amount:+d} → {t.credits_after} ({t.status})" for t in moves)
-        or "none"
-    )
+    reading_lines = "\n".join(
+        f"#{r.id} {format_local(r.created_at, None)} · {texts.local_spread(r.spread_type).title}"
+        for r in readings
+    ) or texts.render(texts.NONE)
+    move_lines = "\n".join(
+        f"#{t.id} {t.type} {t.amount:+d} → {t.credits_after} ({t.status})" for t in moves
+    ) or texts.render(texts.NONE)
     state = "erased" if user.erased_at else ("active" if user.is_active else "inactive")
     message = texts.render(
         texts.ADMIN_USER,

@@ -153,13 +153,13 @@ def ask_card(telegram_id: int, chat_id: int, key: str) -> dict:
 
 def summary(user: User) -> str:
     quiet = (
-        "none"
+        texts.render(texts.NONE)
         if user.quiet_start is None
         else f"{keyboards.hhmm(user.quiet_start)}–{keyboards.hhmm(user.quiet_end)}"
     )
     return texts.render(
         texts.DAILY_SUMMARY,
-        daily="on" if user.daily_enabled else "off",
+        daily=texts.render(texts.ON if user.daily_enabled else texts.OFF),
         time=keyboards.hhmm(user.daily_minute),
         zone=user.timezone or "UTC",
         quiet=quiet,

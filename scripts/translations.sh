@@ -13,7 +13,7 @@ case "${1:-}" in
     $pybabel extract -F babel.cfg -k N_ -k Plural:1,2 --no-location --sort-output \
       --omit-header --no-wrap -o "$locale/tarotbot.pot" . ;;
   update)
-    $pybabel update -D tarotbot -i "$locale/tarotbot.pot" -d "$locale" --no-fuzzy-matching \
+    $pybabel update -D tarotbot -i "$locale/tarotbot.pot" -d "$locale" --no-fuzzy-matching --no-wrap \
       --ignore-obsolete ;;
   compile)
     $pybabel compile -D tarotbot -d "$locale" --statistics ;;

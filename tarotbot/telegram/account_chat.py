@@ -80,18 +80,18 @@ class AccountChat:
         from tarotbot.models import User
 
         user = User.get_or_none(User.id == session.user_id)
-        label = "on" if session.reversals else "off"
+        label = texts.render(texts.ON if session.reversals else texts.OFF)
         text = texts.render(texts.SETTINGS, reversals=label)
         daily = bool(user and user.daily_enabled)
         if user is not None:
             quiet = (
-                "none"
+                texts.render(texts.NONE)
                 if user.quiet_start is None
                 else f"{keyboards.hhmm(user.quiet_start)}–{keyboards.hhmm(user.quiet_end)}"
             )
             text += texts.render(
                 texts.SETTINGS_DAILY,
-                daily="on" if daily else "off",
+                daily=texts.render(texts.ON if daily else texts.OFF),
                 time=keyboards.hhmm(user.daily_minute),
                 zone=user.timezone or "UTC",
                 quiet=quiet,

@@ -69,6 +69,7 @@ def moment(when: dt.datetime) -> str:
 FRIEND = N_("friend")  # the name of someone whose Telegram name is empty
 ON = N_("on")
 OFF = N_("off")
+NONE = N_("none")  # no quiet hours, no readings: a setting or a list left empty
 LANGUAGE_CHOOSE = N_("🌐 Which language should I speak? Your readings will be in it too.")
 LANGUAGE_SAVED = N_("🌐 Done: I will speak English from now on.")
 WELCOME = N_(
@@ -349,7 +350,7 @@ HELP_PAYMENTS = N_(
     "/terms – the terms, in plain words"
 )
 TIER_LINE = N_(
-    "<b>{title}</b> · {price}: {credits} credits a month, spreads {discount}% cheaper{extras}"
+    "<b>{title}</b> · {price}: {credits} credits a month, spreads cheaper by {discount}%{extras}"
 )
 TIER_LINE_FREE = N_("<b>{title}</b> · free: pay per reading with credits")
 TIER_DAILY_CARD = N_(", the daily card")
@@ -366,7 +367,7 @@ SUBSCRIPTION_HOW = N_(
 SUBSCRIPTION_ACTIVE = N_(
     "🌟 <b>{tier}</b> · {renewal} ({days} day(s) left in this period)\n\n"
     "This period's payment added <b>{credits}</b> credits; you hold <b>{balance}</b>. "
-    "Spreads cost {discount}% less while it lasts."
+    "While it lasts, spreads are discounted by {discount}%."
 )
 SUBSCRIPTION_RENEWS = N_("renews on {until}")
 SUBSCRIPTION_ENDS = N_("renewal cancelled: ends on {until}")
