@@ -38,7 +38,7 @@ class BulkPacer:
 
     def wait_turn(self) -> float:
         """Book the next bulk slot and sleep until it; the seconds slept."""
-        delay = self.limiter.reserve(_BUDGET)
+        delay = self.limiter.reserve_slot(_BUDGET).delay
         if delay > 0:
             self._sleep(delay)
         return delay
@@ -51,5 +51,4 @@ def pacer_for(app) -> BulkPacer:
 
 def unreachable(result) -> bool:
     """True when a delivery was dropped because the person blocked the bot (or is gone)."""
-    reason = result.reason or ""
-    return bool(result.dropped) and (reason.startswith("403") or "chat not found" in reason)
+    return bool(result.dropped) and result.unreachable

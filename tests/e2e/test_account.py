@@ -85,7 +85,7 @@ def test_verify_export_delete_invite_daily_and_admin(admin_stack, app_env, redis
     text = body(_new(stack, ADA, before, "How to check reading")[-1])
     assert reading.cards["seed"] in text and seal in text
     assert f"python -m tarotbot draw three --seed {reading.cards['seed']}" in text
-    assert "All 3 card(s) match" in text
+    assert "All 3 cards match" in text
     for card in reading.cards["cards"]:
         assert card["name"] in text
     stack.send(ADA, "/verify 999999")

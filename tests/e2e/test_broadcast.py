@@ -44,12 +44,14 @@ def test_broadcast_resumes_after_sigkill_without_duplicates(app_env, emulator, p
         stack.wait_for(ADMIN, containing("finished"), timeout=60)
         time.sleep(1)  # anything sent twice would show now
         done = Broadcast.get()
-        assert done.status == "done" and done.sent + done.skipped == len(PEOPLE) + 1
+        # the blocked person is skipped: found out by the broadcast, or already marked
+        # inactive when the bot's answer to their "hello" came back 403 (issue 15)
+        assert done.status == "done" and done.sent + done.skipped in (len(PEOPLE), len(PEOPLE) + 1)
         for user_id in [*PEOPLE, ADMIN]:
             got = count_containing(stack.messages(user_id), TEXT)
             expected = {PEOPLE[5]: 0, ADMIN: 2}.get(user_id, 1)  # the admin: preview and message
             assert got == expected, (user_id, got)
-        assert done.skipped == 1 and done.sent == len(PEOPLE)
+        assert done.skipped in (0, 1) and done.sent == len(PEOPLE)
         assert {a.action for a in AdminAction.select()} >= {
             "broadcast-draft",
             "broadcast-send",
