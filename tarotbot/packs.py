@@ -49,14 +49,14 @@ def check_payment(payload: str, currency: str, total_amount: int, payer_id: int)
     """The pack a payment buys; :class:`InvalidPayload` when anything is off."""
     match = PAYLOAD_RE.match(payload or "")
     if not match:
-        raise InvalidPayload("unknown invoice")
+        raise InvalidPayload(N_("unknown invoice"))
     pack = PACKS_BY_ID.get(match.group(1))
     if pack is None:
-        raise InvalidPayload("this pack is no longer sold")
+        raise InvalidPayload(N_("this pack is no longer sold"))
     if int(match.group(2)) != payer_id:
-        raise InvalidPayload("this invoice was made for someone else")
+        raise InvalidPayload(N_("this invoice was made for someone else"))
     if currency != CURRENCY or total_amount != pack.stars:
-        raise InvalidPayload("the price does not match the offer")
+        raise InvalidPayload(N_("the price does not match the offer"))
     return pack
 
 
@@ -79,14 +79,14 @@ def check_subscription(
     """
     match = SUBSCRIPTION_PAYLOAD_RE.match(payload or "")
     if not match:
-        raise InvalidPayload("unknown invoice")
+        raise InvalidPayload(N_("unknown invoice"))
     tier = SOLD_TIERS_BY_NAME.get(match.group(1))
     if tier is None:
-        raise InvalidPayload("this subscription is no longer sold")
+        raise InvalidPayload(N_("this subscription is no longer sold"))
     if int(match.group(2)) != payer_id:
-        raise InvalidPayload("this invoice was made for someone else")
+        raise InvalidPayload(N_("this invoice was made for someone else"))
     if currency != CURRENCY or (not renewal and total_amount != tier.stars):
-        raise InvalidPayload("the price does not match the offer")
+        raise InvalidPayload(N_("the price does not match the offer"))
     return tier
 
 

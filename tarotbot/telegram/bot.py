@@ -1000,7 +1000,9 @@ class TarotBot(AccountChat, AdminChat):
             )
         except InvalidPayload as problem:
             self._answer_checkout(
-                query, ok=False, error_message=f"Sorry, {problem}. {texts.PAYMENT_DECLINED}"
+                query,
+                ok=False,
+                error_message=texts.render(texts.CHECKOUT_REFUSED, problem=gettext(str(problem))),
             )
             return
         self._answer_checkout(query, ok=True)

@@ -164,7 +164,9 @@ REFUND_DONE = N_(
     "You now hold <b>{balance}</b>."
 )
 REFUND_NOTED = N_("↩️ Your payment of {stars}⭐ was refunded.")
-PAYMENT_DECLINED = N_("This invoice is not valid any more. Please use /buy for a fresh one.")
+CHECKOUT_REFUSED = N_(
+    "Sorry, {problem}. This invoice is not valid any more. Please use /buy for a fresh one."
+)
 HISTORY_EMPTY = N_("📜 You have no readings yet. Tap <b>Get a reading</b> to make your first.")
 HISTORY_HEADER = N_("📜 <b>Your readings</b> (newest first). Tap one to open it again.")
 READING_NOT_FOUND = N_("I could not find that reading. Open /history to see yours.")

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 
-def demo(script: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+def demo(script: str, env: dict, cwd: Path, *options: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tarotbot", "demo"],
+        [sys.executable, "-m", "tarotbot", "demo", *options],
         input=script,
         env=env,
         cwd=cwd,
@@ -69,3 +69,14 @@ def test_markup_in_a_question_is_shown_as_typed(clean_env, tmp_path):
     result = demo(f"/start\n/reading\n1\n{question}\n", clean_env, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"“{question}”" in result.stdout  # quoted back in the reading, exactly
+
+
+def test_the_demo_speaks_russian_when_asked(clean_env, tmp_path):
+    """--language ru: the demo person's Telegram app is in Russian, so the bot answers in it."""
+    script = "/start\n/reading\n2\nПолучу ли я эту работу?\n"
+    result = demo(script, clean_env, tmp_path, "--language", "ru")
+    out = result.stdout
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Добро пожаловать" in out and "Прошлое, настоящее, будущее" in out
+    assert ("Ваш вопрос" in out and "кредита использовано" in out) or "кредит" in out
+    assert "Welcome" not in out and "Your question" not in out

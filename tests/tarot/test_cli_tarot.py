@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -121,3 +122,15 @@ def test_content_report_prints_figures_and_json(deck):
     assert summary["slips"] == 0 and set(summary["spreads"]) >= {"single", "celtic"}
     assert summary["spreads"]["single"]["readings"] == 3
     assert "words median" in result.output and "template slips: 0" in result.output
+
+
+def test_draw_in_russian_says_its_language(deck):
+    result = run(
+        draw_command, "three", "--seed", SEED, "--json", "--language", "ru", "-q", "Что меня ждёт?"
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["language"] == "ru"
+    english = [c["key"] for c in draw("three", SEED, deck=deck).to_record()["cards"]]
+    assert len(english) == 3 and all(re.search("[А-Я]", c["name"]) for c in payload["cards"])
+    assert "Ваш вопрос" in payload["interpretation"]
