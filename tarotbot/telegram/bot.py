@@ -829,26 +829,21 @@ class TarotBot(AccountChat, AdminChat):
 
     def on_language_button(self, press: _Press, session: Session | None) -> None:
         """/language: remember the choice (a job: it writes), answered in the new language."""
-        key = update_key("language", press.user_id, press.update_id)
-        self.app.enqueue(
-            QUEUE_PAYMENTS,
-            "jobs.credits.set_language",
-            press.user_id,
-            press.chat_id,
-            press.callback.arg,
-            press.message_id,
-            key,
-            key=key,
-        )
+        self._enqueue_setting(press, "language", "jobs.credits.set_language", press.callback.arg)
 
     def on_reversals_button(self, press: _Press, session: Session | None) -> None:
-        key = update_key("settings", press.user_id, press.update_id)
+        on = press.callback.arg == "on"
+        self._enqueue_setting(press, "settings", "jobs.credits.set_reversals", on)
+
+    def _enqueue_setting(self, press: _Press, kind: str, func: str, value) -> None:
+        """A settings button: the job stores ``value`` and edits the message it came from."""
+        key = update_key(kind, press.user_id, press.update_id)
         self.app.enqueue(
             QUEUE_PAYMENTS,
-            "jobs.credits.set_reversals",
+            func,
             press.user_id,
             press.chat_id,
-            press.callback.arg == "on",
+            value,
             press.message_id,
             key,
             key=key,
