@@ -37,12 +37,12 @@ def verification_text(reading: Reading, zone: str | None) -> str:
     if check.commitment:
         sealed = texts.render(texts.VERIFY_SEALED, commitment=check.commitment, seed=check.seed)
     else:
-        sealed = texts.VERIFY_UNSEALED
+        sealed = texts.render(texts.VERIFY_UNSEALED)
     ok = check.matches and check.seal_holds
     verdict = (
         texts.render(texts.VERIFY_MATCH, count=len(check.recomputed))
         if ok
-        else texts.VERIFY_MISMATCH
+        else texts.render(texts.VERIFY_MISMATCH)
     )
     head = texts.render(
         texts.VERIFY_HEAD,
