@@ -31,4 +31,5 @@ if ! command -v age >/dev/null && [ "$(id -u)" = 0 ]; then
     || echo "warning: could not install age (apt-get install -y age); the backup interop tests will fail" >&2
 fi
 export TZ=UTC
-exec .venv/bin/python -m pytest "$@"
+# by file on both cores (TEST_WORKERS=0: one process); a file's tests share its fixtures
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

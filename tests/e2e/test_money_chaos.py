@@ -3,7 +3,7 @@ Redis restarted empty, while people pay for packs and subscriptions renew.
 
 Afterwards (one reconciliation pass recovers what a lost Redis queue held),
 every charge Telegram made is credited exactly once and the audit is clean.
-The run lasts ``MONEY_CHAOS_SECONDS`` (default 16) plus the settling;
+The run lasts ``MONEY_CHAOS_SECONDS`` (default 8) plus the settling;
 ``MONEY_CHAOS_SEED`` repeats one.
 """
 
@@ -26,7 +26,7 @@ from tarotbot.models import Transaction
 
 pytestmark = pytest.mark.slow
 PEOPLE = [5_550_201, 5_550_202, 5_550_203]
-SECONDS = float(os.environ.get("MONEY_CHAOS_SECONDS", "16"))
+SECONDS = float(os.environ.get("MONEY_CHAOS_SECONDS", "8"))
 SEED = int(os.environ.get("MONEY_CHAOS_SEED", str(random.randrange(1_000_000))))
 
 

@@ -102,10 +102,10 @@ def test_random_work_under_sigkill_keeps_the_ledger_consistent(
     pg, make_user, app_env, redis_conn, audit_cli, tmp_path
 ):
     """6 workers, a handful of users, random operations and replays for
-    LEDGER_CHAOS_SECONDS (default 30) while this process SIGKILLs and restarts
+    LEDGER_CHAOS_SECONDS (default 12) while this process SIGKILLs and restarts
     them at random; then the audit must pass. Repeat a run with LEDGER_CHAOS_SEED."""
     seed = int(os.environ.get("LEDGER_CHAOS_SEED") or random.randrange(2**32))
-    seconds = float(os.environ.get("LEDGER_CHAOS_SECONDS") or 30)
+    seconds = float(os.environ.get("LEDGER_CHAOS_SECONDS") or 12)
     tag = f"LEDGER_CHAOS_SEED={seed}"
     rng = random.Random(seed)
     users = [make_user() for _ in range(4)]
