@@ -27,6 +27,7 @@ from tarotbot.queue import QUEUE_BULK, QUEUE_NAMES, job_id
 from tarotbot.redaction import redact
 from tarotbot.telegram import keyboards, replies, texts
 from tarotbot.telegram.bulk import pacer_for, unreachable
+from tarotbot.tiers import TIERS, TIERS_BY_NAME
 
 log = logging.getLogger("tarotbot.admin")
 
@@ -209,7 +210,11 @@ def show_user(admin_id: int, chat_id: int, who: str, key: str) -> dict:
     move_lines = "\n".join(
         f"#{t.id} {t.type} {t.amount:+d} → {t.credits_after} ({t.status})" for t in moves
     ) or texts.render(texts.NONE)
-    state = "erased" if user.erased_at else ("active" if user.is_active else "inactive")
+    state = texts.render(
+        texts.STATE_ERASED
+        if user.erased_at
+        else (texts.STATE_ACTIVE if user.is_active else texts.STATE_INACTIVE)
+    )
     message = texts.render(
         texts.ADMIN_USER,
         who=_who(user),
@@ -217,7 +222,7 @@ def show_user(admin_id: int, chat_id: int, who: str, key: str) -> dict:
         telegram_id=user.telegram_id,
         joined=format_local(user.created_at, None),
         state=state,
-        tier=user.subscription_tier,
+        tier=texts.tier_title(TIERS_BY_NAME.get(user.subscription_tier or "basic", TIERS[0])),
         balance=balance,
         readings=reading_lines,
         transactions=move_lines,

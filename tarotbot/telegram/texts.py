@@ -69,7 +69,10 @@ def moment(when: dt.datetime) -> str:
 FRIEND = N_("friend")  # the name of someone whose Telegram name is empty
 ON = N_("on")
 OFF = N_("off")
-NONE = N_("none")  # no quiet hours, no readings: a setting or a list left empty
+NONE = N_("none")
+STATE_ACTIVE = N_("active")  # a person's state, on the admin's /user page
+STATE_INACTIVE = N_("inactive (blocked the bot)")
+STATE_ERASED = N_("erased")  # no quiet hours, no readings: a setting or a list left empty
 LANGUAGE_CHOOSE = N_("🌐 Which language should I speak? Your readings will be in it too.")
 LANGUAGE_SAVED = N_("🌐 Done: I will speak English from now on.")
 WELCOME = N_(
