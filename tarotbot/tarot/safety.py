@@ -11,6 +11,9 @@ looks for clear phrasings (English and common Russian ones) and returns a
 - ``medical`` / ``legal``: an emergency or danger now (chest pain, an
   overdose; an arrest, violence, threats): a note pointing to emergency
   services, a doctor, a lawyer or the police; the reading follows;
+- ``distress``: someone at the end of their strength without words of
+  self-harm ("I can't take it anymore", "tired of everything", "больше не
+  могу"): a caring note with where to turn, then a reflective reading;
 - ``health``, ``pregnancy``, ``legal_case``: a verdict would be irresponsible
   ("Is this lump serious?", "Am I pregnant?", "Will I win my court case?"):
   a gentle note (the cards cannot diagnose; ask a doctor, a test, a lawyer),
@@ -56,6 +59,7 @@ HEALTH = "health"
 PREGNANCY = "pregnancy"
 LEGAL_CASE = "legal_case"
 FEARED_OUTCOME = "feared_outcome"
+DISTRESS = "distress"
 
 
 @dataclass(frozen=True)
@@ -297,6 +301,19 @@ _FEARED = _rx(
     r"\bя\s+умру\b|\bумру\s+ли\s+я\b|\bкогда\s+я\s+умру\b",
 )
 
+#: Words of someone at the end of their strength, without words of self-harm: a caring
+#: note with where to turn, then a reflective reading (never yes/no).
+_DISTRESS = _rx(
+    r"\bi\s+can'?t\s+(?:take|handle|stand)\s+(?:it|this|any\s*thing)\s+" + _ANYMORE,
+    r"\bi\s+can'?t\s+(?:cope|go\s+on|do\s+this)(?:\s+" + _ANYMORE + r")?\b",
+    r"\b(?:so\s+)?tired\s+of\s+(?:everything|it\s+all|all\s+of\s+it|life)\b",
+    r"\bi'?m\s+(?:falling\s+apart|at\s+(?:my|the)\s+breaking\s+point)\b",
+    r"\bi\s+feel\s+(?:so\s+)?(?:hopeless|worthless|empty\s+inside)\b",
+    r"\bбольше\s+не\s+могу\b|\bне\s+вывожу\b|\bнет\s+(?:больше\s+)?сил\b",
+    r"\bустал[аи]?\s+от\s+(?:всего|жизни)\b|\bвс[её]\s+надоело\b",
+    r"\bчувствую\s+себя\s+(?:пуст\w+|никч[её]мн\w+|безнад[её]жн\w+)",
+)
+
 # --------------------------------------------------------------------------- the notes
 
 _HELP_EN = (
@@ -415,10 +432,24 @@ _FEARED_NOTE_RU = (
     "Если это тяготит вас, поговорите с тем, кому доверяете."
 )
 
+_DISTRESS_NOTE = (
+    "🤍 <b>That sounds like a lot to carry.</b>\n"
+    "If it is getting too heavy, please talk to someone today: a friend, a doctor, or a "
+    "free helpline (<b>findahelpline.com</b>). If you might harm yourself, call <b>112</b> "
+    "or <b>911</b> now. The reading below gives no verdict; it looks at what might help you."
+)
+_DISTRESS_NOTE_RU = (
+    "🤍 <b>Похоже, вам сейчас очень непросто.</b>\n"
+    "Если становится слишком тяжело, поговорите сегодня с кем-то: с другом, врачом или "
+    "телефоном доверия (<b>findahelpline.com</b>). Если вы можете навредить себе, звоните "
+    "<b>112</b> прямо сейчас. Расклад ниже не выносит приговоров: он о том, что может помочь."
+)
+
 #: category: (pattern, English note, Russian note, proceed), in order of precedence
 _RULES = (
     (SELF_HARM, _SELF_HARM, _HELP_EN, _HELP_RU, False),
     (MEDICAL, _MEDICAL, _MEDICAL_NOTE, _MEDICAL_NOTE_RU, True),
+    (DISTRESS, _DISTRESS, _DISTRESS_NOTE, _DISTRESS_NOTE_RU, True),
     (LEGAL, _LEGAL, _LEGAL_NOTE, _LEGAL_NOTE_RU, True),
     (PREGNANCY, _PREGNANCY, _PREGNANCY_NOTE, _PREGNANCY_NOTE_RU, True),
     (HEALTH, _HEALTH, _HEALTH_NOTE, _HEALTH_NOTE_RU, True),

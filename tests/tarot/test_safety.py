@@ -225,6 +225,19 @@ CAUGHT = {
         "Посадят ли меня?",
         "Дадут ли мне опеку над сыном?",
     ],
+    "distress": [
+        "I can't take it anymore",
+        "I can't take this any longer, what should I do?",
+        "I can't cope",
+        "I'm so tired of everything",
+        "Tired of it all. What now?",
+        "I'm falling apart",
+        "I feel hopeless about my future",
+        "Я больше не могу",
+        "Не вывожу уже ничего",
+        "Устала от всего, что дальше?",
+        "Нет сил, что делать?",
+    ],
     "feared_outcome": [
         "Is my husband cheating on me?",
         "Is he cheating?",
@@ -301,6 +314,11 @@ ORDINARY = [
     "Найду ли я работу мечты?",
     "Стоит ли переезжать?",
     "Я Рак по гороскопу, что меня ждёт?",
+    "Can I take the job in Lisbon?",
+    "I'm tired of my commute, should I move closer?",
+    "Should I give up sugar?",
+    "Can I take a break this summer?",
+    "Смогу ли я сдать экзамен?",
 ]
 
 
