@@ -13,7 +13,8 @@ looks for clear phrasings (English and common Russian ones) and returns a
   services, a doctor, a lawyer or the police; the reading follows;
 - ``distress``: someone at the end of their strength without words of
   self-harm ("I can't take it anymore", "tired of everything", "больше не
-  могу"): a caring note with where to turn, then a reflective reading;
+  могу"): a caring note with where to turn, and no reading (a Death card
+  read about "endings" is the last thing such a question should get);
 - ``health``, ``pregnancy``, ``legal_case``: a verdict would be irresponsible
   ("Is this lump serious?", "Am I pregnant?", "Will I win my court case?"):
   a gentle note (the cards cannot diagnose; ask a doctor, a test, a lawyer),
@@ -436,20 +437,20 @@ _DISTRESS_NOTE = (
     "🤍 <b>That sounds like a lot to carry.</b>\n"
     "If it is getting too heavy, please talk to someone today: a friend, a doctor, or a "
     "free helpline (<b>findahelpline.com</b>). If you might harm yourself, call <b>112</b> "
-    "or <b>911</b> now. The reading below gives no verdict; it looks at what might help you."
+    "or <b>911</b> now. I won’t draw cards on this today, and nothing was charged."
 )
 _DISTRESS_NOTE_RU = (
     "🤍 <b>Похоже, вам сейчас очень непросто.</b>\n"
     "Если становится слишком тяжело, поговорите сегодня с кем-то: с другом, врачом или "
     "телефоном доверия (<b>findahelpline.com</b>). Если вы можете навредить себе, звоните "
-    "<b>112</b> прямо сейчас. Расклад ниже не выносит приговоров: он о том, что может помочь."
+    "<b>112</b> прямо сейчас. Сегодня я не буду делать на это расклад, ничего не списано."
 )
 
 #: category: (pattern, English note, Russian note, proceed), in order of precedence
 _RULES = (
     (SELF_HARM, _SELF_HARM, _HELP_EN, _HELP_RU, False),
     (MEDICAL, _MEDICAL, _MEDICAL_NOTE, _MEDICAL_NOTE_RU, True),
-    (DISTRESS, _DISTRESS, _DISTRESS_NOTE, _DISTRESS_NOTE_RU, True),
+    (DISTRESS, _DISTRESS, _DISTRESS_NOTE, _DISTRESS_NOTE_RU, False),
     (LEGAL, _LEGAL, _LEGAL_NOTE, _LEGAL_NOTE_RU, True),
     (PREGNANCY, _PREGNANCY, _PREGNANCY_NOTE, _PREGNANCY_NOTE_RU, True),
     (HEALTH, _HEALTH, _HEALTH_NOTE, _HEALTH_NOTE_RU, True),

@@ -330,7 +330,7 @@ def test_caught(category, text):
     assert note is not None, text
     assert note.category == category, (text, note.category)
     assert note.allow_verdict is False and not verdict_allowed(text)
-    assert note.proceed is (category != "self_harm")
+    assert note.proceed is (category not in ("self_harm", "distress"))
     assert_valid_html(note.html)
     if RUSSIAN.search(text):
         assert not re.search("[a-z]{4,}", note.html.replace("findahelpline.com", ""))
