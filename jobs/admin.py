@@ -97,6 +97,18 @@ def _target(app, who: str, chat_id: int, key: str):
         return None
 
 
+def _moved(app, key: str, chat_id: int, template, amount: int, user, entry) -> None:
+    """Tell the admin a grant or revoke went through, with the new balance."""
+    message = texts.render(
+        template,
+        amount=amount,
+        who=_who(user),
+        balance=entry.balance_after,
+        txn=entry.transaction_id,
+    )
+    _say(app, key, chat_id, message)
+
+
 @job_context
 def grant(admin_id: int, chat_id: int, who: str, amount: int, reason: str, key: str) -> dict:
     app = get_app()
@@ -106,14 +118,7 @@ def grant(admin_id: int, chat_id: int, who: str, amount: int, reason: str, key: 
     if user is None:
         return {"status": "no-user"}
     entry = admin.grant(admin_id, user, amount, reason, key=f"admin-{key}")
-    message = texts.render(
-        texts.ADMIN_GRANTED,
-        amount=amount,
-        who=_who(user),
-        balance=entry.balance_after,
-        txn=entry.transaction_id,
-    )
-    _say(app, key, chat_id, message)
+    _moved(app, key, chat_id, texts.ADMIN_GRANTED, amount, user, entry)
     return {"status": "granted", "transaction_id": entry.transaction_id}
 
 
@@ -128,21 +133,10 @@ def revoke(admin_id: int, chat_id: int, who: str, amount: int, reason: str, key:
     try:
         entry = admin.revoke(admin_id, user, amount, reason, key=f"admin-{key}")
     except InsufficientCredits as short:
-        _say(
-            app,
-            key,
-            chat_id,
-            texts.render(texts.ADMIN_SHORT, who=_who(user), balance=short.balance),
-        )
+        message = texts.render(texts.ADMIN_SHORT, who=_who(user), balance=short.balance)
+        _say(app, key, chat_id, message)
         return {"status": "short"}
-    message = texts.render(
-        texts.ADMIN_REVOKED,
-        amount=amount,
-        who=_who(user),
-        balance=entry.balance_after,
-        txn=entry.transaction_id,
-    )
-    _say(app, key, chat_id, message)
+    _moved(app, key, chat_id, texts.ADMIN_REVOKED, amount, user, entry)
     return {"status": "revoked", "transaction_id": entry.transaction_id}
 
 
