@@ -223,15 +223,3 @@ def daily_when(user: User) -> str:
     from tarotbot.localtime import format_local
 
     return format_local(user.daily_next_at, user.timezone)
-
-
-def maybe_offer(app, user: User, chat_id: int, key: str) -> None:
-    """After a person's first reading, offer the daily card once (never again after)."""
-    if user.daily_enabled or user.daily_offered or not daily.allowed_for(user):
-        return
-    if daily.offer_once(user.id):
-        app.sender.deliver(
-            f"{key}-offer",
-            chat_id,
-            [replies.text(chat_id, texts.DAILY_OFFER, keyboards.offer_daily())],
-        )

@@ -74,10 +74,8 @@ def run_reading(
     if outcome.replayed and _delivered_long_ago(outcome.reading):
         log.info("reading job %s ran again long after its reading; not sent twice", key)
         return {"status": "replayed", "reading_id": outcome.reading.id}
-    send_reading(outcome, chat_id, bundle_id=key)
-    from jobs.daily import maybe_offer
-
-    maybe_offer(app, user, chat_id, key)  # the daily card, offered once after a first reading
+    offer = not outcome.replayed and daily.offer_once_after_reading(user)
+    send_reading(outcome, chat_id, bundle_id=key, offer_daily=offer)
     return {"status": "replayed" if outcome.replayed else "done", "reading_id": outcome.reading.id}
 
 
@@ -94,14 +92,20 @@ def _delivered_long_ago(reading: Reading) -> bool:
 
 
 def send_reading(
-    outcome: ReadingOutcome, chat_id: int, bundle_id: str, reopened: bool = False
+    outcome: ReadingOutcome,
+    chat_id: int,
+    bundle_id: str,
+    reopened: bool = False,
+    offer_daily: bool = False,
 ) -> None:
     """Picture with the summary caption, then the interpretation ending in a footer with buttons.
 
     The footer joins the last interpretation message when it fits, which
     saves the person a message and the bot a Telegram call (and a rate-limit
-    slot) per reading. A reading ``reopened`` from /history says when it was
-    made and that nothing was charged, instead of the cost and balance.
+    slot) per reading; so does the one-time offer of the daily card
+    (``offer_daily``, after a first reading), which joins the footer with its
+    buttons. A reading ``reopened`` from /history says when it was made and
+    that nothing was charged, instead of the cost and balance.
     """
     app = get_app()
     photo_key = f"photo:{bundle_id}"
@@ -126,6 +130,13 @@ def send_reading(
             balance=outcome.balance,
             seed=outcome.draw.seed,
         )
+    markup = keyboards.with_rows(
+        keyboards.after_reading(outcome.reading.id, len(outcome.draw.cards)),
+        keyboards.reading_extras(outcome.reading.id),
+    )
+    if offer_daily:
+        footer = f"{footer}\n\n{texts.render(texts.DAILY_OFFER)}"
+        markup = keyboards.with_rows(markup, keyboards.offer_daily()["inline_keyboard"])
     messages = list(outcome.messages)
     if messages and telegram_length(f"{messages[-1]}\n\n{footer}") <= MESSAGE_LIMIT:
         messages[-1] = f"{messages[-1]}\n\n{footer}"
@@ -133,10 +144,6 @@ def send_reading(
         messages.append(footer)
     items = [replies.photo(chat_id, photo_key, outcome.caption)]
     items += [replies.text(chat_id, message) for message in messages[:-1]]
-    markup = keyboards.with_rows(
-        keyboards.after_reading(outcome.reading.id, len(outcome.draw.cards)),
-        keyboards.reading_extras(outcome.reading.id),
-    )
     items.append(replies.text(chat_id, messages[-1], markup))
     app.sender.deliver(bundle_id, chat_id, items, photos={photo_key: picture})
 

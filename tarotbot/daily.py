@@ -95,6 +95,17 @@ def update_settings(
     return user
 
 
+def offer_once_after_reading(user: User) -> bool:
+    """True exactly once per person, after a reading: offer the daily card now.
+
+    Read from the person's row first, so the readings after the first cost no
+    statement.
+    """
+    if user.daily_enabled or user.daily_offered or not allowed_for(user):
+        return False
+    return offer_once(user.id)
+
+
 def offer_once(user_id: int) -> bool:
     """True exactly once per person: the first caller may offer the daily card."""
     return (

@@ -645,12 +645,26 @@ class TarotBot(AccountChat, AdminChat):
         self.start_reading(taken, taken.spread, question, chat_id, update_id)
 
     def start_reading(
-        self, session: Session, spread_name: str, question: str | None, chat_id: int, update_id: int
+        self,
+        session: Session,
+        spread_name: str,
+        question: str | None,
+        chat_id: int,
+        update_id: int,
+        menu_id: int | None = None,
     ) -> None:
-        """Acknowledge at once, then hand the reading to a worker (the question is taken).
+        """Show that the cards are being drawn, then hand the reading to a worker.
 
-        The acknowledgement shows the seal of the reading's seed, chosen with
-        the spread before the question was asked (:mod:`tarotbot.tarot.commitment`).
+        A reading arrives in tens of milliseconds as two messages (the picture,
+        then the text), so the bot shows a chat action ("sending a photo…"),
+        not a message of its own: a third message per reading would cost a
+        third of the bot's share of Telegram's limits. The action goes out
+        before the job is queued, so it never shows after the reading. A
+        message still comes where it helps: "Shuffling the deck…" when an
+        LLM writes the reading (seconds), and, for a question asked with
+        /reading before the spread was chosen, the spread menu (``menu_id``)
+        becomes "Shuffling the deck…" with the seal, which otherwise was
+        never shown before the cards (:mod:`tarotbot.tarot.commitment`).
         """
         spread = get_spread(spread_name)
         nonce = session.nonce or new_nonce()
@@ -662,14 +676,18 @@ class TarotBot(AccountChat, AdminChat):
                 if not note.proceed:
                     self.reply(update_id, chat_id, *items)
                     return
-        # The message first: a message ends any chat action, so the action that
-        # shows "sending a photo…" while the worker draws must come after it.
-        shuffling = texts.render(texts.SHUFFLING, title=texts.local_spread(spread).title)
-        sealed = texts.render(texts.SHUFFLING_SEALED, commitment=seal_of(self.app.settings, nonce))
-        items += [
-            replies.text(chat_id, f"{shuffling}\n{sealed}"),
-            replies.action(chat_id, "upload_photo"),
-        ]
+        if self.app.settings.llm_url or menu_id is not None:
+            shuffling = texts.render(texts.SHUFFLING, title=texts.local_spread(spread).title)
+            seal = seal_of(self.app.settings, nonce)
+            ack = f"{shuffling}\n{texts.render(texts.SHUFFLING_SEALED, commitment=seal)}"
+            if menu_id is not None:
+                items.append(replies.edit_text(chat_id, menu_id, ack))
+            else:
+                items.append(replies.text(chat_id, ack))
+        if items:
+            self.reply(update_id, chat_id, *items)
+        # A message ends any chat action: the action comes after this update's own.
+        self.app.sender.act(chat_id, "upload_photo")
         key = update_key("reading", session.telegram_id, update_id)
         self.app.enqueue(
             QUEUE_READINGS_PRIORITY if session.current_tier().priority else QUEUE_READINGS,
@@ -684,7 +702,6 @@ class TarotBot(AccountChat, AdminChat):
             retry=Retry(max=len(READING_RETRY), interval=list(READING_RETRY)),
             on_failure=Callback("jobs.readings.reading_failed"),
         )
-        self.reply(update_id, chat_id, *items)
 
     def enqueue_history(
         self,
@@ -875,7 +892,14 @@ class TarotBot(AccountChat, AdminChat):
         if session.pending_question:  # /reading <question>: the question came first
             taken = self.sessions.take_question(press.user_id, update_id, spread=spread.name)
             if taken is not None:
-                self.start_reading(taken, spread.name, session.pending_question, chat_id, update_id)
+                self.start_reading(
+                    taken,
+                    spread.name,
+                    session.pending_question,
+                    chat_id,
+                    update_id,
+                    menu_id=press.message_id,
+                )
                 return
         words = texts.local_spread(spread)
         prompt = texts.render(

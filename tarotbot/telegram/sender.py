@@ -277,6 +277,24 @@ class Sender:
 
     # -- delivery -------------------------------------------------------------
 
+    def act(self, chat_id: int, action: str = "typing") -> bool:
+        """Show ``action`` ("typing", "upload_photo", ...) in the chat now; False if it failed.
+
+        A chat action creates no message, costs no rate-limit slot and lasts
+        until the next message (or 5 s), so it takes no turn in the chat's
+        queue and leaves no delivery record: sent once, at most, and a failure
+        costs nothing but the indicator. Send it *before* the work whose
+        messages end it is handed on, so it never shows after them.
+        """
+        try:
+            self.bot.send_chat_action(int(chat_id), action)
+        except Exception as exc:
+            metrics.count_send("chat_action", "failed")
+            log.info("chat %s: chat action not shown (%s)", chat_id, describe(exc, self.bot.token))
+            return False
+        metrics.count_send("chat_action", "ok")
+        return True
+
     def deliver(
         self,
         bundle_id: str,

@@ -69,15 +69,18 @@ def test_verify_export_delete_invite_daily_and_admin(admin_stack, app_env, redis
     before = len(stack.messages(ADA))
     stack.tap(ADA, menu["message_id"], "s:three")
     new = _new(stack, ADA, before, "used · ", timeout=60)
-    ack = next(m for m in new if "Shuffling the deck" in body(m))
+    # the spread menu became "Shuffling the deck…" with the seal, before the cards came
+    ack = next(m for m in stack.messages(ADA) if m["message_id"] == menu["message_id"])
+    assert "Shuffling the deck" in body(ack)
     seal = re.search(r"Sealed before your question: ([0-9a-f]{64})", body(ack)).group(1)
     reading = Reading.get()
     assert reading.question == "Will the garden grow?"
     assert hashlib.sha256(reading.cards["seed"].encode()).hexdigest() == seal
     footer = _last_with_button(new, "f:")
     assert f"f:{reading.id}" in buttons(footer) and f"p:{reading.id}" in buttons(footer)
-    offer = stack.wait_for(ADA, containing("card of the day"))  # offered once after a first reading
-    assert "d:on" in buttons(_last_with_button(offer, "d:on"))
+    # the daily card, offered once after a first reading, in the reading's own last message
+    assert "card of the day" in body(footer) and "d:on" in buttons(footer)
+    assert [bool(m.get("photo")) for m in new if m["from"] == "bot"] == [True, False]  # no more
 
     # -- /verify from the button under the reading --
     before = len(stack.messages(ADA))
