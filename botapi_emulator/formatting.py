@@ -10,6 +10,7 @@ difference, ``strict_entities`` (on by default), is in docs/emulator.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,11 @@ SIMPLE_ENTITY_TYPES = {
     "span": "spoiler",
 }
 NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+# The next markup: a plain start or end tag or a plain named entity (taken at
+# once), or any other "<" or "&" (the careful path, with tdlib's errors).
+MARKUP = re.compile(r"<(/?)([A-Za-z][A-Za-z-]*)>|&(lt|gt|amp|quot);|[<&]")
+# Start tags that need no attribute (span does: class="tg-spoiler").
+PLAIN_START_TAGS = ALLOWED_TAGS - {"span"}
 SPACES = frozenset(" \t\r\n\v\0")
 PARSE_MODES = {"html": "HTML", "markdown": "Markdown", "markdownv2": "MarkdownV2"}
 
@@ -101,14 +107,6 @@ def format_text(
         raise bad_request(f"can't parse entities: {exc}") from None
 
 
-def _next_markup(text: str, start: int) -> int:
-    """Index of the next ``&`` or ``<`` at or after ``start`` (``len(text)`` if none)."""
-    amp = text.find("&", start)
-    lt = text.find("<", start)
-    candidates = [i for i in (amp, lt) if i != -1]
-    return min(candidates) if candidates else len(text)
-
-
 def parse_html(source: str, *, strict_entities: bool = True) -> FormattedText:
     """Parse Telegram HTML into visible text and entities, as tdlib does."""
     parser = _HtmlParser(source, strict_entities)
@@ -127,19 +125,32 @@ class _HtmlParser:
         self.utf16 = 0
         self.stack: list[_OpenTag] = []
         self.entities: list[dict[str, Any]] = []
+        # Without characters beyond the BMP in the source, UTF-16 lengths of its
+        # pieces are plain lengths (decoded numeric references are counted apart).
+        self.wide = not source.isascii() and utf16_len(source) != len(source)
 
     def run(self) -> FormattedText:
-        while self.i < self.n:
-            ch = self.src[self.i]
-            if ch == "&":
+        """Text runs, plain tags and plain entities at once; the rest one by one."""
+        src, n, search = self.src, self.n, MARKUP.search
+        while self.i < n:
+            match = search(src, self.i)
+            if match is None:
+                self._emit(src[self.i :])
+                break
+            start = match.start()
+            if start > self.i:
+                self._emit(src[self.i : start])
+                self.i = start
+            name = match.group(2)
+            if name is not None and self._plain_tag(name.lower(), bool(match.group(1))):
+                self.i = match.end()
+            elif match.group(3) is not None:
+                self._emit(NAMED_ENTITIES[match.group(3)])
+                self.i = match.end()
+            elif src[start] == "&":
                 self._text_entity()
-            elif ch == "<":
-                self._tag()
             else:
-                # A run of plain text at once: the next markup character ends it.
-                end = _next_markup(self.src, self.i)
-                self._emit(self.src[self.i : end])
-                self.i = end
+                self._tag()
         if self.stack:
             raise EntityParseError(
                 f"Can't find end tag corresponding to start tag {self.stack[-1].name}"
@@ -158,7 +169,27 @@ class _HtmlParser:
 
     def _emit(self, text: str) -> None:
         self.out.append(text)
-        self.utf16 += utf16_len(text)
+        self.utf16 += utf16_len(text) if self.wide else len(text)
+
+    def _plain_tag(self, name: str, end: bool) -> bool:
+        """``<b>`` or ``</b>`` without attributes or spaces: False if it needs the careful path.
+
+        A start tag is taken if allowed and attribute-free; an end tag if it
+        closes the innermost open tag. Anything else (and every error) goes
+        through :meth:`_tag`, which words the error as tdlib does.
+        """
+        if not end:
+            if name not in PLAIN_START_TAGS:
+                return False
+            self.stack.append(_OpenTag(name, "", self.utf16, len(self.out)))
+            return True
+        if not self.stack or self.stack[-1].name != name:
+            return False
+        open_tag = self.stack[-1]
+        if self.utf16 > open_tag.utf16_offset:
+            self._close_entity(open_tag)
+        self.stack.pop()
+        return True
 
     def _skip_spaces(self) -> None:
         while self.i < self.n and self.src[self.i] in SPACES:
@@ -177,7 +208,8 @@ class _HtmlParser:
             self._emit("&")
             self.i += 1
             return
-        self._emit(decoded)
+        self.out.append(decoded)  # a numeric reference may be beyond the BMP
+        self.utf16 += utf16_len(decoded)
         self.i = end
 
     # -- tags --------------------------------------------------------------
