@@ -1,7 +1,8 @@
 """The pyTelegramBotAPI client, pointed at ``TELEGRAM_API_URL``.
 
 pyTelegramBotAPI keeps its endpoint in module globals (``apihelper.API_URL``),
-so the endpoint is configured once per process here. The token is taken from
+so the endpoint and the transport (:mod:`~tarotbot.telegram.transport`) are
+configured once per process here. The token is taken from
 the settings' :class:`~tarotbot.config.Secret` only at the moment the client
 is built, and never logged.
 """
@@ -13,6 +14,7 @@ from telebot import apihelper
 
 from tarotbot.config import Settings
 from tarotbot.exceptions import ConfigError
+from tarotbot.telegram import transport
 
 
 def configure_endpoint(api_url: str) -> None:
@@ -20,6 +22,7 @@ def configure_endpoint(api_url: str) -> None:
     base = api_url.rstrip("/")
     apihelper.API_URL = base + "/bot{0}/{1}"
     apihelper.FILE_URL = base + "/file/bot{0}/{1}"
+    apihelper.CUSTOM_REQUEST_SENDER = transport.send
 
 
 def make_bot(

@@ -547,7 +547,9 @@ class Sender:
         if item.kind == "photo":
             message = bot.send_photo(
                 chat_id,
-                photo,
+                # an InputFile, not bytes: pyTelegramBotAPI formats its arguments into a
+                # debug line before every call, and bytes would be printed whole
+                types.InputFile(io.BytesIO(photo), file_name=item.file_name or "picture"),
                 caption=item.text or None,
                 parse_mode=parse_mode if item.text else None,
                 reply_markup=markup,
