@@ -17,7 +17,8 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import redis
 
@@ -40,8 +41,8 @@ def sent_key(bundle_id: str) -> str:
 
 
 _CLAIM_LUA = """
--- KEYS: queue, due, ticket, lock.
--- ARGV: bundle, token, lock_ttl_ms, stale_s, poll_s, keep_s, stale_sending_s
+-- KEYS: queue, due, ticket, lock, sent.
+-- ARGV: bundle, token, lock_ttl_ms, stale_s, poll_s, keep_s, stale_sending_s, item indexes…
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local bundle = ARGV[1]
@@ -81,15 +82,38 @@ while true do
 end
 if redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) then
   redis.call('HSET', KEYS[2], '~sending', bundle)
-  return {1, '0', skipped, 0, returning}
+  -- the delivery records of the bundle's items ARGV[8..], read in the same call
+  local records = {}
+  if #ARGV >= 8 then
+    local values = redis.call('HMGET', KEYS[5], unpack(ARGV, 8))
+    for i = 1, #values do records[i] = values[i] or '' end
+  end
+  return {1, '0', skipped, 0, returning, records}
 end
 local wait = math.max(poll, redis.call('PTTL', KEYS[4]) / 1000)
 redis.call('HSET', KEYS[2], bundle, string.format('%.6f', now + wait))
 return {0, string.format('%.6f', wait), skipped, 1, returning}
 """
 
-_KEEP_LUA = """
--- KEYS: lock, due, sent. ARGV: token, lock_ttl_ms, bundle, index ('' = refresh only), record_ttl
+_RECORD_LUA = """
+-- (shared head of keep and leave) KEYS[sent_at]: sent, KEYS[sent_at + 1]: failures.
+-- ARGV[done_at]: index of an item Telegram has answered ('' = none), ARGV[done_at + 1]:
+-- its record. Written first, whoever holds the lock: the call happened.
+local function record(sent_at, done_at, ttl)
+  if ARGV[done_at] ~= '' then
+    redis.call('HSET', KEYS[sent_at], ARGV[done_at], ARGV[done_at + 1])
+    redis.call('EXPIRE', KEYS[sent_at], ttl)
+    redis.call('DEL', KEYS[sent_at + 1])  -- transient failures count in a row
+  end
+end
+"""
+
+_KEEP_LUA = (
+    _RECORD_LUA
+    + """
+-- KEYS: lock, due, sent, failures. ARGV: token, lock_ttl_ms, bundle, index ('' = refresh
+-- only), record_ttl, done index ('' = none), done record
+record(3, 6, ARGV[5])
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local t = redis.call('TIME')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -100,10 +124,15 @@ if ARGV[4] ~= '' then
 end
 return 1
 """
+)
 
-_LEAVE_LUA = """
--- KEYS: queue, due, lock, ticket, sent.
--- ARGV: token, bundle, delay_s (negative: the bundle is done), done_ttl_s
+_LEAVE_LUA = (
+    _RECORD_LUA
+    + """
+-- KEYS: queue, due, lock, ticket, sent, failures.
+-- ARGV: token, bundle, delay_s (negative: the bundle is done), done_ttl_s,
+-- done index ('' = none), done record, record_ttl
+record(5, 5, ARGV[7])
 local delay = tonumber(ARGV[3])
 if delay < 0 then
   redis.call('ZREM', KEYS[1], ARGV[2])
@@ -122,6 +151,7 @@ if redis.call('ZCARD', KEYS[1]) == 0 then
 end
 return 1
 """
+)
 
 
 @dataclass
@@ -131,6 +161,16 @@ class Claim:
     skipped: list[str]  # overdue bundles of dead senders skipped on the way
     busy: bool  # another bundle is being sent to the chat right now
     returning: bool  # this bundle was skipped earlier and has come back after later ones
+    records: dict[int, str] = field(default_factory=dict)  # when ok: item index -> record
+
+
+#: An item Telegram has answered, to be recorded with the next call: (index, record).
+Done = tuple[int, str] | None
+
+
+def failures_key(bundle_id: str) -> str:
+    """The counter of a bundle's transient failures in a row."""
+    return f"send:failures:{bundle_id}"
 
 
 class ChatTurns:
@@ -158,9 +198,12 @@ class ChatTurns:
         base = f"{self.prefix}:{int(chat_id)}"
         return [f"{base}:queue", f"{base}:due", f"{base}:ticket", f"{base}:lock"]
 
-    def claim(self, chat_id: int, bundle_id: str, token: str) -> Claim:
-        ok, wait, skipped, busy, returning = self._claim(
-            keys=self._keys(chat_id),
+    def claim(self, chat_id: int, bundle_id: str, token: str, indexes: Iterable[int] = ()) -> Claim:
+        """Take the chat if it is this bundle's turn; then also read the records of its
+        items ``indexes`` (one round trip for both)."""
+        indexes = [int(i) for i in indexes]
+        reply = self._claim(
+            keys=[*self._keys(chat_id), sent_key(bundle_id)],
             args=[
                 bundle_id,
                 token,
@@ -169,34 +212,68 @@ class ChatTurns:
                 POLL,
                 RECORD_TTL,
                 self.stale_sending,
+                *indexes,
             ],
         )
+        ok, wait, skipped, busy, returning = reply[:5]
+        records = {}
+        if len(reply) > 5:
+            records = {i: v.decode() for i, v in zip(indexes, reply[5], strict=False) if v}
         return Claim(
-            bool(ok), float(wait), [s.decode() for s in skipped], bool(busy), bool(returning)
+            bool(ok),
+            float(wait),
+            [s.decode() for s in skipped],
+            bool(busy),
+            bool(returning),
+            records,
         )
 
-    def keep(self, chat_id: int, bundle_id: str, token: str, index: int | None = None) -> bool:
-        """Refresh our hold on the chat; with ``index``, mark that item's call as under way."""
+    def keep(
+        self,
+        chat_id: int,
+        bundle_id: str,
+        token: str,
+        index: int | None = None,
+        done: Done = None,
+    ) -> bool:
+        """Refresh our hold on the chat; with ``index``, mark that item's call as under way.
+
+        ``done``: an item Telegram has answered, recorded first in the same call
+        (whether or not the chat is still ours). False: the chat is not ours.
+        """
         _, due, _, lock = self._keys(chat_id)
         return bool(
             self._keep(
-                keys=[lock, due, sent_key(bundle_id)],
+                keys=[lock, due, sent_key(bundle_id), failures_key(bundle_id)],
                 args=[
                     token,
                     self.lock_ttl_ms,
                     bundle_id,
                     "" if index is None else index,
                     RECORD_TTL,
+                    *(("", "") if done is None else done),
                 ],
             )
         )
 
-    def leave(self, chat_id: int, bundle_id: str, token: str, delay: float | None) -> None:
-        """Release the chat; ``delay``: the bundle comes back then (None: it is done)."""
+    def leave(
+        self, chat_id: int, bundle_id: str, token: str, delay: float | None, done: Done = None
+    ) -> None:
+        """Release the chat; ``delay``: the bundle comes back then (None: it is done).
+
+        ``done``: an item Telegram has answered, recorded first in the same call.
+        """
         queue, due, ticket, lock = self._keys(chat_id)
         self._leave(
-            keys=[queue, due, lock, ticket, sent_key(bundle_id)],
-            args=[token, bundle_id, -1 if delay is None else delay, DONE_TTL],
+            keys=[queue, due, lock, ticket, sent_key(bundle_id), failures_key(bundle_id)],
+            args=[
+                token,
+                bundle_id,
+                -1 if delay is None else delay,
+                DONE_TTL,
+                *(("", "") if done is None else done),
+                RECORD_TTL,
+            ],
         )
 
 

@@ -88,7 +88,9 @@ from tarotbot.telegram.chat_turns import (
     RECORD_TTL,
     STALE_AFTER,
     ChatTurns,
+    Done,
     LockKeeper,
+    failures_key,
     sent_key,
 )
 from tarotbot.telegram.later import EnqueueLater, RQEnqueueLater
@@ -184,10 +186,8 @@ class _Run:
     photos: dict[str, bytes] = field(default_factory=dict)  # pictures in hand, by photo_key
     wait: float = 0.0  # when the chat was not ours: seconds until we ask again
     at_most_once: bool = False  # an item whose call a crash interrupted is not sent again
-
-
-def _failures_key(bundle_id: str) -> str:
-    return f"send:failures:{bundle_id}"
+    records: dict[int, str] = field(default_factory=dict)  # read when the chat was taken
+    done: Done = None  # an item Telegram answered, recorded with the next Redis call
 
 
 def _markup(markup: dict[str, Any] | None) -> str | None:
@@ -336,7 +336,7 @@ class Sender:
             dict(photos or {}),
             at_most_once=at_most_once,
         )
-        taken = self._take_turn(run)
+        taken = self._take_turn(run, [item.index for item in plan])
         if taken is None:  # an instant reply overtaken by later messages: pointless now
             self._turns.leave(chat_id, bundle_id, run.token, None)
             result.dropped.extend(item.index for item in plan)
@@ -352,10 +352,10 @@ class Sender:
             comes_back = self._send_all(run, plan)
         finally:
             self._keeper.release(run.token)
-            self._turns.leave(chat_id, bundle_id, run.token, comes_back)
+            self._turns.leave(chat_id, bundle_id, run.token, comes_back, done=run.done)
         return result
 
-    def _take_turn(self, run: _Run) -> bool | None:
+    def _take_turn(self, run: _Run, indexes: list[int]) -> bool | None:
         """Claim the chat; while another bundle is being sent to it, wait up to ``max_wait``.
 
         False: not our turn soon enough; ``run.wait`` says when to come back.
@@ -364,7 +364,7 @@ class Sender:
         deadline = time.monotonic() + run.max_wait
         busy_pause = BUSY_POLL
         while True:
-            claim = self._turns.claim(run.chat_id, run.bundle_id, run.token)
+            claim = self._turns.claim(run.chat_id, run.bundle_id, run.token, indexes)
             for other in claim.skipped:
                 log.warning(
                     "chat %s: bundle %s is long overdue; sending later ones", run.chat_id, other
@@ -372,6 +372,7 @@ class Sender:
             if claim.returning and run.at_most_once:
                 return None
             if claim.ok:
+                run.records = claim.records
                 return True
             left = deadline - time.monotonic()
             if left <= 0 or (not claim.busy and claim.wait > left):
@@ -384,7 +385,7 @@ class Sender:
     def _send_all(self, run: _Run, plan: list[Outgoing]) -> float | None:
         """Send what is not yet recorded; return the reschedule delay, or None when done."""
         result = run.result
-        done = self.recorded(run.bundle_id, [item.index for item in plan])
+        done = run.records
         pending: list[Outgoing] = []
         for item in plan:
             value = done.get(item.index)
@@ -406,7 +407,6 @@ class Sender:
             if item.kind in CREATING_KINDS and value.isdigit() and int(value) > 0:
                 result.message_ids[item.index] = int(value)
         position = 0
-        succeeded = False
         while position < len(pending):
             item = pending[position]
             try:
@@ -427,24 +427,20 @@ class Sender:
                     run.bundle_id,
                     drop,
                 )
-                self.redis.delete(_failures_key(run.bundle_id))
+                self._flush(run)
+                self.redis.delete(failures_key(run.bundle_id))
                 if drop.unreachable or not run.at_most_once:
                     self._report_drop(run, drop.unreachable)
                 return None
             if isinstance(outcome, Outgoing):  # send this instead (plain-text fallback)
                 pending[position] = outcome
                 continue
-            # Recorded only now, after Telegram's answer; until then the record says
-            # "inflight" (see the module doc, "Never twice").
-            with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(sent_key(run.bundle_id), str(item.index), outcome)
-                pipe.expire(sent_key(run.bundle_id), RECORD_TTL)
-                if item.kind in FILE_KINDS and item.photo_key not in run.photos:
-                    pipe.delete(item.photo_key)  # a picture stored for a later attempt: used
-                pipe.execute()
-            if not succeeded:
-                self.redis.delete(_failures_key(run.bundle_id))  # failures count in a row
-                succeeded = True
+            # Recorded only now, after Telegram's answer, with the next Redis call (the
+            # next item's, or leaving the chat); until then the record says "inflight"
+            # (see the module doc, "Never twice").
+            run.done = (item.index, outcome)
+            if item.kind in FILE_KINDS and item.photo_key not in run.photos:
+                self.redis.delete(item.photo_key)  # a picture stored for a later attempt: used
             metrics.count_send(item.kind, "failed" if outcome == FAILED else "ok")
             if outcome == FAILED:
                 result.failed.append(item.index)
@@ -454,6 +450,17 @@ class Sender:
                     result.message_ids[item.index] = int(outcome)
             position += 1
         return None
+
+    def _flush(self, run: _Run) -> None:
+        """Write the record of the item Telegram answered last, if not yet written."""
+        if run.done is not None:
+            index, value = run.done
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(sent_key(run.bundle_id), str(index), value)
+                pipe.expire(sent_key(run.bundle_id), RECORD_TTL)
+                pipe.delete(failures_key(run.bundle_id))
+                pipe.execute()
+            run.done = None
 
     def _report_drop(self, run: _Run, unreachable: bool) -> None:
         """Tell ``on_dropped`` a bundle was given up; never fail the delivery over it."""
@@ -471,6 +478,7 @@ class Sender:
 
     def _hand_over(self, run: _Run, items: list[Outgoing], delay: float, reason: str) -> None:
         """Give ``items`` to ``enqueue_later`` and note it in the result."""
+        self._flush(run)  # what went out is on record before the rest is handed on
         delay = max(0.0, float(delay))
         for item in items:  # the later attempt finds its picture in Redis
             if item.photo_key in run.photos:
@@ -510,8 +518,10 @@ class Sender:
             if not slot.reserved:
                 raise _Reschedule(slot.delay, "rate limit")
             if slot.delay > 0:
+                self._flush(run)  # never wait with a delivered item off the record
                 self._sleep(slot.delay)
-        if not self._turns.keep(run.chat_id, run.bundle_id, run.token, item.index):
+        done, run.done = run.done, None  # recorded by this call, whatever it answers
+        if not self._turns.keep(run.chat_id, run.bundle_id, run.token, item.index, done):
             raise _Reschedule(POLL, "lost the chat lock (a call outlasted its TTL)")
         try:
             return self._call(item, photo)
@@ -641,7 +651,7 @@ class Sender:
 
     def _transient(self, run: _Run, item: Outgoing, what: str) -> Exception:
         """A reschedule with exponential backoff, or a drop once the attempts are used up."""
-        key = _failures_key(run.bundle_id)
+        key = failures_key(run.bundle_id)
         failures = int(self.redis.incr(key))
         self.redis.expire(key, RECORD_TTL)
         if failures >= self.max_attempts:
