@@ -78,6 +78,63 @@ def _from_user(user: User) -> Session:
     )
 
 
+TAKE_ATTEMPTS = 5  # reads of a session that changes under take_question before giving up
+
+# Compare and set: write ARGV[3] (for ARGV[2] seconds) only if the key still holds ARGV[1].
+_SWAP_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SETEX', KEYS[1], ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Prefetch:
+    """What the bot read about a person at the start of an update (:meth:`SessionCache.prefetch`)."""
+
+    telegram_id: int
+    raw: bytes | None  # the session as stored (None: not in Redis)
+    inactive: bool | None  # the inactivity note was there, and is removed (None: not asked)
+
+
+def _taking(raw: bytes | None, update_id: int, spread: str | None):
+    """``(session, taken)``: the stored session if update ``update_id`` takes its question
+    (else None), and what to store instead (None: nothing to write)."""
+    try:
+        session = Session.from_json(raw) if raw else None
+    except (ValueError, TypeError):
+        session = None
+    if session is None:
+        return None, None
+    if session.taken_update == update_id and session.taken_spread:
+        again = replace(
+            session,
+            state="awaiting_question",
+            spread=session.taken_spread,
+            nonce=session.taken_nonce,
+        )
+        return again, None
+    if (
+        session.state != "awaiting_question"
+        or not session.spread
+        or (spread is not None and session.spread != spread)
+    ):
+        return None, None
+    taken = replace(
+        session,
+        state="idle",
+        spread=None,
+        taken_update=update_id,
+        taken_spread=session.spread,
+        nonce=None,
+        taken_nonce=session.nonce,
+        pending_question=None,
+    )
+    return session, taken
+
+
 class SessionCache:
     """Sessions in Redis under ``session:``, rebuilt from the database on a miss."""
 
@@ -86,17 +143,40 @@ class SessionCache:
 
     def __init__(self, redis_conn: redis.Redis):
         self.redis = redis_conn
+        self._swap = redis_conn.register_script(_SWAP_LUA)
 
     def key(self, telegram_id: int) -> str:
         return f"{self.CACHE_KEY_PREFIX}{telegram_id}"
 
-    def get(self, telegram_id: int) -> Session | None:
-        """The session, from Redis or else from the database; None for an unknown user."""
+    def prefetch(self, telegram_id: int, take_inactive: bool = False) -> Prefetch | None:
+        """The stored session and, with ``take_inactive``, :meth:`take_inactive`, in one
+        round trip: what the bot reads about a person for every update. None when Redis
+        fails (the callers then ask again, one thing at a time)."""
         try:
-            cached = self.redis.get(self.key(telegram_id))
-        except redis.RedisError as exc:
-            log.warning("session cache unavailable (%s); reading the database", type(exc).__name__)
-            cached = None
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(self.key(telegram_id))
+                if take_inactive:
+                    pipe.delete(f"{self.INACTIVE_PREFIX}{telegram_id}")
+                values = pipe.execute()
+        except redis.RedisError:
+            return None
+        return Prefetch(telegram_id, values[0], bool(values[1]) if take_inactive else None)
+
+    def get(self, telegram_id: int, raw: bytes | None = None) -> Session | None:
+        """The session, from Redis or else from the database; None for an unknown user.
+
+        ``raw``: the session as just read from Redis (:meth:`prefetch`), not read again.
+        """
+        if raw is not None:
+            cached = raw
+        else:
+            try:
+                cached = self.redis.get(self.key(telegram_id))
+            except redis.RedisError as exc:
+                log.warning(
+                    "session cache unavailable (%s); reading the database", type(exc).__name__
+                )
+                cached = None
         if cached:
             try:
                 return Session.from_json(cached)
@@ -145,7 +225,11 @@ class SessionCache:
         return session
 
     def take_question(
-        self, telegram_id: int, update_id: int, spread: str | None = None
+        self,
+        telegram_id: int,
+        update_id: int,
+        spread: str | None = None,
+        raw: bytes | None = None,
     ) -> Session | None:
         """End the wait for a question, atomically; the session as it was, or None.
 
@@ -157,49 +241,26 @@ class SessionCache:
         redelivered after a crash gets the same answer again (its job and its
         replies are deduplicated downstream). None also when Redis is down:
         no conversation step can be trusted then.
+        ``raw``: the session as the caller read it moments ago; the change is
+        written only if Redis still holds exactly that (one round trip), else
+        the session is read again and the decision made again.
         """
         key = self.key(telegram_id)
-
-        def attempt(pipe: redis.client.Pipeline) -> Session | None:
-            raw = pipe.get(key)
-            try:
-                session = Session.from_json(raw) if raw else None
-            except (ValueError, TypeError):
-                session = None
-            if session is None:
-                return None
-            if session.taken_update == update_id and session.taken_spread:
-                return replace(
-                    session,
-                    state="awaiting_question",
-                    spread=session.taken_spread,
-                    nonce=session.taken_nonce,
-                )
-            if (
-                session.state != "awaiting_question"
-                or not session.spread
-                or (spread is not None and session.spread != spread)
-            ):
-                return None
-            taken = replace(
-                session,
-                state="idle",
-                spread=None,
-                taken_update=update_id,
-                taken_spread=session.spread,
-                nonce=None,
-                taken_nonce=session.nonce,
-                pending_question=None,
-            )
-            pipe.multi()
-            pipe.setex(key, self.SESSION_TTL, taken.to_json())
-            return session
-
         try:
-            return self.redis.transaction(attempt, key, value_from_callable=True)
+            for _ in range(TAKE_ATTEMPTS):
+                if raw is None:
+                    raw = self.redis.get(key)
+                session, taken = _taking(raw, update_id, spread)
+                if taken is None:
+                    return session  # nothing to write: not waiting, or this update's again
+                if self._swap(keys=[key], args=[raw, self.SESSION_TTL, taken.to_json()]):
+                    return session
+                raw = None  # changed meanwhile (another update of this person): read again
         except redis.RedisError as exc:
             log.warning("session cache unavailable (%s); question not taken", type(exc).__name__)
             return None
+        log.warning("session of %s kept changing; question not taken", telegram_id)
+        return None
 
     def end_step(self, telegram_id: int) -> None:
         """Leave any half-done step (a spread chosen, its question not yet asked).

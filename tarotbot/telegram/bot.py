@@ -47,7 +47,7 @@ from tarotbot.packs import (
 )
 from tarotbot.queue import QUEUE_PAYMENTS, QUEUE_READINGS, QUEUE_READINGS_PRIORITY, job_id
 from tarotbot.redaction import redact
-from tarotbot.sessions import Session, SessionCache
+from tarotbot.sessions import Prefetch, Session, SessionCache
 from tarotbot.tarot.commitment import commitment_of, new_nonce, seed_for
 from tarotbot.tarot.errors import QuestionTooLong
 from tarotbot.tarot.languages import DEFAULT_LANGUAGE, LANGUAGES, language_for
@@ -291,6 +291,7 @@ class TarotBot(AccountChat, AdminChat):
             base.token, parse_mode="HTML", handler_threads=HANDLER_THREADS, skip_pending=False
         )
         self.sessions = SessionCache(app.redis)
+        self._local = threading.local()  # what was read ahead for the update in hand
         self._stopping = threading.Event()
         self._in_poll = False
         self.bot.register_message_handler(self.on_payment, content_types=["successful_payment"])
@@ -459,11 +460,39 @@ class TarotBot(AccountChat, AdminChat):
         self.reply(update_id, chat_id, replies.text(chat_id, html, markup))
 
     def session(self, telegram_id: int) -> Session | None:
+        """The person's session; the first call of an update uses what :meth:`language_of`
+        read for it (one Redis round trip per update, not three)."""
+        ahead = self._ahead(telegram_id)
+        if ahead is not None and ahead.raw is not None:
+            self._local.raw = (telegram_id, ahead.raw)  # for take_question's compare-and-set
+            return self.sessions.get(telegram_id, raw=ahead.raw)
         return self.sessions.get(telegram_id)
+
+    def _ahead(self, telegram_id: int, part: str = "raw") -> Prefetch | None:
+        """What was read ahead for this update about ``telegram_id``, each ``part`` once."""
+        ahead = getattr(self._local, "ahead", None)
+        if ahead is None or ahead.telegram_id != telegram_id:
+            return None
+        used = self._local.used
+        if part in used:
+            return None
+        used.add(part)
+        return ahead
+
+    def _seen_raw(self, telegram_id: int) -> bytes | None:
+        """The session as this update's :meth:`session` read it, for one compare-and-set."""
+        seen = getattr(self._local, "raw", None)
+        self._local.raw = None
+        return seen[1] if seen and seen[0] == telegram_id else None
 
     def language_of(self, update: types.Update) -> str:
         """The language to answer ``update`` in: the person's choice on record, else the
-        one Telegram says their app uses (ru and the languages whose speakers read it: ru)."""
+        one Telegram says their app uses (ru and the languages whose speakers read it: ru).
+
+        Called first for every update: it reads the session ahead for the handler, with
+        the inactivity note of a person who writes (a private message or a button).
+        """
+        self._local.ahead, self._local.used, self._local.raw = None, set(), None
         sender = next(
             (
                 item.from_user
@@ -474,8 +503,14 @@ class TarotBot(AccountChat, AdminChat):
         )
         if sender is None:
             return DEFAULT_LANGUAGE
+        writes = update.callback_query is not None or (
+            update.message is not None and update.message.chat.type == "private"
+        )
         try:
-            session = self.sessions.get(sender.id)
+            ahead = self.sessions.prefetch(sender.id, take_inactive=writes)
+            self._local.ahead = ahead
+            raw = ahead.raw if ahead is not None else None
+            session = self.sessions.get(sender.id, raw=raw)
         except Exception:  # no language is worth failing an update over: Telegram's guess
             session = None
         if session is not None and session.language:
@@ -484,7 +519,12 @@ class TarotBot(AccountChat, AdminChat):
 
     def note_activity(self, telegram_id: int, update_id: int) -> None:
         """Someone marked inactive (they had blocked the bot) wrote again: mark them active."""
-        if self.sessions.take_inactive(telegram_id):
+        ahead = self._ahead(telegram_id, "inactive")
+        if ahead is not None and ahead.inactive is not None:
+            inactive = ahead.inactive  # taken with the session, in one round trip
+        else:
+            inactive = self.sessions.take_inactive(telegram_id)
+        if inactive:
             key = update_key("active", telegram_id, update_id)
             self.app.enqueue(QUEUE_PAYMENTS, "jobs.credits.mark_active", telegram_id, key=key)
 
@@ -638,7 +678,8 @@ class TarotBot(AccountChat, AdminChat):
         if not has_words(question):
             self.say(update_id, chat_id, texts.QUESTION_EMPTY)
             return
-        taken = self.sessions.take_question(session.telegram_id, update_id)
+        seen = self._seen_raw(session.telegram_id)
+        taken = self.sessions.take_question(session.telegram_id, update_id, raw=seen)
         if taken is None:  # another message took this question a moment ago
             self.say(update_id, chat_id, texts.SLOW_DOWN)
             return
