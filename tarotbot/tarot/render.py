@@ -18,17 +18,25 @@ on top makes the picture stand on its own when shared: the spread's title,
 the date, the number of cards and the bot's name, and the question in at
 most two lines (cut with "…").
 
-Speed: faces are rendered once per (card, orientation, width) and cached
-(:func:`functools.lru_cache`), as are each spread's background, title,
-date line, shadows and legend (only the question is drawn each time), so a warm Celtic Cross takes a few tens of
-milliseconds, mostly PNG encoding (Pillow's, at zlib level 1). Photos for
+Speed: a picture is put together from parts cached per process
+(:func:`functools.lru_cache`): each face as laid, cut for pasting without
+blending but at its rounded corners (:class:`_Tile`), each spread's stage
+(sky, shadows, legend) and header (title and date line, per day), and the
+number badges and REVERSED notes (:class:`_Sprite`). A reading copies and
+draws only the rows it changes (its question, faces, badges and notes), and
+as a JPEG encodes only those: the JPEG has a restart marker after each
+16-px row, so the cached parts' rows are coded once and reused as they are
+(:func:`_jpeg_rows`). The picture is the same, pixel for pixel (PNG) and
+byte for byte (JPEG), as everything drawn on one canvas (the tests check
+it); a PNG takes mostly its encoding (Pillow's, at zlib level 1). Photos for
 Telegram are JPEG (``image_format="jpeg"``): Telegram turns every photo into
 a JPEG of its own, so a lossless upload buys nothing the person sees, and a
-JPEG takes about a fifth of the time (3 ms instead of 12 for three cards).
+JPEG takes a tenth of the time. The caches are safe from several threads: a
+part is made at most a few times over, and never changed once made.
 
-Memory: a face is 0.1-0.6 MB; the caches are bounded (160 upright faces, 64
-oriented, 20 blanks, 64 spread bases), and card widths come in four sizes
-(:data:`CARD_WIDTHS`) shared by all spreads.
+Memory: a face is 0.1-0.6 MB, a stage 2-5 MB; the caches are bounded (160
+upright faces, 64 reversed or turned, 20 blanks, 18 stages, 32 headers), and
+card widths come in four sizes (:data:`CARD_WIDTHS`) shared by all spreads.
 
 Language: the picture is drawn in the reading's language (:func:`render_spread`'s
 ``language``): the spread's and cards' names come from the localized draw, the
@@ -56,11 +64,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from tarotbot.tarot.deck import Card
-from tarotbot.tarot.draw import Draw
-from tarotbot.tarot.languages import DEFAULT_LANGUAGE, localize, localized_deck, plural_category
+from tarotbot.tarot.draw import Draw, DrawnCard
+from tarotbot.tarot.languages import (
+    DEFAULT_LANGUAGE,
+    localize,
+    localized_deck,
+    localized_spread,
+    plural_category,
+)
 from tarotbot.tarot.phrasing import load_phrasing
 from tarotbot.tarot.spreads import CARD_ASPECT, Position, Spread, get_spread
 
@@ -196,18 +210,31 @@ def plain_question(text: str | None) -> str:
     parts: list[str] = []
     kept = lost = 0
     for char in (text or "")[:QUESTION_CHARS]:
-        plain = " " if char.isspace() else printable(char)
-        if plain:
-            parts.append(plain)
-            kept += sum(c.isalnum() for c in plain)
-        elif unicodedata.category(char)[0] in "LN":  # a letter or digit the font lacks
+        plain, letters = _plain_char(char)
+        parts.append(plain)
+        if plain == _LOST:
             lost += 1
-            parts.append(_LOST)
+        else:
+            kept += letters
     if lost > kept:
         return ""
     joined = " ".join("".join(parts).split())
     joined = re.sub(f"{_LOST}[{_LOST} ]*{_LOST}|{_LOST}", _LOST, joined)
     return joined.replace(_LOST, _glyph("…", "...")).strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_char(char: str) -> tuple[str, int]:
+    """``char`` as :func:`plain_question` keeps it, and how many letters and digits that is.
+
+    :data:`_LOST` for a letter or digit the font lacks, ``""`` for what goes.
+    """
+    plain = " " if char.isspace() else printable(char)
+    if plain:
+        return plain, sum(c.isalnum() for c in plain)
+    if unicodedata.category(char)[0] in "LN":  # a letter or digit the font lacks
+        return _LOST, 0
+    return "", 0
 
 
 def _quoted(
@@ -267,6 +294,12 @@ def _cut(text: str, face: ImageFont.FreeTypeFont, width: float) -> int:
     return len(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _length(face: ImageFont.FreeTypeFont, word: str) -> float:
+    """``face.getlength(word)``, remembered: questions share many words."""
+    return face.getlength(word)
+
+
 def _shorten(text: str, face: ImageFont.FreeTypeFont, width: float, max_lines: int) -> list[str]:
     """``text`` in at most ``max_lines`` lines no wider than ``width``, ending in "…" if cut.
 
@@ -275,14 +308,14 @@ def _shorten(text: str, face: ImageFont.FreeTypeFont, width: float, max_lines: i
     width is its words' and spaces' widths added up), and no more of the
     text than the lines need.
     """
-    space = face.getlength(" ")
+    space = _length(face, " ")
     lines: list[str] = []
     used = 0.0  # the last line's width
 
     def measure(word: str) -> float:  # a long word is only measured if it may fit
-        if len(word) > 40 and _cut(word, face, width) < len(word):
-            return math.inf
-        return face.getlength(word)
+        if len(word) > 40:
+            return math.inf if _cut(word, face, width) < len(word) else face.getlength(word)
+        return _length(face, word)
 
     for word in text.split():
         size = measure(word)
@@ -1045,7 +1078,7 @@ def _numeral(card: Card, language: str) -> str:
     return card.numeral
 
 
-@functools.lru_cache(maxsize=160)
+@functools.lru_cache(maxsize=8)
 def _upright_face(card: Card, width: int, language: str = DEFAULT_LANGUAGE) -> Image.Image:
     """The card's upright face, ``width`` px wide (drawn twice as large, then reduced).
 
@@ -1094,16 +1127,31 @@ def warm_faces(spread_names: Iterable[str], languages: Iterable[str] = (DEFAULT_
 
     A worker calls this before taking jobs so its first readings do not each
     pay a few milliseconds per new face (and forked work horses inherit the
-    faces). Bounded by the face cache: at most 160 faces stay.
+    faces). Each spread's stage (sky, shadows, legend) is made and encoded
+    too, and its number badges and REVERSED notes drawn. Bounded by the
+    caches: at most 160 upright faces stay (:func:`_tile`).
     """
-    widths = sorted({_layout(get_spread(name)).card_w for name in spread_names})
+    languages = tuple(languages)
+    spreads = [get_spread(name) for name in spread_names]
+    widths = sorted({_layout(spread).card_w for spread in spreads})
     count = 0
     for language in languages:
         deck = localized_deck(language)
         for width in widths:
             for card in deck:
-                _upright_face(card, width, language)
+                _tile(card, False, width, language, False)
                 count += 1
+        for spread in spreads:
+            _stage_jpeg(localized_spread(spread.name, language), language)
+            for reversed in (False, True):  # the marks, on a draw of the deck's first cards
+                cards = tuple(
+                    DrawnCard(p, c, reversed) for p, c in zip(spread.positions, deck, strict=False)
+                )
+                sample = Draw(spread, "0" * 32, True, 0.5, cards)
+                layout = _layout(spread)
+                for laid in _lay(localize(sample, language), layout, language):
+                    for mark in laid.marks:
+                        mark.sprite()
     return count
 
 
@@ -1114,16 +1162,101 @@ def card_face(
     """The card's face as an RGBA image ``width`` px wide, turned 180° when reversed.
 
     Cached per (card, orientation, width, language); the reversed face is the
-    upright one turned. Treat the result as read-only.
+    upright one turned. Treat the result as read-only. (The picture pastes
+    the same faces from :func:`_tile`'s cache.)
     """
     face = _upright_face(card, width, language)
     return face.rotate(180) if reversed else face
 
 
-@functools.lru_cache(maxsize=32)
-def _turned_face(card: Card, reversed: bool, width: int, language: str) -> Image.Image:
-    """The face lying on its side (the Celtic Cross's crossing card)."""
-    return card_face(card, reversed, width, language).rotate(90, expand=True)
+@dataclass(frozen=True)
+class _Tile:
+    """A face cut in three for pasting: the two edges with its rounded corners go
+    through their alpha, the opaque middle between them is copied as it is.
+
+    Upright or reversed, a face is cut across (into rows); on its side (the
+    Celtic Cross's crossing card) along (into columns).
+    """
+
+    head: Image.Image  # RGBA: the top rows, or the left columns
+    middle: Image.Image  # RGBA, opaque from edge to edge
+    tail: Image.Image  # RGBA: the bottom rows, or the right columns
+    across: bool
+
+    @property
+    def width(self) -> int:
+        return (
+            self.middle.width
+            if self.across
+            else self.head.width + self.middle.width + self.tail.width
+        )
+
+    @property
+    def height(self) -> int:
+        return (
+            self.head.height + self.middle.height + self.tail.height
+            if self.across
+            else self.middle.height
+        )
+
+    @property
+    def first(self) -> int:
+        """Where the middle starts: its first row (across) or column."""
+        return self.head.height if self.across else self.head.width
+
+    @property
+    def end(self) -> int:
+        """Where the middle ends."""
+        return self.first + (self.middle.height if self.across else self.middle.width)
+
+    @classmethod
+    def cut(cls, face: Image.Image) -> _Tile:
+        """``face`` (upright) cut across, above and below the rows with see-through pixels."""
+        w, h = face.size
+        see_through = face.getchannel("A").point([255] * 255 + [0])
+        upper = see_through.crop((0, 0, w, h // 2)).getbbox()
+        lower = see_through.crop((0, h // 2, w, h)).getbbox()
+        first = upper[3] if upper else 0
+        end = h // 2 + lower[1] if lower else h
+        parts = [
+            face.crop((0, top, w, bottom)) for top, bottom in ((0, first), (first, end), (end, h))
+        ]
+        return cls(*parts, across=True)
+
+    def turned(self, turn: Image.Transpose) -> _Tile:
+        """The tile of the face turned 90°, 180° or 270° (its parts turned, exactly)."""
+        head, middle, tail = (part.transpose(turn) for part in (self.head, self.middle, self.tail))
+        if turn is Image.Transpose.ROTATE_180:
+            return _Tile(tail, middle, head, self.across)
+        if turn is Image.Transpose.ROTATE_90:  # counter-clockwise: the top goes to the left
+            return _Tile(head, middle, tail, not self.across)
+        return _Tile(tail, middle, head, not self.across)  # clockwise: the top goes right
+
+
+@functools.lru_cache(maxsize=160)
+def _upright_tile(card: Card, width: int, language: str) -> _Tile:
+    return _Tile.cut(_upright_face(card, width, language))
+
+
+@functools.lru_cache(maxsize=64)
+def _turned_tile(card: Card, reversed: bool, width: int, language: str, turned: bool) -> _Tile:
+    if turned:  # on its side (the Celtic Cross's crossing card): 90°, or 270° when reversed
+        turn = Image.Transpose.ROTATE_270 if reversed else Image.Transpose.ROTATE_90
+    else:
+        turn = Image.Transpose.ROTATE_180
+    return _upright_tile(card, width, language).turned(turn)
+
+
+def _tile(card: Card, reversed: bool, width: int, language: str, turned: bool) -> _Tile:
+    """The card's face as it is laid, cut for pasting (:class:`_Tile`).
+
+    Cached: 160 upright faces, 64 reversed or turned ones (made from the
+    upright one in a fraction of a millisecond); the pixels are
+    :func:`card_face`'s, turned 90° more for the crossing card.
+    """
+    if reversed or turned:
+        return _turned_tile(card, reversed, width, language, turned)
+    return _upright_tile(card, width, language)
 
 
 @functools.lru_cache(maxsize=32)
@@ -1271,18 +1404,65 @@ def _separator() -> str:
     return f"  {_glyph('·', '-')}  "
 
 
-@functools.lru_cache(maxsize=64)
-def _base(
+# --------------------------------------------------------------------------- composing
+#
+# A picture is put together from three parts. The stage (sky, the cards'
+# shadows, the legend) is the same for every reading of a spread in a
+# language; the header (the stage's top rows with the title and the date
+# line) the same for every reading of a day; both are cached. Only the band
+# of rows a reading changes (its question, faces, numbers and notes) is
+# copied and drawn each time, and for a JPEG only that band is encoded: the
+# JPEG has a restart marker after each row of blocks, so each row's code
+# stands alone and the cached parts' rows are reused as they are. The bytes
+# are those of the whole picture encoded at once (see the tests).
+
+#: JPEG codes a 4:2:0 picture in rows of 16 px.
+MCU = 16
+#: Rows above this are the header's: nothing of the cards reaches them (a
+#: card's shadow starts 12 px above it).
+HEAD_ROWS = (PAD + HEADER_H - 12) // MCU * MCU
+
+
+@functools.lru_cache(maxsize=18)
+def _stage(spread: Spread, language: str) -> Image.Image:
+    """What every reading of ``spread`` shares: the sky, the cards' shadows, the legend."""
+    layout = _layout(spread)
+    w = layout.card_w
+    canvas = _background(layout.width, layout.height)
+    pen = ImageDraw.Draw(canvas)
+    # shadows under the cards (a crossing card's is cast as it is laid: it moves)
+    left, top, min_x, min_y = _origin(spread, layout)
+    for position in spread.positions:
+        if not position.rotated:
+            x0, y0 = _corner(position, layout, left, top, min_x, min_y)
+            canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), _shadow(w, round(w * CARD_ASPECT)))
+    # legend
+    bottom = max(p.box()[3] for p in spread.positions)
+    legend_top = top + (bottom - min_y) * w + 30
+    grid_w = layout.legend_cols * layout.legend_col_w
+    lx = max(PAD, (layout.width - grid_w) / 2)
+    face = font(LEGEND_FONT)
+    for index, item in enumerate(_legend_items(spread)):
+        col, row = divmod(index, layout.legend_rows)
+        x = lx + col * layout.legend_col_w
+        y = legend_top + row * LEGEND_LINE
+        number, _, name = item.partition("  ")
+        pen.text((x, y), number, font=face, fill=GOLD)
+        pen.text((x + 34, y), name, font=face, fill=MUTED)
+    return canvas
+
+
+@functools.lru_cache(maxsize=32)
+def _header(
     spread: Spread, heading: str, date: str, brand: str, room: bool, language: str
 ) -> Image.Image:
-    """Everything but the faces and the question: sky, title, date, shadows, legend.
+    """The picture's top :data:`HEAD_ROWS` rows: the stage's sky with the title and date line.
 
     ``room``: leave the header's lower part free for a question; without one,
     title and date sit in the middle of the header.
     """
     layout = _layout(spread)
-    w = layout.card_w
-    canvas = _background(layout.width, layout.height)
+    canvas = _stage(spread, language).crop((0, 0, layout.width, HEAD_ROWS))
     pen = ImageDraw.Draw(canvas)
     # title
     shift = 0 if room else (QUESTION_Y + QUESTION_LINE - SUB_Y) // 2
@@ -1310,26 +1490,283 @@ def _base(
         fill=MUTED,
         anchor="mm",
     )
-    # shadows under the cards (a crossing card's is cast as it is laid: it moves)
-    left, top, min_x, min_y = _origin(spread, layout)
-    for position in spread.positions:
-        if not position.rotated:
-            x0, y0 = _corner(position, layout, left, top, min_x, min_y)
-            canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), _shadow(w, round(w * CARD_ASPECT)))
-    # legend
-    bottom = max(p.box()[3] for p in spread.positions)
-    legend_top = top + (bottom - min_y) * w + 30
-    grid_w = layout.legend_cols * layout.legend_col_w
-    lx = max(PAD, (layout.width - grid_w) / 2)
-    face = font(LEGEND_FONT)
-    for index, item in enumerate(_legend_items(spread)):
-        col, row = divmod(index, layout.legend_rows)
-        x = lx + col * layout.legend_col_w
-        y = legend_top + row * LEGEND_LINE
-        number, _, name = item.partition("  ")
-        pen.text((x, y), number, font=face, fill=GOLD)
-        pen.text((x + 34, y), name, font=face, fill=MUTED)
     return canvas
+
+
+def _place(band: Image.Image, tile: _Tile, x: int, y: int) -> None:
+    """The face pasted at (x, y) over what is there: as a paste through its alpha, only faster.
+
+    Only its edges with the rounded corners are blended; the rest is copied.
+    """
+    if tile.across:
+        band.paste(tile.middle, (x, y + tile.first))
+        edges = ((tile.head, x, y), (tile.tail, x, y + tile.end))
+    else:
+        band.paste(tile.middle, (x + tile.first, y))
+        edges = ((tile.head, x, y), (tile.tail, x + tile.end, y))
+    for part, px, py in edges:
+        if part.width and part.height:
+            band.paste(part, (px, py), part)
+
+
+@functools.lru_cache(maxsize=8)
+def _shadow_strips(
+    width: int, size: tuple[int, int], first: int, end: int, across: bool
+) -> tuple[tuple[Image.Image, int, int], ...]:
+    """The crossing card's shadow less what its face will cover: (mask, dx, dy) strips.
+
+    ``first``/``end``: the face's rows (``across``) or columns between which
+    it is opaque from edge to edge; its shadow there is hidden under it.
+    """
+    shadow = _turned_shadow(width)
+    sw, sh = shadow.size
+    w, h = size
+    if across:
+        boxes = (
+            (0, 0, sw, 12 + first),
+            (0, 12 + end, sw, sh),
+            (0, 12 + first, 12, 12 + end),
+            (12 + w, 12 + first, sw, 12 + end),
+        )
+    else:
+        boxes = (
+            (0, 0, 12 + first, sh),
+            (12 + end, 0, sw, sh),
+            (12 + first, 0, 12 + end, 12),
+            (12 + first, 12 + h, 12 + end, sh),
+        )
+    strips = []
+    for box in boxes:
+        if box[2] > box[0] and box[3] > box[1]:
+            strip = shadow.crop(box)
+            if strip.getbbox():
+                strips.append((strip, box[0], box[1]))
+    return tuple(strips)
+
+
+def _cast_shadow(band: Image.Image, laid: _Laid, y: int) -> None:
+    """The crossing card's shadow on ``band``, where its face will not cover it."""
+    tile = laid.tile
+    size = (tile.width, tile.height)
+    for strip, dx, dy in _shadow_strips(laid.card_w, size, tile.first, tile.end, tile.across):
+        band.paste((0, 0, 0), (laid.x - 12 + dx, y - 12 + dy), strip)
+
+
+@dataclass(frozen=True)
+class _Sprite:
+    """A number badge or a REVERSED note, drawn once: pasted through ``mask`` it is opaque."""
+
+    image: Image.Image
+    mask: Image.Image
+    left: int  # the sprite's top left, from the even pixel at or before its centre
+    top: int
+    rows: tuple[int, int]  # its drawn rows, from its top
+
+
+@functools.lru_cache(maxsize=256)
+def _sprite(kind: str, text: str, size: float, fx: float, fy: float) -> _Sprite | None:
+    """A badge (``size`` its radius) or note (``size`` its font) centred ``fx``, ``fy`` px past
+    an even pixel; ``None`` if part of it would blend with what is under it (it is then
+    drawn in place).
+
+    Drawn ``fx``, ``fy`` past an even pixel, it is the same, pixel for pixel, wherever it
+    goes by whole even pixels (ImageDraw's rounding is the same there).
+    """
+    if kind == "badge":
+        half_w = half_h = size + 3
+    else:
+        half_w, half_h = font(size).getlength(text) / 2 + size * 0.6 + 3, size * 0.75 + 3
+    mx, my = 2 * math.ceil(half_w / 2), 2 * math.ceil(half_h / 2)
+
+    def paint(background: Colour) -> Image.Image:
+        image = Image.new("RGB", (2 * mx + 2, 2 * my + 2), background)
+        pen = ImageDraw.Draw(image)
+        if kind == "badge":
+            _badge(pen, mx + fx, my + fy, int(text), size)
+        else:
+            _pill(pen, mx + fx, my + fy, text, int(size))
+        return image
+
+    bands = ImageChops.difference(paint((0, 0, 0)), paint((255, 255, 255))).split()
+    most = ImageChops.lighter(ImageChops.lighter(bands[0], bands[1]), bands[2])
+    least = ImageChops.darker(ImageChops.darker(bands[0], bands[1]), bands[2])
+    if any(most.histogram()[1:255]) or ImageChops.difference(most, least).getbbox():
+        return None  # some pixel is part drawing, part background
+    mask = most.point(lambda v: 255 - v)
+    box = mask.getbbox() or (0, 0, 0, 0)
+    return _Sprite(paint((0, 0, 0)), mask, -mx, -my, (box[1], box[3]))
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """A card's number badge or its REVERSED note, centred on (cx, cy)."""
+
+    kind: str
+    text: str
+    size: float
+    cx: float
+    cy: float
+
+    def sprite(self) -> _Sprite | None:
+        return _sprite(self.kind, self.text, self.size, self.cx % 2, self.cy % 2)
+
+    def rows(self) -> tuple[float, float]:
+        """The picture's rows it covers (at most)."""
+        sprite = self.sprite()
+        if sprite is not None:
+            top = round(self.cy - self.cy % 2) + sprite.top
+            return top + sprite.rows[0], top + sprite.rows[1]
+        half = self.size + 3 if self.kind == "badge" else self.size * 0.75 + 3
+        return self.cy - half, self.cy + half
+
+    def draw(self, band: Image.Image, pen: ImageDraw.ImageDraw, y: int) -> None:
+        """On ``band``, whose first row is the picture's row ``y``."""
+        sprite = self.sprite()
+        if sprite is None:
+            if self.kind == "badge":
+                _badge(pen, self.cx, self.cy - y, int(self.text), self.size)
+            else:
+                _pill(pen, self.cx, self.cy - y, self.text, int(self.size))
+            return
+        left = round(self.cx - self.cx % 2) + sprite.left
+        top = round(self.cy - self.cy % 2) + sprite.top - y
+        band.paste(sprite.image, (left, top), sprite.mask)
+
+
+@dataclass(frozen=True)
+class _Laid:
+    """A card as laid: its face, where it goes, its badge and note."""
+
+    tile: _Tile
+    x: int
+    y: int
+    card_w: int
+    turned: bool  # the crossing card, whose shadow is cast as it is laid
+    marks: tuple[_Mark, ...]
+
+
+def _lay(draw: Draw, layout: Layout, language: str) -> list[_Laid]:
+    """The cards of ``draw`` as they go on the picture."""
+    spread = draw.spread
+    w = layout.card_w
+    left, top, min_x, min_y = _origin(spread, layout)
+    r = max(13, w * 0.1)
+    pill = max(11, round(w * 0.06))
+    laid = []
+    for i, dc in enumerate(draw.cards):
+        x0, y0 = _corner(dc.position, layout, left, top, min_x, min_y)
+        note_at_top = False  # where a REVERSED note goes: normally the card's bottom edge
+        if dc.position.rotated:
+            # the crossing card moves off the name of the card it crosses: up when
+            # that card is upright (its name at the bottom), down when reversed;
+            # its own note goes on its edge over the middle of that card, clear of
+            # the other cards' notes
+            crossed = _crossed(spread, i)
+            if crossed is not None:
+                down = draw.cards[crossed].reversed
+                y0 += round(CROSSING_SHIFT * w) * (1 if down else -1)
+                note_at_top = down
+        tile = _tile(dc.card, dc.reversed, w, language, dc.position.rotated)
+        marks = [_Mark("badge", str(i + 1), r, x0 + r * 0.55, y0 + r * 0.55)]
+        if dc.reversed:
+            note = _label(language, "reversed")
+            cy = y0 if note_at_top else y0 + tile.height
+            marks.append(_Mark("pill", note, pill, (x0 + x0 + tile.width) / 2, cy))
+        laid.append(_Laid(tile, x0, y0, w, dc.position.rotated, tuple(marks)))
+    return laid
+
+
+def _question_rows(lines: list[str]) -> list[float]:
+    """Where the question's lines are centred."""
+    return [
+        PAD + QUESTION_Y + (i + (2 - len(lines)) / 2) * QUESTION_LINE for i in range(len(lines))
+    ]
+
+
+def _changed_rows(height: int, lines: list[str], laid: list[_Laid]) -> tuple[int, int]:
+    """The rows a reading draws on, widened to whole JPEG block rows: (first, end)."""
+    spans = [(y - QUESTION_FONT - 2, y + QUESTION_FONT + 2) for y in _question_rows(lines)]
+    for card in laid:
+        if card.turned:  # its shadow is cast as it is laid
+            spans.append((card.y - 12, card.y - 12 + _turned_shadow(card.card_w).height))
+        spans.append((card.y, card.y + card.tile.height))
+        spans.extend(mark.rows() for mark in card.marks)
+    if not spans:
+        return 0, 0
+    first = max(0, math.floor(min(s[0] for s in spans)) // MCU * MCU)
+    end = min(height, -(-math.ceil(max(s[1] for s in spans)) // MCU) * MCU)
+    return first, end
+
+
+def _compose(
+    header: tuple[Spread, str, str, str, bool, str],
+    lines: list[str],
+    laid: list[_Laid],
+    first: int,
+    end: int,
+) -> Image.Image:
+    """Rows ``first`` to ``end`` of the picture: stage and header, then the reading's parts."""
+    spread, language = header[0], header[-1]
+    layout = _layout(spread)
+    band = _stage(spread, language).crop((0, first, layout.width, end))
+    if first < HEAD_ROWS:
+        band.paste(_header(*header), (0, -first))
+    pen = ImageDraw.Draw(band)
+    if lines:
+        face = font(QUESTION_FONT)
+        for line, y in zip(lines, _question_rows(lines), strict=True):
+            pen.text((layout.width / 2, y - first), line, font=face, fill=QUESTION_INK, anchor="mm")
+    for card in laid:
+        if card.turned:
+            _cast_shadow(band, card, card.y - first)
+        _place(band, card.tile, card.x, card.y - first)
+    for card in laid:
+        for mark in card.marks:
+            mark.draw(band, pen, first)
+    return band
+
+
+_RST = tuple(bytes((0xFF, 0xD0 + i)) for i in range(8))
+_EOI = b"\xff\xd9"
+
+
+def _jpeg_rows(data: bytes) -> tuple[bytes, list[bytes]]:
+    """A JPEG from :func:`encode_jpeg` as its headers (up to its scan) and each block row's code."""
+    at = 2  # after the start of image
+    while True:
+        if data[at] != 0xFF:
+            raise ValueError("not a JPEG segment")
+        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+        at += 2 + length
+        if marker == 0xDA:  # start of scan: the coded rows follow
+            break
+    if not data.endswith(_EOI):
+        raise ValueError("no end of image")
+    return data[:at], re.split(rb"\xff[\xd0-\xd7]", data[at:-2])
+
+
+def _joined(head: bytes, rows: Iterable[bytes]) -> bytes:
+    """A JPEG from its headers and its block rows' codes (restart markers between)."""
+    parts = [head]
+    for i, row in enumerate(rows):
+        if i:
+            parts.append(_RST[(i - 1) % 8])
+        parts.append(row)
+    parts.append(_EOI)
+    return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=18)
+def _stage_jpeg(spread: Spread, language: str) -> tuple[bytes, tuple[bytes, ...]]:
+    head, rows = _jpeg_rows(encode_jpeg(_stage(spread, language)))
+    return head, tuple(rows)
+
+
+@functools.lru_cache(maxsize=32)
+def _header_jpeg(
+    spread: Spread, heading: str, date: str, brand: str, room: bool, language: str
+) -> tuple[bytes, ...]:
+    return tuple(_jpeg_rows(encode_jpeg(_header(spread, heading, date, brand, room, language)))[1])
 
 
 def render_spread(
@@ -1358,54 +1795,55 @@ def render_spread(
     draw = localize(draw, language)
     spread = draw.spread
     layout = _layout(spread)
-    w = layout.card_w
     heading = printable(title or "") or printable(spread.title)
     asked = plain_question(question)
     when = picture_date(date, language)
-    canvas = _base(spread, heading, when, printable(brand or ""), bool(asked), language).copy()
-    pen = ImageDraw.Draw(canvas)
+    header = (spread, heading, when, printable(brand or ""), bool(asked), language)
+    lines = []
     if asked:
-        face = font(QUESTION_FONT)
-        lines = _quoted(asked, face, layout.width - 2 * PAD - 40, language)
-        for i, line in enumerate(lines):
-            y = PAD + QUESTION_Y + (i + (2 - len(lines)) / 2) * QUESTION_LINE
-            pen.text((layout.width / 2, y), line, font=face, fill=QUESTION_INK, anchor="mm")
-    left, top, min_x, min_y = _origin(spread, layout)
-    placed = []
-    for i, dc in enumerate(draw.cards):
-        x0, y0 = _corner(dc.position, layout, left, top, min_x, min_y)
-        note_at_top = False  # where a REVERSED note goes: normally the card's bottom edge
-        if dc.position.rotated:
-            # the crossing card moves off the name of the card it crosses: up when
-            # that card is upright (its name at the bottom), down when reversed;
-            # its own note goes on its edge over the middle of that card, clear of
-            # the other cards' notes
-            crossed = _crossed(spread, i)
-            if crossed is not None:
-                down = draw.cards[crossed].reversed
-                y0 += round(CROSSING_SHIFT * w) * (1 if down else -1)
-                note_at_top = down
-            canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), _turned_shadow(w))
-            face = _turned_face(dc.card, dc.reversed, w, language)
-        else:
-            face = card_face(dc.card, dc.reversed, w, language)
-        canvas.paste(face, (x0, y0), face)
-        placed.append((i + 1, dc, note_at_top, x0, y0, x0 + face.width, y0 + face.height))
-    r = max(13, w * 0.1)
-    pill = max(11, round(w * 0.06))
-    for i, dc, note_at_top, x0, y0, x1, y1 in placed:
-        _badge(pen, x0 + r * 0.55, y0 + r * 0.55, i, r)
-        if dc.reversed:
-            note = _label(language, "reversed")
-            _pill(pen, (x0 + x1) / 2, y0 if note_at_top else y1, note, pill)
-    return encode_jpeg(canvas) if image_format == "jpeg" else encode_png(canvas)
+        lines = _quoted(asked, font(QUESTION_FONT), layout.width - 2 * PAD - 40, language)
+    laid = _lay(draw, layout, language)
+    if image_format == "png":
+        return encode_png(_compose(header, lines, laid, 0, layout.height))
+    first, end = _changed_rows(layout.height, lines, laid)
+    head, stage_rows = _stage_jpeg(spread, language)
+    header_rows = _header_jpeg(*header)
+    rows = header_rows + stage_rows[len(header_rows) :]
+    if end > first:
+        band = _jpeg_rows(encode_jpeg(_compose(header, lines, laid, first, end)))[1]
+        rows = rows[: first // MCU] + tuple(band) + rows[first // MCU + len(band) :]
+    return _joined(head, rows)
+
+
+def _cache_clear() -> None:
+    """Empty every picture cache (for tests and benchmarks: a fresh process's state)."""
+    for cached in (
+        _upright_face,
+        card_face,
+        _upright_tile,
+        _turned_tile,
+        _blank,
+        _stage,
+        _header,
+        _stage_jpeg,
+        _header_jpeg,
+        _sprite,
+        _shadow_strips,
+        _length,
+    ):
+        cached.cache_clear()
 
 
 def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
-    """``image`` as baseline JPEG bytes (libjpeg-turbo through Pillow)."""
+    """``image`` as baseline JPEG bytes (libjpeg-turbo through Pillow).
+
+    Standard Huffman tables (no ``optimize``), not progressive, 4:2:0, and a
+    restart marker after each row of 16 px blocks, so that rows can be coded
+    apart and joined (:func:`render_spread`): about 100 bytes more per picture.
+    """
     out = io.BytesIO()
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    rgb.save(out, "JPEG", quality=quality, subsampling="4:2:0")
+    rgb.save(out, "JPEG", quality=quality, subsampling="4:2:0", restart_marker_rows=1)
     return out.getvalue()
 
 

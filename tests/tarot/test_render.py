@@ -63,12 +63,11 @@ def test_jpeg_for_telegram(deck):
 
 
 def test_warm_faces_fills_the_cache_for_the_everyday_spreads(deck):
-    render._upright_face.cache_clear()
-    render.card_face.cache_clear()
+    render._cache_clear()
     assert render.warm_faces(["single", "three"]) == len(deck)  # both lay cards 300 px wide
-    before = render._upright_face.cache_info()
-    render_spread(draw("three", "cd" * 16, deck=deck))
-    after = render._upright_face.cache_info()
+    before = render._upright_tile.cache_info()
+    render_spread(draw("three", "cd" * 16, 0.0, deck=deck))
+    after = render._upright_tile.cache_info()
     assert after.misses == before.misses and after.hits == before.hits + 3
 
 
@@ -318,8 +317,7 @@ def test_the_picture_says_every_word_of_its_phrasing(monkeypatch, deck):
         return say(self, path, *args, **values)
 
     monkeypatch.setattr(Phrasing, "say", recording_say)
-    for cached in (render.card_face, render._upright_face, render._base):
-        cached.cache_clear()
+    render._cache_clear()
     three = get_spread("three")  # cards wide enough for their element labels
     courts = [c for c in deck if c.rank in ("ace", "page", "knight", "queen", "king")]
     cards = [*deck.majors[:2], *courts, *courts[:2]]  # 24: eight spreads of three
