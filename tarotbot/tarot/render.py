@@ -21,22 +21,26 @@ most two lines (cut with "…").
 Speed: a picture is put together from parts cached per process
 (:func:`functools.lru_cache`): each face as laid, cut for pasting without
 blending but at its rounded corners (:class:`_Tile`), each spread's stage
-(sky, shadows, legend) and header (title and date line, per day), and the
-number badges and REVERSED notes (:class:`_Sprite`). A reading copies and
-draws only the rows it changes (its question, faces, badges and notes), and
-as a JPEG encodes only those: the JPEG has a restart marker after each
+(sky, shadows, legend) and header (title and date line, per day), the number
+badges and REVERSED notes (:class:`_Sprite`), and the question's glyphs
+(:func:`_set_line`). A reading copies and draws only the rows it changes,
+and as a JPEG encodes only those: the JPEG has a restart marker after each
 16-px row, so the cached parts' rows are coded once and reused as they are
 (:func:`_jpeg_rows`). The picture is the same, pixel for pixel (PNG) and
 byte for byte (JPEG), as everything drawn on one canvas (the tests check
-it); a PNG takes mostly its encoding (Pillow's, at zlib level 1). Photos for
-Telegram are JPEG (``image_format="jpeg"``): Telegram turns every photo into
-a JPEG of its own, so a lossless upload buys nothing the person sees, and a
-JPEG takes a tenth of the time. The caches are safe from several threads: a
-part is made at most a few times over, and never changed once made.
+it). A warm three-card JPEG with a question takes about 2.5 ms, a Celtic
+Cross about 4; a PNG mostly its encoding (Pillow's, at zlib level 1).
+Photos for Telegram are JPEG (``image_format="jpeg"``): Telegram turns every
+photo into a JPEG of its own, so a lossless upload buys nothing the person
+sees, and a JPEG takes a tenth of the time. The caches are safe from several
+threads: a part is made at most a few times over, and never changed once
+made.
 
 Memory: a face is 0.1-0.6 MB, a stage 2-5 MB; the caches are bounded (160
 upright faces, 64 reversed or turned, 20 blanks, 18 stages, 32 headers), and
 card widths come in four sizes (:data:`CARD_WIDTHS`) shared by all spreads.
+A worker warmed for one-card and three-card readings (:func:`warm_faces`)
+holds about 60 MB of them per language.
 
 Language: the picture is drawn in the reading's language (:func:`render_spread`'s
 ``language``): the spread's and cards' names come from the localized draw, the
@@ -243,7 +247,7 @@ def _quoted(
     """``text`` in the language's quotation marks, in at most two lines no wider than ``width``."""
     opening = _glyph(_label(language, "quote_open"), '"')
     closing = _glyph(_label(language, "quote_close"), '"')
-    lines = _shorten(text, face, width - face.getlength(opening + closing), 2)
+    lines = _shorten(text, face, width - _length(face, opening + closing), 2)
     lines[0] = opening + lines[0]
     lines[-1] = lines[-1] + closing
     return lines
@@ -1078,13 +1082,14 @@ def _numeral(card: Card, language: str) -> str:
     return card.numeral
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)
 def _upright_face(card: Card, width: int, language: str = DEFAULT_LANGUAGE) -> Image.Image:
     """The card's upright face, ``width`` px wide (drawn twice as large, then reduced).
 
     The middle tells the card at a glance: each trump its own symbol, an Ace
     one large emblem, Two to Ten that many pips, a court card its figure's
-    emblem (crown, tiara, helmet, scroll) over its suit's.
+    emblem (crown, tiara, helmet, scroll) over its suit's. Hardly cached: the
+    picture keeps its faces cut for pasting (:func:`_tile`).
     """
     group = "major" if card.is_major else card.element
     pal = PALETTES[group]
@@ -1141,6 +1146,7 @@ def warm_faces(spread_names: Iterable[str], languages: Iterable[str] = (DEFAULT_
             for card in deck:
                 _tile(card, False, width, language, False)
                 count += 1
+        _warm_setting(language)
         for spread in spreads:
             _stage_jpeg(localized_spread(spread.name, language), language)
             for reversed in (False, True):  # the marks, on a draw of the deck's first cards
@@ -1153,6 +1159,25 @@ def warm_faces(spread_names: Iterable[str], languages: Iterable[str] = (DEFAULT_
                     for mark in laid.marks:
                         mark.sprite()
     return count
+
+
+#: The letters of a language a question's pairs are mostly made of (warmed).
+_LETTERS = {"ru": "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"}
+
+
+def _warm_setting(language: str) -> None:
+    """The question's glyphs and its language's common pairs measured (:func:`_set_line`)."""
+    face = font(QUESTION_FONT)
+    for unit in sorted(_SETTABLE | _LIGATURES):
+        _coverage(face, unit)
+    lower = _LETTERS.get(language, "abcdefghijklmnopqrstuvwxyz")
+    upper, marks = lower.upper(), " ,.?!-“”«»"
+    pairs = [a + b for a in lower + marks for b in lower + marks]
+    pairs += [a + b for a in upper for b in lower] + [a + b for a in marks for b in upper]
+    for pair in pairs:
+        _length64(face, pair)
+    for unit in _SETTABLE:
+        _length64(face, unit)
 
 
 @functools.lru_cache(maxsize=64)
@@ -1402,6 +1427,107 @@ TITLE_Y, SUB_Y, QUESTION_Y = 16, 60, 100
 
 def _separator() -> str:
     return f"  {_glyph('·', '-')}  "
+
+
+# --------------------------------------------------------------------------- setting a line
+#
+# Pillow lays out and hints every glyph of a line three times each time it
+# draws it: most of the time a question takes. :func:`_set_line` draws the
+# same pixels from glyphs Pillow drew once (cached), placed exactly where
+# Pillow's layout puts them: a glyph's advance is the pair it starts with
+# less the pair's second glyph (kerning is by pairs), rounded to whole
+# pixels as Pillow rounds, and the glyphs' coverage is combined as Pillow
+# combines it. Roboto's layout allows it: its only substitutions for these
+# characters are the Latin ligatures ffi, ffl, fi, fl (set as one glyph) and
+# its only positioning is kerning by pairs (GPOS "kern", pair adjustments;
+# "mark"/"mkmk" place combining marks, which are not among them). The tests
+# check pairs of :data:`_SETTABLE` characters and many lines against
+# ``ImageDraw.text``, pixel for pixel; a line whose advances do not add up to
+# Pillow's own length for it (text mixing scripts: HarfBuzz does not kern
+# between them) or with other characters is left to ``ImageDraw.text``.
+
+#: Characters :func:`_set_line` sets: ASCII, Cyrillic, typographic quotes and dashes.
+_SETTABLE = frozenset(
+    [chr(c) for c in range(0x20, 0x7F)]
+    + [chr(c) for c in range(0x410, 0x450)]
+    + list("Ёё“”„«»‘’–—…·")
+)
+#: What the font draws as one glyph (its ligatures, Latin "liga"), set as one.
+_LIGATURES = frozenset({"ffi", "ffl", "fi", "fl"})
+
+
+def _pixel(v: int) -> int:
+    """FreeType's 1/64-px length rounded to whole pixels (as Pillow's ``PIXEL``)."""
+    return (v + 32) >> 6
+
+
+def _c_round(v: float) -> int:
+    """C's ``round``: halves away from zero."""
+    return math.floor(v + 0.5) if v >= 0 else -math.floor(0.5 - v)
+
+
+@functools.lru_cache(maxsize=16384)
+def _length64(face: ImageFont.FreeTypeFont, text: str) -> int:
+    """``text``'s advance in 1/64 px as Pillow lays it out."""
+    return round(face.getlength(text) * 64)
+
+
+@functools.lru_cache(maxsize=1024)
+def _coverage(face: ImageFont.FreeTypeFont, text: str) -> tuple[Image.Image | None, int, int]:
+    """``text`` (a character or ligature) as Pillow draws it with its pen on the baseline
+    at (0, 0): its coverage (``None`` if blank) and where its top left goes."""
+    mask, (dx, dy) = face.getmask2(text, "L", anchor="ls")
+    if not mask.size[0] or not mask.size[1]:
+        return None, dx, dy
+    return Image.frombytes("L", mask.size, bytes(mask)), dx, dy
+
+
+@functools.lru_cache(maxsize=16)
+def _middle_to_baseline(face: ImageFont.FreeTypeFont) -> int:
+    """How far below a line's middle (anchor "m") its baseline is, px."""
+    return face.getmask2("H", "L", anchor="mm")[1][1] - face.getmask2("H", "L", anchor="ls")[1][1]
+
+
+def _set_line(
+    pen: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, face, fill: Colour
+) -> bool:
+    """``pen.text(xy, text, font=face, fill=fill, anchor="mm")``'s pixels from cached glyphs.
+
+    ``False`` (nothing drawn) for a line it cannot set exactly so.
+    """
+    if not _SETTABLE.issuperset(text):
+        return False
+    units: list[str] = []  # characters, and ligatures (the longest first, as the font has them)
+    at = 0
+    while at < len(text):
+        size = 3 if text[at : at + 3] in _LIGATURES else 2 if text[at : at + 2] in _LIGATURES else 1
+        units.append(text[at : at + size])
+        at += size
+    pens, total = [], 0
+    for unit, after in zip(units, [*units[1:], ""], strict=True):
+        pens.append(total)  # the unit's advance: with the kerning of the pair it starts
+        total += _length64(face, unit + after) - _length64(face, after)
+    if total != round(face.getlength(text) * 64):  # (kerning across scripts: none)
+        return False
+    x, y = xy
+    left = int(x) - _pixel(total // 2)
+    shift = _c_round(math.modf(x)[0] * 64)
+    baseline = int(y) + _middle_to_baseline(face) - _pixel(-_c_round(math.modf(y)[0] * 64))
+    placed = []
+    for unit, at in zip(units, pens, strict=True):
+        glyph, dx, dy = _coverage(face, unit)
+        if glyph is not None:
+            placed.append((glyph, left + _pixel(shift + at) + dx, baseline + dy))
+    if placed:
+        x0 = min(gx for _, gx, _ in placed)
+        y0 = min(gy for _, _, gy in placed)
+        x1 = max(gx + glyph.width for glyph, gx, _ in placed)
+        y1 = max(gy + glyph.height for glyph, _, gy in placed)
+        coverage = Image.new("L", (x1 - x0, y1 - y0))
+        for glyph, gx, gy in placed:  # combined as Pillow combines overlapping glyphs
+            coverage.paste(255, (gx - x0, gy - y0), glyph)
+        pen.bitmap((x0, y0), coverage, fill=fill)
+    return True
 
 
 # --------------------------------------------------------------------------- composing
@@ -1715,7 +1841,9 @@ def _compose(
     if lines:
         face = font(QUESTION_FONT)
         for line, y in zip(lines, _question_rows(lines), strict=True):
-            pen.text((layout.width / 2, y - first), line, font=face, fill=QUESTION_INK, anchor="mm")
+            xy = (layout.width / 2, y - first)
+            if not _set_line(pen, xy, line, face, QUESTION_INK):
+                pen.text(xy, line, font=face, fill=QUESTION_INK, anchor="mm")
     for card in laid:
         if card.turned:
             _cast_shadow(band, card, card.y - first)
@@ -1830,6 +1958,8 @@ def _cache_clear() -> None:
         _sprite,
         _shadow_strips,
         _length,
+        _length64,
+        _coverage,
     ):
         cached.cache_clear()
 

@@ -3,9 +3,9 @@
 :func:`_reference` draws a picture as the renderer did before its caches:
 one canvas, the sky, title and legend drawn on it, each face pasted through
 its alpha, the badges, notes and question drawn in place. The renderer pastes
-cached stages, headers, face tiles and sprites into a band of rows, and for a
-JPEG encodes only that band: the tests check both come out the same (PNG
-pixels, JPEG bytes), from any thread.
+cached stages, headers, face tiles and sprites into a band of rows, sets the
+question from cached glyphs, and for a JPEG encodes only that band: the tests
+check both come out the same (PNG pixels, JPEG bytes), from any thread.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ QUESTIONS = [
     "What does the week hold for me, number 8000001?",
     "Что меня ждёт? ЙЁ Å gjpq_(){}|",  # tall and deep letters: the question's rows hold them
     "Will I " + "really " * 30 + "find my way?",  # two lines, cut
-    "Is the office a good fit, or should I fly? Ю",  # ligatures, two scripts
-    "Will the offer reflect my skills, if I stay?",  # ligatures
+    "Is the office a good fit, or should I fly? Ю",  # ligatures; two scripts: drawn by Pillow
+    "Will the offer reflect my skills, if I stay?",  # ligatures, one script: set glyph by glyph
 ]
 
 
@@ -270,3 +270,97 @@ def test_warm_faces_warms_what_a_reading_needs(deck):
     after = [cached.cache_info() for cached in warm]
     assert [info.misses for info in after] == [info.misses for info in before]
     assert after[0].hits > before[0].hits
+
+
+# --------------------------------------------------------------------------- setting a line
+
+INK, PAPER = (232, 224, 246), (20, 16, 36)
+
+
+def _both_ways(text: str, xy=(70, 40), size=(140, 80)) -> tuple[bytes, bytes | None]:
+    """``text`` drawn by ``ImageDraw.text`` and by ``_set_line`` (``None``: it declined)."""
+    face = render.font(render.QUESTION_FONT)
+    expected, got = Image.new("RGB", size, PAPER), Image.new("RGB", size, PAPER)
+    ImageDraw.Draw(expected).text(xy, text, font=face, fill=INK, anchor="mm")
+    done = render._set_line(ImageDraw.Draw(got), xy, text, face, INK)
+    if not done:
+        assert got.tobytes() == Image.new("RGB", size, PAPER).tobytes(), "declined, drew nothing"
+    return expected.tobytes(), got.tobytes() if done else None
+
+
+def test_set_line_draws_pairs_as_pillow_does():
+    """A fifth of all pairs of settable characters (and the ligatures), pixel for pixel."""
+    chars = sorted(render._SETTABLE)
+    pairs = [a + b for a in chars for b in chars if (ord(a) * 7 + ord(b)) % 5 == 0]
+    pairs += ["ffi", "ffl", "fi", "fl", "fff", "fffi", "ffli", "fifl", "f f", "ff"]
+    pairs += [f"{a}fi{b}" for a in "«“ AоT" for b in "».,ey"]
+    for text in pairs:
+        expected, got = _both_ways(text)
+        assert got == expected, repr(text)
+
+
+def test_set_line_draws_lines_as_pillow_does():
+    import random
+
+    rng = random.Random(5)
+    chars = sorted(render._SETTABLE)
+    words = [
+        "What",
+        "does",
+        "the",
+        "week",
+        "hold",
+        "for",
+        "me,",
+        "my",
+        "love",
+        "life",
+        "job",
+        "career",
+        "office",
+        "offline",
+        "fluffiest",
+        "affliction",
+        "final",
+        "flow",
+        "Tower",
+        "Yoga",
+        "AVATAR",
+        "Anna",
+        "8000001",
+        "«да»",
+        "—",
+        "…",
+        "Что",
+        "меня",
+        "ждёт",
+        "в",
+        "любви,",
+        "работе",
+        "и",
+        "деньгах?",
+        "Йога",
+        "Ёлка",
+    ]
+    declined = 0
+    for i in range(400):
+        if i % 2:
+            text = "“" + " ".join(rng.choice(words) for _ in range(rng.randint(1, 9))) + "?”"
+        else:
+            text = "".join(rng.choice(chars) for _ in range(rng.randint(1, 45)))
+        xy = (rng.choice([536.5, 448.5, 360.0]), rng.choice([144.0, 159.5, 31.0, 47.5]))
+        expected, got = _both_ways(text, xy, (1100, 200))
+        if got is None:
+            declined += 1
+            continue
+        assert got == expected, repr(text)
+    assert declined < 100  # only lines mixing scripts (or in none: digits and marks alike)
+
+
+def test_set_line_declines_what_it_cannot_set():
+    assert _both_ways("Café")[1] is None  # é is not among the settable characters
+    assert _both_ways("любви Tower")[1] is None  # two scripts: " T" kerns, but not across them
+    expected, got = _both_ways("Anna Что")  # no kerning lost: set (or not), the same pixels
+    assert got in (None, expected)
+    expected, got = _both_ways("Что меня ждёт?", (200, 40), (400, 80))
+    assert got == expected
