@@ -240,11 +240,27 @@ def _load(data_dir: Path, language: str) -> Phrasing:
     return build_phrasing(files, language)
 
 
+@functools.cache
+def _default(language: str) -> Phrasing:
+    return _load(language_dir(language) / "phrasing", language)
+
+
 def load_phrasing(data_dir: Path | str | None = None, language: str = DEFAULT_LANGUAGE) -> Phrasing:
     """The phrasing of ``language`` (from ``data_dir``, default its ``phrasing/`` folder), read
-    and validated once per directory for the life of the process (``load_phrasing.cache_clear()``)."""
-    default = language_dir(language) / "phrasing"
-    return _load(Path(data_dir) if data_dir is not None else default, language)
+    and validated once per directory for the life of the process (``load_phrasing.cache_clear()``).
+
+    The composer asks for it about 25 times per reading: the default folder is
+    found by language alone (building and hashing its path each time cost
+    0.27 ms per reading).
+    """
+    if data_dir is None:
+        return _default(language)
+    return _load(Path(data_dir), language)
 
 
-load_phrasing.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
+def _cache_clear() -> None:
+    _load.cache_clear()
+    _default.cache_clear()
+
+
+load_phrasing.cache_clear = _cache_clear  # type: ignore[attr-defined]

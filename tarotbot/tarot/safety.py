@@ -39,6 +39,7 @@ sees it.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -465,12 +466,15 @@ def _normal(text: str) -> str:
     return " ".join(text.split())
 
 
+@functools.lru_cache(maxsize=512)
 def assess_question(text: str | None, language: str | None = None) -> SafetyNote | None:
     """A :class:`SafetyNote` if ``text`` needs care before (or instead of) a reading, else None.
 
     Self-harm outranks an emergency, which outranks a question no verdict should
     settle. The note is in ``language`` (the person's: ``"ru"`` or English), or,
-    when that is not known, in Russian when the question is.
+    when that is not known, in Russian when the question is. Remembered for the
+    last 512 questions: a reading asks about its question three times, and each
+    asking runs nine patterns (0.13 ms).
     """
     if not text:
         return None
