@@ -88,6 +88,8 @@ class Settings:
     db_max_connections: int = 8  # per process, pooled worker only
     log_level: str = "INFO"
     rate_limits: bool = True  # keep to Telegram's flood limits (off: benchmarks only)
+    paid_broadcast: bool = False  # allow_paid_broadcast for messages the overall limit delays
+    paid_broadcast_after: float = 1.0  # seconds of such delay from which a message goes paid
     webhook_url: str | None = None  # public URL Telegram posts updates to (the `web` process)
     webhook_secret: Secret | None = None  # Telegram sends it back in a header with each update
     database_url_given: bool = False  # DATABASE_URL was set (even to sqlite:///path)
@@ -686,6 +688,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=parse_log_level(env.get("LOG_LEVEL")),
         rate_limits=parse_switch("TELEGRAM_RATE_LIMITS", env.get("TELEGRAM_RATE_LIMITS"), True),
+        paid_broadcast=parse_switch(
+            "TELEGRAM_PAID_BROADCAST", env.get("TELEGRAM_PAID_BROADCAST"), False
+        ),
+        paid_broadcast_after=parse_float(
+            "TELEGRAM_PAID_BROADCAST_AFTER", env.get("TELEGRAM_PAID_BROADCAST_AFTER"), 1.0, 0.0, 60
+        ),
         webhook_url=parse_webhook_url(env.get("TELEGRAM_WEBHOOK_URL")),
         webhook_secret=parse_webhook_secret(env.get("TELEGRAM_WEBHOOK_SECRET")),
         database_url_given=database_url_given,

@@ -107,6 +107,11 @@ TELEGRAM_429 = _metric(
     "tarotbot_telegram_429",
     "429 Too Many Requests answers from the Bot API.",
 )
+PAID_BROADCASTS = _metric(
+    Counter,
+    "tarotbot_paid_broadcasts",
+    "Messages sent with allow_paid_broadcast (0.1 Star each; TELEGRAM_PAID_BROADCAST=on).",
+)
 
 # Label children by label values: a dict lookup instead of prometheus_client's
 # validating .labels() on every update.
@@ -163,6 +168,12 @@ def observe_job(queue: str, status: str, seconds: float) -> None:
 def count_send(method: str, outcome: str) -> None:
     """One Bot API call (sendMessage, sendPhoto, ...) ended ok, failed, rescheduled or dropped."""
     _child(SENDS, str(method), str(outcome)).inc()
+
+
+@_never_raises
+def count_paid_broadcast() -> None:
+    """A message went out as a paid broadcast."""
+    PAID_BROADCASTS.inc()
 
 
 @_never_raises

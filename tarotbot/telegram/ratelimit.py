@@ -32,6 +32,14 @@ The algorithms:
   let one chat's slot 1.4 s in the future push every other chat back as well;
   the timeline leaves the gaps before it usable.
 
+**Paid broadcasts** (``TELEGRAM_PAID_BROADCAST=on``, off by default): Telegram
+lifts the overall limit, up to 1,000 messages per second, for a message sent
+with ``allow_paid_broadcast`` (0.1 Star each, from the bot's balance). With
+``paid_after`` set, a slot whose wait for the overall timeline would exceed
+``paid_after`` seconds is booked on a timeline of its own (1 ms apart) at the
+chat's earliest time instead, and comes back marked ``paid``: the caller
+sends that message with the flag. Per-chat limits apply either way.
+
 Keys are namespaced by the bot's id, the digits before the colon of its token
 (never the token itself), so two bots never share a budget.
 """
@@ -46,6 +54,7 @@ import redis
 
 KEY_PREFIX = "tarotbot:ratelimit"
 HISTORY_SECONDS = 5.0  # how long past global slots are kept for the spacing check
+PAID_RATE = 1000.0  # messages per second Telegram allows paid broadcasts
 
 
 @dataclass(frozen=True)
@@ -95,13 +104,17 @@ class Reservation:
     delay: float
     at: float
     reserved: bool
+    paid: bool = False  # booked as a paid broadcast: send it with allow_paid_broadcast
 
 
 class Limiter(Protocol):
     """What the sender needs from a limiter."""
 
-    def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
-        """Book the next slot for ``chat_id`` (nothing when it lies beyond ``max_delay``)."""
+    def reserve_slot(
+        self, chat_id: int, max_delay: float | None = None, paid_after: float | None = None
+    ) -> Reservation:
+        """Book the next slot for ``chat_id`` (nothing when it lies beyond ``max_delay``);
+        with ``paid_after``, a paid-broadcast slot instead of one that far out."""
         ...
 
     def hold(self, chat_id: int, seconds: float) -> None:
@@ -137,10 +150,12 @@ def _check_bot_id(bot_id: str | int) -> str:
     return text
 
 
-# KEYS[1]: the chat's TAT (string, unix seconds); KEYS[2]: the bot's slot timeline (zset).
+# KEYS[1]: the chat's TAT (string, unix seconds); KEYS[2]: the bot's slot timeline (zset);
+# KEYS[3]: the bot's paid-broadcast timeline (zset).
 # ARGV: chat interval, chat tolerance, global interval, max delay (negative: unbounded),
-#       history to keep (seconds). All in seconds.
-# Returns {delay, at, booked} with the numbers as strings (Lua numbers would be truncated).
+#       history to keep, paid after (negative: no paid broadcasts), paid interval. Seconds.
+# Returns {delay, at, booked, paid} with the numbers as strings (Lua numbers would be
+# truncated).
 _RESERVE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -149,34 +164,48 @@ local tolerance = tonumber(ARGV[2])
 local spacing = tonumber(ARGV[3])
 local max_delay = tonumber(ARGV[4])
 local history = tonumber(ARGV[5])
+local paid_after = tonumber(ARGV[6])
+local paid_spacing = tonumber(ARGV[7])
 
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local at = math.max(now, tat - tolerance)
+local earliest = math.max(now, tat - tolerance)
 
--- first time >= at that keeps `spacing` from every booked slot (booked are sorted)
-local booked = redis.call('ZRANGEBYSCORE', KEYS[2], at - spacing, '+inf')
-for _, member in ipairs(booked) do
-  local slot = tonumber(member)
-  if slot >= at + spacing then
-    break
+-- first time >= start that keeps `gap` from every slot booked on `timeline` (sorted)
+local function first_free(timeline, start, gap)
+  local at = start
+  local booked = redis.call('ZRANGEBYSCORE', timeline, at - gap, '+inf')
+  for _, member in ipairs(booked) do
+    local slot = tonumber(member)
+    if slot >= at + gap then
+      break
+    end
+    if slot > at - gap then
+      at = slot + gap
+    end
   end
-  if slot > at - spacing then
-    at = slot + spacing
-  end
+  return at
+end
+
+local timeline, gap = KEYS[2], spacing
+local at = first_free(timeline, earliest, spacing)
+local paid = 0
+if paid_after >= 0 and at - earliest > paid_after then
+  timeline, gap, paid = KEYS[3], paid_spacing, 1
+  at = first_free(timeline, earliest, paid_spacing)
 end
 
 local delay = at - now
 if max_delay >= 0 and delay > max_delay then
-  return {string.format('%.6f', delay), string.format('%.6f', at), 0}
+  return {string.format('%.6f', delay), string.format('%.6f', at), 0, paid}
 end
 
 local new_tat = math.max(tat, at) + interval
 redis.call('SET', KEYS[1], string.format('%.6f', new_tat),
            'PX', math.ceil((new_tat - now) * 1000) + 1000)
-redis.call('ZADD', KEYS[2], at, string.format('%.6f', at))
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - history)
-redis.call('PEXPIRE', KEYS[2], math.ceil((at - now + history) * 1000))
-return {string.format('%.6f', delay), string.format('%.6f', at), 1}
+redis.call('ZADD', timeline, at, string.format('%.6f', at))
+redis.call('ZREMRANGEBYSCORE', timeline, '-inf', now - history)
+redis.call('PEXPIRE', timeline, math.ceil((at - now + history) * 1000))
+return {string.format('%.6f', delay), string.format('%.6f', at), 1, paid}
 """
 
 # KEYS[1]: the chat's TAT. ARGV: seconds to hold, chat tolerance.
@@ -211,19 +240,29 @@ class RedisLimiter:
     def global_key(self) -> str:
         return f"{self.prefix}:global"
 
-    def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
+    @property
+    def paid_key(self) -> str:
+        return f"{self.prefix}:paid"
+
+    def reserve_slot(
+        self, chat_id: int, max_delay: float | None = None, paid_after: float | None = None
+    ) -> Reservation:
         limits = self.limits
-        delay, at, booked = self._reserve(
-            keys=[self.chat_key(chat_id), self.global_key],
+        delay, at, booked, paid = self._reserve(
+            keys=[self.chat_key(chat_id), self.global_key, self.paid_key],
             args=[
                 repr(limits.chat_interval(chat_id)),
                 repr(limits.chat_tolerance(chat_id)),
                 repr(limits.global_interval),
                 repr(-1.0 if max_delay is None else max(0.0, float(max_delay))),
                 repr(HISTORY_SECONDS),
+                repr(-1.0 if paid_after is None else max(0.0, float(paid_after))),
+                repr(1.0 / PAID_RATE),
             ],
         )
-        return Reservation(delay=max(0.0, float(delay)), at=float(at), reserved=bool(booked))
+        return Reservation(
+            delay=max(0.0, float(delay)), at=float(at), reserved=bool(booked), paid=bool(paid)
+        )
 
     def hold(self, chat_id: int, seconds: float) -> None:
         self._hold(
@@ -239,7 +278,9 @@ class NoLimiter:
     Telegram, which answers a bot over its limits with 429s.
     """
 
-    def reserve_slot(self, chat_id: int, max_delay: float | None = None) -> Reservation:
+    def reserve_slot(
+        self, chat_id: int, max_delay: float | None = None, paid_after: float | None = None
+    ) -> Reservation:
         return Reservation(delay=0.0, at=time.time(), reserved=True)
 
     def hold(self, chat_id: int, seconds: float) -> None:

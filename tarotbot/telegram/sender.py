@@ -136,6 +136,7 @@ class DeliveryResult:
     rescheduled: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     message_ids: dict[int, int] = field(default_factory=dict)
+    paid: list[int] = field(default_factory=list)  # sent as paid broadcasts
     delay: float | None = None
     reason: str | None = None
     unreachable: bool = False  # dropped because the chat is unreachable (403, chat not found)
@@ -188,6 +189,7 @@ class _Run:
     at_most_once: bool = False  # an item whose call a crash interrupted is not sent again
     records: dict[int, str] = field(default_factory=dict)  # read when the chat was taken
     done: Done = None  # an item Telegram answered, recorded with the next Redis call
+    unpaid: bool = False  # Telegram refused a paid broadcast: the rest waits its turn
 
 
 def _markup(markup: dict[str, Any] | None) -> str | None:
@@ -220,6 +222,7 @@ class Sender:
         stale_after: float = STALE_AFTER,
         sleep: Callable[[float], None] = time.sleep,
         on_dropped: Callable[[int, str, bool], object] | None = None,
+        paid_after: float | None = None,
     ):
         self.bot = bot
         self.redis = conn
@@ -233,6 +236,7 @@ class Sender:
         self._turns = ChatTurns(conn, self.bot_id, lock_ttl, stale_after)
         self._keeper = LockKeeper(self._turns)
         self.on_dropped = on_dropped
+        self.paid_after = paid_after
 
     # -- planning -------------------------------------------------------------
 
@@ -513,8 +517,15 @@ class Sender:
             photo = run.photos.get(item.photo_key) or self.redis.get(item.photo_key)
             if photo is None:
                 return self._photo_missing(item)
+        paid = False
         if item.kind not in UNLIMITED_KINDS:
-            slot = self.limiter.reserve_slot(run.chat_id, max_delay=run.max_wait)
+            paid_after = None
+            if self.paid_after is not None and item.kind in CREATING_KINDS and not run.unpaid:
+                paid_after = self.paid_after
+            slot = self.limiter.reserve_slot(
+                run.chat_id, max_delay=run.max_wait, paid_after=paid_after
+            )
+            paid = slot.paid
             if not slot.reserved:
                 raise _Reschedule(slot.delay, "rate limit")
             if slot.delay > 0:
@@ -524,14 +535,27 @@ class Sender:
         if not self._turns.keep(run.chat_id, run.bundle_id, run.token, item.index, done):
             raise _Reschedule(POLL, "lost the chat lock (a call outlasted its TTL)")
         try:
-            return self._call(item, photo)
+            outcome = self._call(item, photo, paid)
         except Exception as exc:
             # the process is alive and knows the call failed: not "inflight" any more
             self.redis.hdel(sent_key(run.bundle_id), str(item.index))
             if isinstance(exc, ApiTelegramException):
+                if paid and int(exc.error_code) == 400:
+                    # e.g. too few Stars on the bot's balance: this and the rest go unpaid
+                    log.warning(
+                        "chat %s: Telegram refused a paid broadcast (%s); sending it unpaid",
+                        run.chat_id,
+                        redact(exc.description, self.bot.token),
+                    )
+                    run.unpaid = True
+                    return item
                 return self._refused(run, item, exc)
             # connection errors, timeouts, answers that are not JSON
             raise self._transient(run, item, describe(exc, self.bot.token)) from None
+        if paid:
+            metrics.count_paid_broadcast()
+            run.result.paid.append(item.index)
+        return outcome
 
     def _photo_missing(self, item: Outgoing) -> str | Outgoing:
         log.error(
@@ -543,15 +567,19 @@ class Sender:
             return replace(item, kind="text", photo_key=None, file_name=None)
         return FAILED
 
-    def _call(self, item: Outgoing, photo: bytes | None) -> str:
-        """Make the Bot API call; return the record value (message id or "0")."""
+    def _call(self, item: Outgoing, photo: bytes | None, paid: bool = False) -> str:
+        """Make the Bot API call; return the record value (message id or "0").
+
+        ``paid``: send it as a paid broadcast (``allow_paid_broadcast``).
+        """
         bot = self.bot
         chat_id = item.chat_id
+        extra = {"allow_paid_broadcast": True} if paid else {}
         markup = _markup(item.reply_markup)
         parse_mode = "HTML" if item.html else ""  # "": no parse mode (pyTelegramBotAPI omits it)
         if item.kind == "text":
             message = bot.send_message(
-                chat_id, item.text, parse_mode=parse_mode, reply_markup=markup
+                chat_id, item.text, parse_mode=parse_mode, reply_markup=markup, **extra
             )
             return str(message.message_id)
         if item.kind == "photo":
@@ -563,6 +591,7 @@ class Sender:
                 caption=item.text or None,
                 parse_mode=parse_mode if item.text else None,
                 reply_markup=markup,
+                **extra,
             )
             return str(message.message_id)
         if item.kind == "document":
@@ -572,6 +601,7 @@ class Sender:
                 caption=item.text or None,
                 parse_mode=parse_mode if item.text else None,
                 reply_markup=markup,
+                **extra,
             )
             return str(message.message_id)
         if item.kind == "edit_text":
@@ -604,6 +634,7 @@ class Sender:
                     types.LabeledPrice(p["label"], int(p["amount"])) for p in item.prices or ()
                 ],
                 reply_markup=markup,
+                **extra,
             )
             return str(message.message_id)
         raise ValueError(f"unknown kind {item.kind!r}")  # unreachable: checked on creation
@@ -691,7 +722,15 @@ def sender_for(app) -> Sender:
         limiter = RedisLimiter(app.redis, bot_id=bot_id_from_token(bot.token))
     else:
         limiter = NoLimiter()
-    return Sender(bot, app.redis, limiter, RQEnqueueLater(app.redis), on_dropped=report_drop(app))
+    settings = app.settings
+    return Sender(
+        bot,
+        app.redis,
+        limiter,
+        RQEnqueueLater(app.redis),
+        on_dropped=report_drop(app),
+        paid_after=settings.paid_broadcast_after if settings.paid_broadcast else None,
+    )
 
 
 def report_drop(app) -> Callable[[int, str, bool], object]:

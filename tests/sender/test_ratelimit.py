@@ -92,6 +92,32 @@ def test_max_delay_books_nothing(limiter_factory):
     assert again.reserved and again.at == pytest.approx(far.at, abs=0.01)  # slot was kept free
 
 
+def test_paid_broadcasts_take_the_part_of_a_burst_that_would_wait_too_long(limiter_factory):
+    """With ``paid_after``, a slot the overall timeline would push more than that far out
+    goes on the paid timeline (1 ms apart) at the chat's own earliest time; per-chat
+    limits still hold, and without ``paid_after`` nothing is ever paid."""
+    limiter = limiter_factory()
+    free = [limiter.reserve_slot(1000 + n) for n in range(60)]  # 60 chats at once: 2 s at 30/s
+    assert not any(s.paid for s in free) and free[-1].delay > 1.5
+    paid = [limiter.reserve_slot(2000 + n, paid_after=0.5) for n in range(100)]
+    assert all(s.paid for s in paid)  # the overall timeline is 2 s deep: all of them paid
+    offsets = sorted(s.at for s in paid)
+    assert offsets[-1] - offsets[0] == pytest.approx(99 / 1000, abs=0.02)  # 1,000 a second
+    assert max(s.delay for s in paid) < 0.2
+    # per chat, the rate stays one a second after the burst, paid or not
+    same_chat = [limiter.reserve_slot(3000, paid_after=0.5) for _ in range(5)]
+    assert accepted_by_bucket([s.at for s in same_chat], rate=1.0, burst=3)
+    assert same_chat[3].delay > 0.9
+
+
+def test_paid_broadcast_only_past_its_delay(limiter_factory):
+    limiter = limiter_factory()
+    first = [limiter.reserve_slot(4000 + n, paid_after=1.0) for n in range(40)]
+    waited = [s for s in first if not s.paid]
+    assert len(waited) >= 30 and max(s.delay for s in waited) <= 1.0 + 1 / 30 + EPS
+    assert all(s.delay < 0.1 for s in first if s.paid)
+
+
 def test_hold_after_429(limiter_factory):
     limiter = limiter_factory()
     limiter.reserve_slot(9)
