@@ -156,7 +156,7 @@ class Delivery:
         """No new posts; with ``abort``, also cut the ones in flight (their updates stay)."""
         with self.bot.lock:
             self.stopped = True
-            self.bot.changed.notify_all()
+            self.bot.updates_moved()
         if abort:
             with self._open_lock:
                 connections = list(self._open)
@@ -206,7 +206,7 @@ class Delivery:
                 self._drop(connection)
             with self.bot.lock:
                 self.workers.discard(threading.current_thread())
-                self.bot.changed.notify_all()
+                self.bot.updates_moved()
 
     def _claim(self) -> tuple[int, QueueKey, bytes] | None:
         """Wait for an update whose queue is free and due; claim its queue. None: stop.
@@ -232,7 +232,7 @@ class Delivery:
                     break
                 self.idle += 1
                 try:
-                    bot.changed.wait(min(wait or IDLE_WORKER_EXIT, IDLE_WORKER_EXIT))
+                    bot.updates_changed.wait(min(wait or IDLE_WORKER_EXIT, IDLE_WORKER_EXIT))
                 finally:
                     self.idle -= 1
             self.workers.discard(threading.current_thread())
@@ -321,7 +321,7 @@ class Delivery:
                 self.config.record_error(outcome.error or "unknown error")
                 self.stats.record_webhook(delivered=False)
                 log.debug("bot %s: webhook delivery failed: %s", bot.bot_id, outcome.error)
-            bot.changed.notify_all()
+            bot.updates_moved()
 
     def _schedule_retry(self, update_id: int) -> None:
         previous = self.retries.get(update_id)

@@ -100,7 +100,7 @@ def get_updates(bot: BotState, p: Params) -> list[dict[str, Any]]:
             raise conflict(WEBHOOK_ACTIVE_DETAIL)
         bot.poll_generation += 1
         mine = bot.poll_generation
-        bot.changed.notify_all()
+        bot.updates_moved()  # an older poll ends with 409
         bot.confirm(offset)
         bot.set_allowed_updates(kinds if isinstance(kinds, list) else None)
         deadline = time.monotonic() + max(0.0, timeout)
@@ -114,7 +114,7 @@ def get_updates(bot: BotState, p: Params) -> list[dict[str, Any]]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            bot.changed.wait(remaining)
+            bot.updates_changed.wait(remaining)
 
 
 # -- commands ------------------------------------------------------------------

@@ -13,7 +13,10 @@ import re
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
+from email.utils import formatdate
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -243,8 +246,38 @@ class _Server(ThreadingHTTPServer):
         log.debug("emulator: connection from %s ended with an error", client_address[0])
 
 
+MAX_LINE = 65536  # bytes in a request or header line (http.client's limit)
+MAX_HEADERS = 100  # http.client's limit
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+_date: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The Date header's value, formatted once a second."""
+    global _date
+    second = int(time.time())
+    if _date[0] != second:
+        _date = (second, formatdate(second, usegmt=True))
+    return _date[1]
+
+
+class _Headers(dict):
+    """Request headers by lower-case name; the first of repeated ones counts."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+
 class _Handler(BaseHTTPRequestHandler):
-    """One connection; keep-alive so pyTelegramBotAPI's session is reused."""
+    """One connection; keep-alive so pyTelegramBotAPI's session is reused.
+
+    http.server reads headers with the ``email`` parser, which costs more than
+    the emulated call itself (and, for multipart requests, compiles a regular
+    expression for every new boundary), and writes each answer in two sends:
+    :meth:`parse_request` reads ordinary HTTP/1.x requests itself (anything
+    unusual still goes to http.server, with its errors), and :meth:`_reply`
+    writes status line, headers and body at once.
+    """
 
     protocol_version = "HTTP/1.1"
     # TCP_NODELAY: with Nagle's algorithm on, a reply written as headers then
@@ -252,6 +285,56 @@ class _Handler(BaseHTTPRequestHandler):
     # keep-alive request, which capped each worker at ~25 calls per second.
     disable_nagle_algorithm = True
     server: _Server
+
+    def parse_request(self) -> bool:
+        """Request line and headers of an HTTP/1.0 or 1.1 request; else http.server's way."""
+        words = self.raw_requestline.split()
+        if len(words) != 3 or words[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+            return super().parse_request()
+        self.command = words[0].decode("latin-1")
+        path = words[1].decode("latin-1")
+        self.path = "/" + path.lstrip("/") if path.startswith("//") else path
+        self.request_version = words[2].decode("latin-1")
+        self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")
+        self.close_connection = self.request_version == "HTTP/1.0"
+        headers = self.headers = _Headers()
+        last = None
+        for count in range(MAX_HEADERS + 1):
+            line = self.rfile.readline(MAX_LINE + 1)
+            if len(line) > MAX_LINE:
+                explain = f"got more than {MAX_LINE} bytes when reading header line"
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", explain
+                )
+                return False
+            if count == MAX_HEADERS:  # http.client counts the blank line too
+                explain = f"got more than {MAX_HEADERS} headers"
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", explain
+                )
+                return False
+            if line in (b"\r\n", b"\n", b""):
+                break
+            text = line.decode("latin-1")
+            if text[0] in " \t":  # a folded line continues the previous header
+                if last is not None:
+                    headers[last] += " " + text.strip()
+                continue
+            name, colon, value = text.partition(":")
+            last = name.strip().lower() if colon else None
+            if last is not None and last not in headers:
+                dict.__setitem__(headers, last, value.strip())
+            else:
+                last = None
+        connection = headers.get("connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        expect = headers.get("expect", "").lower()
+        if expect == "100-continue" and self.request_version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -263,15 +346,19 @@ class _Handler(BaseHTTPRequestHandler):
         """Silence http.server's access log: its request line carries the token."""
 
     def _dispatch(self, verb: str) -> None:
-        url = urlsplit(self.path)
+        if self.path.startswith("/"):
+            path, _, query = self.path.partition("#")[0].partition("?")
+        else:  # an absolute URL as the request target
+            url = urlsplit(self.path)
+            path, query = url.path, url.query
         body = self._body()
         try:
-            if url.path.startswith("/bot"):
-                self._bot_api(url.path[len("/bot") :], url.query, body)
-            elif url.path.startswith("/file/bot"):
-                self._file(url.path[len("/file/bot") :])
-            elif url.path.startswith("/_emulator/"):
-                self._driver(verb, url.path[len("/_emulator/") :].strip("/"), url.query, body)
+            if path.startswith("/bot"):
+                self._bot_api(path[len("/bot") :], query, body)
+            elif path.startswith("/file/bot"):
+                self._file(path[len("/file/bot") :])
+            elif path.startswith("/_emulator/"):
+                self._driver(verb, path[len("/_emulator/") :].strip("/"), query, body)
             else:
                 self._json(404, NOT_FOUND.to_json())
         except (Disconnect, BrokenPipeError, ConnectionResetError):
@@ -279,7 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             self._json(exc.error_code, exc.to_json())
         except Exception:
-            log.exception("emulator: internal error on %s %s", verb, redact(url.path))
+            log.exception("emulator: internal error on %s %s", verb, redact(path))
             error = ApiError(500, "Internal Server Error")
             self._json(500, error.to_json())
 
@@ -325,11 +412,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, data, "application/json")
 
     def _reply(self, status: int, data: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        """Status line, headers and body in one write (one packet for small answers)."""
+        if self.request_version == "HTTP/0.9":
+            self.wfile.write(data)
+            return
+        head = (
+            f"{self.protocol_version} {status} {REASONS.get(status, '')}\r\n"
+            f"Server: {self.version_string()}\r\nDate: {http_date()}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n\r\n"
+        )
+        self.wfile.write(head.encode("latin-1") + data)
 
 
 def _json_body(body: bytes) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """What the emulated Telegram remembers, per bot: chats, messages, updates, files, payments.
 
 Each bot (identified by the digits before the token's colon, its user id on
-Telegram) has one :class:`BotState` guarded by one lock; its condition variable
-wakes long polls, pre-checkout waits and the test helpers that wait for the
-bot's messages. Nothing is shared between bots, so two bots never mix.
+Telegram) has one :class:`BotState` guarded by one lock, with two condition
+variables on it: ``changed`` wakes the driver's waits (messages, answers,
+payments) on anything the bot does, ``updates_changed`` wakes long polls and
+webhook workers only when updates, the webhook or the state of polling change
+(so a bot's sends do not wake its own waiting getUpdates). Nothing is shared
+between bots, so two bots never mix.
 
 Objects render themselves in the Bot API's JSON shapes (``to_api``) and in the
 driver's inspection shape (``view``).
@@ -310,7 +313,8 @@ class BotState:
         self.bot_id = bot_id
         self.settings = settings
         self.lock = threading.RLock()
-        self.changed = threading.Condition(self.lock)
+        self.changed = threading.Condition(self.lock)  # anything: the driver's waits
+        self.updates_changed = threading.Condition(self.lock)  # long polls, webhook workers
         # Update ids only ever grow, even across reset(): a running client keeps
         # its offset, and a restarted counter would make it confirm new updates.
         self.update_ids = itertools.count(first_update_id())
@@ -353,13 +357,22 @@ class BotState:
             if self.webhook is not None:
                 self.allowed_updates = self.webhook.allowed_updates
                 self.webhook.last_error_date = self.webhook.last_error_message = None
-            self.changed.notify_all()
+            self.updates_moved()
 
     def close(self) -> None:
         """Release every waiter (long polls return, payment waits give up)."""
         with self.lock:
             self.closing = True
-            self.changed.notify_all()
+            self.updates_moved()
+
+    def updates_moved(self) -> None:
+        """Updates, the webhook or polling changed: wake polls, webhook workers and the driver.
+
+        The caller holds the lock. Everything else the bot does wakes only the
+        driver's waits, through ``changed.notify_all()``.
+        """
+        self.updates_changed.notify_all()
+        self.changed.notify_all()
 
     # -- identity -----------------------------------------------------------
 
@@ -420,7 +433,7 @@ class BotState:
             return None
         update_id = next(self.update_ids)
         self.updates.append({"update_id": update_id, kind: payload})
-        self.changed.notify_all()
+        self.updates_moved()
         return update_id
 
     def remove_update(self, update_id: int) -> bool:
@@ -428,7 +441,7 @@ class BotState:
         for index, update in enumerate(self.updates):
             if update["update_id"] == update_id:
                 del self.updates[index]
-                self.changed.notify_all()
+                self.updates_moved()
                 return True
         return False
 

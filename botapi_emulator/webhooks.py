@@ -114,7 +114,7 @@ def set_webhook(bot: BotState, p: Params) -> Described:
             ip_address=_ip_address(target.hostname or ""),
             allowed_updates=bot.allowed_updates,
         )
-        bot.changed.notify_all()  # a waiting getUpdates ends with 409
+        bot.updates_moved()  # a waiting getUpdates ends with 409
     return Described(True, "Webhook was set")
 
 
@@ -130,7 +130,7 @@ def _delete(bot: BotState, drop_pending_updates: bool) -> Described:
         bot.webhook = None
         if drop_pending_updates:
             bot.updates.clear()
-        bot.changed.notify_all()
+        bot.updates_moved()
     return Described(True, "Webhook was deleted" if was_set else "Webhook is already deleted")
 
 
