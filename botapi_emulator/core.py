@@ -1,9 +1,11 @@
 """The emulator without HTTP: bots by id, the call pipeline, and the Python driver API.
 
 A Bot API call goes through :meth:`Emulator.call`: token check (401), method
-lookup (404), injected delay, injected fault, flood limits (429), then the
-method itself. Statistics count every call. The token is never logged: a bot
-is named by the digits before the colon, its user id.
+lookup (404), injected delay, injected fault, the paid broadcast's fee (400
+when the bot's Stars cannot cover it), flood limits (429), then the method
+itself; a fee taken for a call that then fails is given back. Statistics count
+every call. The token is never logged: a bot is named by the digits before the
+colon, its user id.
 
 After each call the bot's webhook delivery is brought in step with its
 webhook (started by setWebhook, stopped by deleteWebhook and by close()).
@@ -27,15 +29,23 @@ from botapi_emulator import (  # noqa: F401  (registers methods)
 )
 from botapi_emulator.delivery import Deliveries
 from botapi_emulator.driver import DriverError
-from botapi_emulator.errors import NOT_FOUND, UNAUTHORIZED, ApiError
+from botapi_emulator.errors import NOT_FOUND, UNAUTHORIZED, ApiError, bad_request
 from botapi_emulator.limits import Faults, FloodControl, Stats, make_fault
 from botapi_emulator.params import Params
-from botapi_emulator.registry import find_method
-from botapi_emulator.state import BotState, Settings
+from botapi_emulator.registry import Method, find_method
+from botapi_emulator.state import (
+    PAID_BROADCAST_FEE,
+    BotState,
+    Settings,
+    nanostars,
+    star_amount,
+)
 
 log = logging.getLogger("botapi_emulator")
 
 TOKEN_RE = re.compile(r"^(\d+):([A-Za-z0-9_-]+)$")
+# The emulator's wording: Telegram's own text for this refusal is not known.
+NOT_ENOUGH_STARS = "not enough Stars to pay for the broadcast"
 
 
 class Disconnect(Exception):
@@ -65,6 +75,7 @@ class Emulator:
 
     def __init__(self, *, default_bot: str | int | None = None, **settings: Any):
         self.settings = Settings(**settings)
+        nanostars(self.settings.star_balance)  # a bad star_balance fails here, not later
         self.bots: dict[int, BotState] = {}
         self._bots_lock = threading.Lock()
         self.faults = Faults()
@@ -125,18 +136,60 @@ class Emulator:
         bot = self.bot_state(bot_id)
         self._delay(method.name)
         self._injected_fault(method.name)
-        if method.flood_counted:
-            self._flood_limit(bot, method.name, values)
+        params = Params(values)
+        paid = method.paid_broadcast and params.flag("allow_paid_broadcast")
+        if paid:
+            self._take_fee(bot, method.name)
         try:
-            result = method.handler(bot, Params(values))
+            if method.flood_counted:
+                self._flood_limit(bot, method.name, values, paid=paid)
+            result = self._run(bot, method, params)
+        except BaseException:
+            if paid:
+                with bot.lock:
+                    bot.star_nanos += PAID_BROADCAST_FEE  # nothing was sent: no charge
+            raise
+        if paid:
+            self._paid_broadcast_sent(bot, result)
+        self.webhooks.sync(bot)
+        return result
+
+    def _run(self, bot: BotState, method: Method, params: Params) -> Any:
+        """The method itself, counted in the statistics."""
+        try:
+            result = method.handler(bot, params)
         except ApiError as exc:
-            log.debug("bot %s: %s -> %s %s", bot_id, method.name, exc.error_code, exc.description)
+            log.debug(
+                "bot %s: %s -> %s %s", bot.bot_id, method.name, exc.error_code, exc.description
+            )
             self.stats.record(method.name, exc)
             raise
         self.stats.record(method.name, None)
-        log.debug("bot %s: %s -> ok", bot_id, method.name)
-        self.webhooks.sync(bot)
+        log.debug("bot %s: %s -> ok", bot.bot_id, method.name)
         return result
+
+    def _take_fee(self, bot: BotState, name: str) -> None:
+        """Withdraw a paid broadcast's 0.1 Star, or refuse the call (400) if the balance is short."""
+        with bot.lock:
+            if bot.star_nanos < PAID_BROADCAST_FEE:
+                error = bad_request(NOT_ENOUGH_STARS)
+                self.stats.record(name, error)
+                log.debug(
+                    "bot %s: %s -> 400, not enough Stars for a paid broadcast", bot.bot_id, name
+                )
+                raise error
+            bot.star_nanos -= PAID_BROADCAST_FEE
+
+    def _paid_broadcast_sent(self, bot: BotState, result: Any) -> None:
+        """Count a paid broadcast and mark its message as one in the driver's view."""
+        self.stats.record_paid_broadcast(PAID_BROADCAST_FEE)
+        if not isinstance(result, dict) or "message_id" not in result:
+            return
+        with bot.lock:
+            chat = bot.chats.get(result.get("chat", {}).get("id"))
+            message = chat.messages.get(result["message_id"]) if chat else None
+            if message is not None:
+                message.paid_broadcast = True
 
     def _webhook_reply(self, bot_id: int, method: str, values: dict[str, Any]) -> None:
         """Run the Bot API call a webhook answered with, as that bot (the result is dropped)."""
@@ -161,10 +214,15 @@ class Emulator:
             raise Disconnect(name)
         raise error
 
-    def _flood_limit(self, bot: BotState, name: str, values: dict[str, Any]) -> None:
-        """429 when the bot or the chat is over Telegram's rate (if limits are enforced)."""
+    def _flood_limit(
+        self, bot: BotState, name: str, values: dict[str, Any], *, paid: bool = False
+    ) -> None:
+        """429 when the bot or the chat is over Telegram's rate (if limits are enforced).
+
+        ``paid``: a paid broadcast, counted against the bot's paid rate instead.
+        """
         try:
-            self.flood.check(bot.bot_id, _chat_id(values))
+            self.flood.check(bot.bot_id, _chat_id(values), paid=paid)
         except ApiError as exc:
             self.stats.record(name, exc, flood=True)
             raise
@@ -238,6 +296,15 @@ class Emulator:
         """The bot's messages in the chat, oldest first ([] if the chat is unknown)."""
         return driver.bot_messages(self.resolve_bot(bot), chat_id)
 
+    def actions(self, chat_id: int, *, bot=None) -> list[dict]:
+        """The bot's chat actions in the chat, oldest first ([] if the chat is unknown).
+
+        Each is ``{"action", "date", "stored_at"}``: ``date`` is ``time.time()``,
+        ``stored_at`` is on the clock of a stored message's ``stored_at``
+        (``time.monotonic()``), so the two can be compared.
+        """
+        return driver.chat_actions(self.resolve_bot(bot), chat_id)
+
     def wait_for_messages(
         self, chat_id: int, count: int, timeout: float = 5.0, *, bot=None
     ) -> list[dict]:
@@ -283,6 +350,23 @@ class Emulator:
     def set_limits(self, enforce: bool = True, **rates: Any) -> dict:
         """Enforce (or stop enforcing) flood limits; see limits.FloodConfig for ``rates``."""
         return asdict(self.flood.configure(enforce=enforce, **rates))
+
+    def set_star_balance(self, stars: int | float | str, *, bot=None) -> dict:
+        """Set the bot's Stars balance (e.g. ``100`` or ``"0.3"``); returns it as a StarAmount."""
+        try:
+            nanos = nanostars(stars)
+        except ValueError as exc:
+            raise DriverError(str(exc)) from None
+        state = self.resolve_bot(bot)
+        with state.lock:
+            state.star_nanos = nanos
+            return star_amount(nanos)
+
+    def star_balance(self, *, bot=None) -> dict:
+        """The bot's Stars balance as getMyStarBalance answers it (a StarAmount)."""
+        state = self.resolve_bot(bot)
+        with state.lock:
+            return star_amount(state.star_nanos)
 
     def get_stats(self) -> dict:
         """Calls per method, errors per method and code, 429s served."""

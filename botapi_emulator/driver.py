@@ -381,8 +381,15 @@ def chat_view(bot: BotState, chat_id: int, *, include_user: bool = False) -> dic
             "user": chat.user.to_api(),
             "blocked": chat.blocked,
             "messages": messages,
-            "actions": list(chat.actions),
+            "actions": [dict(action) for action in chat.actions],
         }
+
+
+def chat_actions(bot: BotState, chat_id: int) -> list[dict[str, Any]]:
+    """The bot's chat actions in a chat, oldest first (copies); [] for unknown chats."""
+    with bot.lock:
+        chat = bot.chats.get(int(chat_id))
+        return [dict(action) for action in chat.actions] if chat else []
 
 
 def bot_messages(bot: BotState, chat_id: int) -> list[dict[str, Any]]:

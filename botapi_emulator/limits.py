@@ -1,8 +1,10 @@
 """Flood limits, injected faults and call statistics.
 
 Flood limits (off until enabled) are token buckets per bot, one per chat and
-one for the bot overall, drawn on by the methods in ``core.FLOOD_COUNTED``; an
-empty bucket answers 429 with ``retry_after`` and consumes nothing. The rates,
+one for the bot overall, drawn on by the methods registered as counted; an
+empty bucket answers 429 with ``retry_after`` and consumes nothing. A message
+sent with ``allow_paid_broadcast`` draws on the bot's paid bucket (1000/s)
+instead of the overall one; its chat's bucket still applies. The rates,
 bursts and answers are in docs/emulator.md ("Faults, flood limits, statistics").
 """
 
@@ -26,6 +28,8 @@ class FloodConfig:
     per_chat_burst: int = 3
     global_rate: float = 30.0
     global_burst: int = 30
+    paid_rate: float = 1000.0  # messages sent with allow_paid_broadcast
+    paid_burst: int = 1000
 
 
 class TokenBucket:
@@ -56,7 +60,7 @@ class FloodControl:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.config = FloodConfig()
-        self.buckets: dict[tuple[int, int | None], TokenBucket] = {}
+        self.buckets: dict[tuple[int, int | str], TokenBucket] = {}
 
     def configure(self, **changes: Any) -> FloodConfig:
         """Change the limits; buckets restart full."""
@@ -66,13 +70,17 @@ class FloodControl:
             self.buckets.clear()
             return self.config
 
-    def check(self, bot_id: int, chat_id: int | None) -> None:
-        """Admit one counted call or raise 429 with Telegram's retry_after."""
+    def check(self, bot_id: int, chat_id: int | None, *, paid: bool = False) -> None:
+        """Admit one counted call or raise 429 with Telegram's retry_after.
+
+        ``paid``: a paid broadcast, drawn from the paid bucket instead of the
+        bot's overall one.
+        """
         with self.lock:
             if not self.config.enforce:
                 return
             at = time.monotonic()
-            buckets = [self._bucket(bot_id, None, at)]
+            buckets = [self._bucket(bot_id, "paid" if paid else "all", at)]
             if chat_id is not None:
                 buckets.append(self._bucket(bot_id, chat_id, at))
             wait = max(bucket.wait(at) for bucket in buckets)
@@ -81,13 +89,16 @@ class FloodControl:
             for bucket in buckets:
                 bucket.take()
 
-    def _bucket(self, bot_id: int, chat_id: int | None, at: float) -> TokenBucket:
-        key = (bot_id, chat_id)
+    def _bucket(self, bot_id: int, scope: int | str, at: float) -> TokenBucket:
+        """The bucket of a chat (its id), of the bot overall ("all") or of its paid broadcasts."""
+        key = (bot_id, scope)
         bucket = self.buckets.get(key)
         if bucket is None:
             cfg = self.config
-            if chat_id is None:
+            if scope == "all":
                 bucket = TokenBucket(cfg.global_rate, cfg.global_burst, at)
+            elif scope == "paid":
+                bucket = TokenBucket(cfg.paid_rate, cfg.paid_burst, at)
             else:
                 bucket = TokenBucket(cfg.per_chat_rate, cfg.per_chat_burst, at)
             self.buckets[key] = bucket
@@ -193,6 +204,8 @@ class Stats:
 
     ``webhook_deliveries`` counts updates a webhook accepted (2xx);
     ``webhook_failures`` counts posts that failed and will be retried.
+    ``paid_broadcasts`` counts messages sent with ``allow_paid_broadcast``,
+    ``paid_broadcast_nanostars`` the Stars they cost (exactly, in nanostars).
     """
 
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -203,6 +216,8 @@ class Stats:
     faults_injected: int = 0
     webhook_deliveries: int = 0
     webhook_failures: int = 0
+    paid_broadcasts: int = 0
+    paid_broadcast_nanostars: int = 0
 
     def record(self, method: str, error: ApiError | None, *, flood=False, fault=False) -> None:
         with self.lock:
@@ -214,6 +229,11 @@ class Stats:
                 self.responses_429 += 1
             self.flood_limited += int(flood)
             self.faults_injected += int(fault)
+
+    def record_paid_broadcast(self, fee_nanostars: int) -> None:
+        with self.lock:
+            self.paid_broadcasts += 1
+            self.paid_broadcast_nanostars += fee_nanostars
 
     def record_webhook(self, *, delivered: bool) -> None:
         with self.lock:
@@ -233,6 +253,9 @@ class Stats:
                 "faults_injected": self.faults_injected,
                 "webhook_deliveries": self.webhook_deliveries,
                 "webhook_failures": self.webhook_failures,
+                "paid_broadcasts": self.paid_broadcasts,
+                "paid_broadcast_stars": self.paid_broadcast_nanostars / 1_000_000_000,
+                "paid_broadcast_nanostars": self.paid_broadcast_nanostars,
             }
 
     def reset(self) -> None:
@@ -241,3 +264,4 @@ class Stats:
             self.errors.clear()
             self.responses_429 = self.flood_limited = self.faults_injected = 0
             self.webhook_deliveries = self.webhook_failures = 0
+            self.paid_broadcasts = self.paid_broadcast_nanostars = 0

@@ -250,7 +250,7 @@ def message_caption(bot: BotState, p: Params) -> FormattedText | None:
 # -- sending -------------------------------------------------------------------
 
 
-@api_method("sendMessage", counted=True)
+@api_method("sendMessage", counted=True, paid_broadcast=True)
 def send_message(bot: BotState, p: Params) -> dict[str, Any]:
     with bot.lock:
         chat = bot.chat_for(p.raw("chat_id"), sending=True)
@@ -268,7 +268,7 @@ def send_message(bot: BotState, p: Params) -> dict[str, Any]:
         return message.to_api()
 
 
-@api_method("sendPhoto", counted=True)
+@api_method("sendPhoto", counted=True, paid_broadcast=True)
 def send_photo(bot: BotState, p: Params) -> dict[str, Any]:
     """A multipart upload (read with Pillow) or the file_id of a photo sent before."""
     upload = p.upload("photo")
@@ -299,7 +299,7 @@ def send_photo(bot: BotState, p: Params) -> dict[str, Any]:
 MAX_DOCUMENT = 50 * 1024 * 1024
 
 
-@api_method("sendDocument", counted=True)
+@api_method("sendDocument", counted=True, paid_broadcast=True)
 def send_document(bot: BotState, p: Params) -> dict[str, Any]:
     """A multipart file upload (kept, downloadable with getFile) or a known document's file_id."""
     upload = p.upload("document")
@@ -404,7 +404,7 @@ def send_chat_action(bot: BotState, p: Params) -> bool:
         raise bad_request("wrong parameter action in request")
     with bot.lock:
         chat = bot.chat_for(p.raw("chat_id"), sending=True)
-        chat.actions.append({"action": action, "date": time.time()})
+        chat.actions.append({"action": action, "date": time.time(), "stored_at": time.monotonic()})
         bot.changed.notify_all()
     return True
 

@@ -17,7 +17,14 @@ from botapi_emulator.errors import QUERY_TOO_OLD, bad_request
 from botapi_emulator.methods import parse_reply_markup
 from botapi_emulator.params import Params, missing
 from botapi_emulator.registry import api_method
-from botapi_emulator.state import BotState, Charge, Subscription, now
+from botapi_emulator.state import (
+    NANOSTARS_PER_STAR,
+    BotState,
+    Charge,
+    Subscription,
+    now,
+    star_amount,
+)
 
 STARS = "XTR"
 MAX_STARS = 10_000  # Telegram's cap on one Stars invoice at the time of writing
@@ -101,7 +108,7 @@ def _default_pay_button(invoice: dict[str, Any]) -> dict[str, Any]:
     return {"inline_keyboard": [[{"text": label, "pay": True}]]}
 
 
-@api_method("sendInvoice", counted=True)
+@api_method("sendInvoice", counted=True, paid_broadcast=True)
 def send_invoice(bot: BotState, p: Params) -> dict[str, Any]:
     with bot.lock:
         chat = bot.chat_for(p.raw("chat_id"), sending=True)
@@ -154,6 +161,8 @@ def refund_star_payment(bot: BotState, p: Params) -> bool:
         if charge.refunded:
             raise bad_request("CHARGE_ALREADY_REFUNDED")
         charge.refunded = True
+        if charge.currency == STARS:
+            bot.star_nanos -= charge.amount * NANOSTARS_PER_STAR
         bot.transactions.append(_transaction(charge, "receiver"))
         if bot.settings.refund_service_message:
             _refund_message(bot, charge)
@@ -194,8 +203,10 @@ def _transaction(charge: Charge, side: str) -> dict[str, Any]:
 
 
 def record_payment(bot: BotState, charge: Charge) -> None:
-    """Book a successful payment (caller holds the bot's lock)."""
+    """Book a successful payment (caller holds the bot's lock); Stars go to the balance."""
     bot.charges[charge.charge_id] = charge
+    if charge.currency == STARS:
+        bot.star_nanos += charge.amount * NANOSTARS_PER_STAR
     bot.transactions.append(_transaction(charge, "source"))
 
 
@@ -242,10 +253,10 @@ def get_star_transactions(bot: BotState, p: Params) -> dict[str, Any]:
 
 @api_method("getMyStarBalance")
 def get_my_star_balance(bot: BotState, p: Params) -> dict[str, Any]:
+    """The bot's Stars as a StarAmount: the starting balance (``star_balance``), plus
+    Stars payments, less refunds and paid broadcasts (0.1 Star each)."""
     with bot.lock:
-        paid = sum(c.amount for c in bot.charges.values() if c.currency == STARS)
-        refunded = sum(c.amount for c in bot.charges.values() if c.currency == STARS and c.refunded)
-    return {"amount": paid - refunded}
+        return star_amount(bot.star_nanos)
 
 
 def new_charge_id() -> str:

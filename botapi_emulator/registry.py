@@ -19,11 +19,16 @@ Handler = Callable[[BotState, Params], Any]
 
 @dataclass(frozen=True)
 class Method:
-    """One Bot API method: its canonical name, handler and whether flood limits count it."""
+    """One Bot API method: its canonical name, handler and how limits see it.
+
+    ``flood_counted``: it sends or edits a message, so flood limits count it.
+    ``paid_broadcast``: it takes ``allow_paid_broadcast`` (a send method).
+    """
 
     name: str
     handler: Handler
     flood_counted: bool = False
+    paid_broadcast: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,11 +42,17 @@ class Described:
 METHODS: dict[str, Method] = {}
 
 
-def api_method(name: str, *, counted: bool = False) -> Callable[[Handler], Handler]:
-    """Register ``handler`` as Bot API method ``name`` (``counted``: sends or edits a message)."""
+def api_method(
+    name: str, *, counted: bool = False, paid_broadcast: bool = False
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as Bot API method ``name``.
+
+    ``counted``: it sends or edits a message; ``paid_broadcast``: it takes
+    ``allow_paid_broadcast``.
+    """
 
     def register(handler: Handler) -> Handler:
-        METHODS[name.lower()] = Method(name, handler, counted)
+        METHODS[name.lower()] = Method(name, handler, counted, paid_broadcast)
         return handler
 
     return register

@@ -151,6 +151,19 @@ def _faults(emu: Emulator, body: dict[str, Any], _: str) -> Any:
     return emu.faults.pending()
 
 
+def _stars(emu: Emulator, body: dict[str, Any], _: str) -> Any:
+    _require(body, "stars")
+    return emu.set_star_balance(body["stars"], bot=_bot(body))
+
+
+def _star_balance(emu: Emulator, query: dict[str, Any], _: str) -> Any:
+    return emu.star_balance(bot=_bot(query))
+
+
+def _actions(emu: Emulator, query: dict[str, Any], chat_id: str) -> Any:
+    return emu.actions(int(chat_id), bot=_bot(query))
+
+
 def _limits(emu: Emulator, body: dict[str, Any], _: str) -> Any:
     rates = {k: v for k, v in body.items() if k != "enforce"}
     return emu.set_limits(bool(body.get("enforce", True)), **rates)
@@ -187,6 +200,9 @@ ROUTES: dict[tuple[str, str], DriverRoute] = {
     ("GET", "updates"): _updates,
     ("POST", "faults"): _faults,
     ("POST", "limits"): _limits,
+    ("POST", "stars"): _stars,
+    ("GET", "stars"): _star_balance,
+    ("GET", "actions/*"): _actions,
     ("POST", "reset"): _reset,
     ("GET", "stats"): _stats,
     ("POST", "stats/reset"): _stats_reset,

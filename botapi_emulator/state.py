@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from botapi_emulator.errors import bad_request, forbidden
@@ -50,6 +51,8 @@ class Settings:
     ``refund_service_message``: deliver a ``refunded_payment`` message on refunds.
     ``set_webhook_interval``: seconds before setWebhook with a URL may be called
     again (Telegram answers 429 ``retry after 1`` sooner); 0 turns it off.
+    ``star_balance``: the Stars each bot's balance starts with (and returns to
+    on ``reset()``), e.g. ``100`` or ``"12.5"``; paid broadcasts draw on it.
     """
 
     pre_checkout_timeout: float = 10.0
@@ -59,6 +62,40 @@ class Settings:
     refund_service_message: bool = True
     bot_first_name: str = "TarotBot (emulated)"
     set_webhook_interval: float = 1.0
+    star_balance: int | float | str = 0
+
+
+NANOSTARS_PER_STAR = 1_000_000_000
+PAID_BROADCAST_FEE = NANOSTARS_PER_STAR // 10  # 0.1 Star per message sent with allow_paid_broadcast
+
+
+def nanostars(stars: Any) -> int:
+    """A number of Stars (int, float, numeric string or Decimal) in whole nanostars, exactly.
+
+    Floats go through their shortest decimal form, so 0.1 is 100_000_000.
+    """
+    try:
+        value = Decimal(str(stars).strip()) * NANOSTARS_PER_STAR
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"not a number of Stars: {stars!r}") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError(f"a Star balance has at most 9 decimals: {stars!r}")
+    return int(value)
+
+
+def star_amount(nanos: int) -> dict[str, int]:
+    """The Bot API's StarAmount: whole Stars rounded toward zero, and the nanostars left.
+
+    ``nanostar_amount`` has the sign of the balance and is left out when zero,
+    as Telegram leaves out an optional field.
+    """
+    whole = abs(nanos) // NANOSTARS_PER_STAR
+    part = abs(nanos) % NANOSTARS_PER_STAR
+    sign = -1 if nanos < 0 else 1
+    amount: dict[str, int] = {"amount": sign * whole}
+    if part:
+        amount["nanostar_amount"] = sign * part
+    return amount
 
 
 def now() -> int:
@@ -126,6 +163,7 @@ class StoredMessage:
     edits: list[dict[str, Any]] = field(default_factory=list)
     edit_date: int | None = None
     deleted: bool = False
+    paid_broadcast: bool = False  # sent with allow_paid_broadcast (0.1 Star)
     #: ``time.monotonic()`` when the message was stored: precise timings for
     #: tests and benchmarks in this process (``date`` has whole seconds).
     stored_at: float = field(default_factory=time.monotonic, repr=False)
@@ -178,6 +216,8 @@ class StoredMessage:
             "edits": list(self.edits),
             "deleted": self.deleted,
         }
+        if self.paid_broadcast:
+            record["paid_broadcast"] = True
         record.update(self.content)
         return record
 
@@ -188,6 +228,8 @@ class Chat:
 
     user: UserInfo
     messages: dict[int, StoredMessage] = field(default_factory=dict)
+    #: sendChatAction calls, oldest first: ``{"action", "date", "stored_at"}``, where
+    #: ``date`` is ``time.time()`` and ``stored_at`` the clock of messages' ``stored_at``.
     actions: list[dict[str, Any]] = field(default_factory=list)
     blocked: bool = False
     chat_instance: str = field(default_factory=lambda: str(secrets.randbits(62)))
@@ -345,6 +387,8 @@ class BotState:
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.invoice_links: dict[str, dict[str, Any]] = {}
         self.last_set_webhook_at = float("-inf")
+        # The bot's Stars, exactly: payments add, refunds and paid broadcasts take.
+        self.star_nanos = nanostars(self.settings.star_balance)
 
     def reset(self) -> None:
         """Forget chats, updates, files and payments; keep the lock, update counter and webhook.
