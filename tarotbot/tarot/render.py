@@ -37,10 +37,10 @@ threads: a part is made at most a few times over, and never changed once
 made.
 
 Memory: a face is 0.1-0.6 MB, a stage 2-5 MB; the caches are bounded (160
-upright faces, 64 reversed or turned, 20 blanks, 18 stages, 32 headers), and
+upright faces, 64 reversed or turned, 5 blanks, 18 stages, 32 headers), and
 card widths come in four sizes (:data:`CARD_WIDTHS`) shared by all spreads.
 A worker warmed for one-card and three-card readings (:func:`warm_faces`)
-holds about 60 MB of them per language.
+holds about 60-65 MB of them per language.
 
 Language: the picture is drawn in the reading's language (:func:`render_spread`'s
 ``language``): the spread's and cards' names come from the localized draw, the
@@ -1050,7 +1050,7 @@ def _gradient(size: tuple[int, int], top: tuple[int, int, int], bottom: tuple[in
     return Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
 
 
-@functools.lru_cache(maxsize=20)
+@functools.lru_cache(maxsize=5)  # one card width's five palettes: only new faces need them
 def _blank(group: str, width: int) -> Image.Image:
     """A card without its particulars, supersampled: gradient, frames, rounded corners."""
     k = SUPERSAMPLE
@@ -1884,9 +1884,17 @@ def _joined(head: bytes, rows: Iterable[bytes]) -> bytes:
     return b"".join(parts)
 
 
+def _coded_rows(image: Image.Image) -> tuple[bytes, list[bytes]]:
+    """``image`` as a JPEG's headers and its block rows' codes, one per 16 px row."""
+    head, rows = _jpeg_rows(encode_jpeg(image))
+    if len(rows) != -(-image.height // MCU):  # no restart marker after each row
+        raise RuntimeError(f"{len(rows)} coded rows for {image.height} px: not one per row")
+    return head, rows
+
+
 @functools.lru_cache(maxsize=18)
 def _stage_jpeg(spread: Spread, language: str) -> tuple[bytes, tuple[bytes, ...]]:
-    head, rows = _jpeg_rows(encode_jpeg(_stage(spread, language)))
+    head, rows = _coded_rows(_stage(spread, language))
     return head, tuple(rows)
 
 
@@ -1894,7 +1902,7 @@ def _stage_jpeg(spread: Spread, language: str) -> tuple[bytes, tuple[bytes, ...]
 def _header_jpeg(
     spread: Spread, heading: str, date: str, brand: str, room: bool, language: str
 ) -> tuple[bytes, ...]:
-    return tuple(_jpeg_rows(encode_jpeg(_header(spread, heading, date, brand, room, language)))[1])
+    return tuple(_coded_rows(_header(spread, heading, date, brand, room, language))[1])
 
 
 def render_spread(
@@ -1938,7 +1946,7 @@ def render_spread(
     header_rows = _header_jpeg(*header)
     rows = header_rows + stage_rows[len(header_rows) :]
     if end > first:
-        band = _jpeg_rows(encode_jpeg(_compose(header, lines, laid, first, end)))[1]
+        band = _coded_rows(_compose(header, lines, laid, first, end))[1]
         rows = rows[: first // MCU] + tuple(band) + rows[first // MCU + len(band) :]
     return _joined(head, rows)
 

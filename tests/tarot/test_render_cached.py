@@ -364,3 +364,19 @@ def test_set_line_declines_what_it_cannot_set():
     assert got in (None, expected)
     expected, got = _both_ways("Что меня ждёт?", (200, 40), (400, 80))
     assert got == expected
+
+
+def test_a_jpeg_without_a_marker_per_row_is_refused(deck, monkeypatch):
+    """Were the encoder to drop the restart markers, the rows could not be joined: an error."""
+
+    def unmarked(image, quality=render.JPEG_QUALITY):
+        return _plain_jpeg(image.convert("RGB"))
+
+    monkeypatch.setattr(render, "encode_jpeg", unmarked)
+    render._stage_jpeg.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="not one per row"):
+            render_spread(draw("single", "ab" * 16, deck=deck), image_format="jpeg")
+    finally:
+        monkeypatch.undo()
+        render._stage_jpeg.cache_clear()
