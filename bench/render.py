@@ -5,7 +5,9 @@ empty caches, then again with every card face cached, as a long-running
 worker mostly renders. Prints a table of milliseconds (the very first render,
 the first pass's median, and the warm median and 95th percentile) and PNG
 size per spread, then the warm median and size of the JPEG that readings
-send to Telegram. The last line is one JSON object with
+send to Telegram, and the warm median of that JPEG with a 48-character
+question, the date and the bot's name in its header, as a reading's photo has
+them (each question a new one). The last line is one JSON object with
 the figures, for scripts: ``{"bench": "render", "celtic_median_ms": ...}``.
 
 Run: ``python bench/render.py [-n 30]`` (or ``python -m bench.render``).
@@ -14,6 +16,7 @@ Run: ``python bench/render.py [-n 30]`` (or ``python -m bench.render``).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import os
@@ -42,11 +45,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _timed(draws, image_format: str = "png") -> tuple[list[float], list[int]]:
+#: The header of a reading's photo: a question (numbered, so each is new), date, bot.
+QUESTION = "What does the week hold for me, number {}?"
+WHEN = dt.datetime(2026, 11, 30, 21, 0)
+
+
+def _timed(draws, image_format: str = "png", asked: int = 0) -> tuple[list[float], list[int]]:
+    """Milliseconds and bytes per picture; ``asked``: number the questions from it (0: none)."""
     times, sizes = [], []
-    for result in draws:
+    for i, result in enumerate(draws):
+        header = {}
+        if asked:
+            header = {"question": QUESTION.format(asked + i), "date": WHEN, "brand": "TarotBot"}
         started = time.perf_counter()
-        picture = render_spread(result, image_format=image_format)
+        picture = render_spread(result, image_format=image_format, **header)
         times.append((time.perf_counter() - started) * 1000)
         sizes.append(len(picture))
     return times, sizes
@@ -67,6 +79,8 @@ def bench(runs: int) -> dict[str, dict[str, float]]:
         first, sizes = _timed(draws)
         warm, _ = _timed(draws)
         jpeg, jpeg_sizes = _timed(draws, "jpeg")
+        _timed(draws, "jpeg", asked=8000001)  # the header of the day drawn once, as in a worker
+        asked, _ = _timed(draws, "jpeg", asked=9000001)
         width, height = canvas_size(SPREADS[name])
         results[name] = {
             "cold_ms": round(first[0], 1),
@@ -75,8 +89,9 @@ def bench(runs: int) -> dict[str, dict[str, float]]:
             "p95_ms": round(percentile(warm, 0.95), 1),
             "png_kb": round(statistics.mean(sizes) / 1024, 1),
             "max_png_kb": round(max(sizes) / 1024, 1),
-            "jpeg_median_ms": round(statistics.median(jpeg), 1),
+            "jpeg_median_ms": round(statistics.median(jpeg), 2),
             "jpeg_kb": round(statistics.mean(jpeg_sizes) / 1024, 1),
+            "jpeg_question_median_ms": round(statistics.median(asked), 2),
             "width": width,
             "height": height,
         }
@@ -93,10 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"{'spread':<18} {'canvas':>10} {'cold ms':>8} {'1st pass':>9} "
         f"{'median ms':>10} {'p95 ms':>8} {'PNG KB':>8} {'max KB':>8} {'JPEG ms':>8} {'JPEG KB':>8}"
+        f" {'JPEG+Q ms':>9}"
     )
     print(f"render benchmark: {args.runs} draws per spread, {os.cpu_count()} CPUs")
     print("cold: first render in the process; 1st pass: median while faces are drawn the")
-    print("first time; median/p95: the same draws again with every face cached")
+    print("first time; median/p95: the same draws again with every face cached;")
+    print("JPEG+Q: the JPEG with a question, date and bot name in its header, as readings send")
     print(header)
     print("-" * len(header))
     for name, r in results.items():
@@ -104,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name:<18} {canvas:>10} {r['cold_ms']:>8.1f} {r['first_pass_median_ms']:>9.1f} "
             f"{r['median_ms']:>10.1f} {r['p95_ms']:>8.1f} {r['png_kb']:>8.1f} {r['max_png_kb']:>8.1f}"
-            f" {r['jpeg_median_ms']:>8.1f} {r['jpeg_kb']:>8.1f}"
+            f" {r['jpeg_median_ms']:>8.2f} {r['jpeg_kb']:>8.1f} {r['jpeg_question_median_ms']:>9.2f}"
         )
     summary: dict[str, object] = {"bench": "render", "runs": args.runs}
     for name, r in results.items():
@@ -113,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         summary[f"{name}_p95_ms"] = r["p95_ms"]
         summary[f"{name}_png_kb"] = r["png_kb"]
         summary[f"{name}_jpeg_median_ms"] = r["jpeg_median_ms"]
+        summary[f"{name}_jpeg_question_median_ms"] = r["jpeg_question_median_ms"]
     summary["max_png_kb"] = max(r["max_png_kb"] for r in results.values())
     print(json.dumps(summary))
     return 0
