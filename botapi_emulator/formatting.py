@@ -413,7 +413,13 @@ def decode_html_entity(src: str, pos: int) -> tuple[str | None, int]:
 
 
 def public_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Entities without the parser's private keys, as the Bot API returns them."""
+    """Entities without the parser's private keys, as the Bot API returns them.
+
+    The only private key is ``_language`` (a ``<code class>`` not merged into a
+    ``<pre>``); without one the list is returned as it is.
+    """
+    if not any("_language" in e for e in entities):
+        return entities
     return [{k: v for k, v in e.items() if not k.startswith("_")} for e in entities]
 
 

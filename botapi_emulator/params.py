@@ -181,7 +181,8 @@ def _add_part(values: dict[str, Any], body: bytes, start: int, end: int) -> None
         head, content_start = b"", body.index(b"\n", start) + 1  # no headers at all
     else:
         crlf = body.find(b"\r\n\r\n", start, end)
-        lf = body.find(b"\n\n", start, end)
+        # bare LF ends only count before the CRLF end (a file's bytes need no scan)
+        lf = body.find(b"\n\n", start, crlf + 2 if crlf >= 0 else end)
         if lf >= 0 and (crlf < 0 or lf < crlf):
             head, content_start = body[start:lf], lf + 2
         elif crlf >= 0:

@@ -313,26 +313,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.request_version = words[2].decode("latin-1")
         self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")
         self.close_connection = self.request_version == "HTTP/1.0"
+        lines = self._header_lines()
+        if lines is None:
+            return False
         headers = self.headers = _Headers()
         last = None
-        for count in range(MAX_HEADERS + 1):
-            line = self.rfile.readline(MAX_LINE + 1)
-            if len(line) > MAX_LINE:
-                explain = f"got more than {MAX_LINE} bytes when reading header line"
-                self.send_error(
-                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", explain
-                )
-                return False
-            if count == MAX_HEADERS:  # http.client counts the blank line too
-                explain = f"got more than {MAX_HEADERS} headers"
-                self.send_error(
-                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", explain
-                )
-                return False
-            if line in (b"\r\n", b"\n", b""):
-                break
-            text = line.decode("latin-1")
-            if text[0] in " \t":  # a folded line continues the previous header
+        for text in lines:
+            if text[:1] in (" ", "\t"):  # a folded line continues the previous header
                 if last is not None:
                     headers[last] += " " + text.strip()
                 continue
@@ -351,6 +338,42 @@ class _Handler(BaseHTTPRequestHandler):
         if expect == "100-continue" and self.request_version == "HTTP/1.1":
             return self.handle_expect_100()
         return True
+
+    def _header_lines(self) -> list[str] | None:
+        """The header lines before the blank one (None after answering 431), as http.client reads them.
+
+        Usually the whole head is in the read buffer already: it is split at
+        once. Otherwise (or with bare LF line ends) line by line.
+        """
+        buffered = self.rfile.peek()
+        end = buffered.find(b"\r\n\r\n")
+        if buffered.startswith(b"\r\n"):
+            self.rfile.read(2)
+            return []
+        if end >= 0:
+            head = buffered[: end + 2]
+            if b"\n\n" not in head and b"\n\r\n" not in head and head.count(b"\n") < MAX_HEADERS:
+                self.rfile.read(end + 4)
+                return head[:end].decode("latin-1").split("\n")
+        lines = []
+        for count in range(MAX_HEADERS + 1):
+            line = self.rfile.readline(MAX_LINE + 1)
+            if len(line) > MAX_LINE:
+                explain = f"got more than {MAX_LINE} bytes when reading header line"
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", explain
+                )
+                return None
+            if count == MAX_HEADERS:  # http.client counts the blank line too
+                explain = f"got more than {MAX_HEADERS} headers"
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", explain
+                )
+                return None
+            if line in (b"\r\n", b"\n", b""):
+                break
+            lines.append(line.decode("latin-1"))
+        return lines
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -387,8 +410,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(500, error.to_json())
 
     def _body(self) -> bytes:
+        """The request body: what is buffered, then the rest in one blocking receive.
+
+        A 100 KB photo arrives in many segments; ``rfile.read`` would wake up
+        for each, ``MSG_WAITALL`` waits for all of them at once.
+        """
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        if length <= 0:
+            return b""
+        first = self.rfile.read1(length)  # buffered bytes, or one receive
+        if len(first) == length or not first:
+            return first
+        body = bytearray(length)
+        body[: len(first)] = first
+        view = memoryview(body)[len(first) :]
+        while view:
+            received = self.connection.recv_into(view, len(view), socket.MSG_WAITALL)
+            if not received:
+                raise ConnectionResetError("the client closed the connection mid-body")
+            view = view[received:]
+        return bytes(body)
 
     def _bot_api(self, rest: str, query: str, body: bytes) -> None:
         token, _, method = rest.partition("/")

@@ -103,3 +103,17 @@ def test_header_names_are_case_insensitive_and_the_path_may_be_absolute(emulator
     status, _, answer = answers(raw)[0]
     assert status == "HTTP/1.1 400 Bad Request"  # the JSON body was read: chat 1 is unknown
     assert json.loads(answer)["description"] == "Bad Request: chat not found"
+
+
+def test_bare_lf_line_ends_and_folded_headers_are_read_too(emulator):
+    body = json.dumps({"chat_id": 1, "action": "typing"}).encode()
+    raw = exchange(
+        emulator,
+        f"POST /bot{TOKEN}/sendChatAction HTTP/1.1\n"
+        f"Content-Type:\n application/json\nContent-Length: {len(body)}\n"
+        "Connection: close\n\n".encode()
+        + body,
+    )
+    status, _, answer = answers(raw)[0]
+    assert status == "HTTP/1.1 400 Bad Request"
+    assert json.loads(answer)["description"] == "Bad Request: chat not found"  # JSON was read
