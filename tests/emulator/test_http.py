@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 from emulator_support import TOKEN
 
@@ -117,3 +118,31 @@ def test_bare_lf_line_ends_and_folded_headers_are_read_too(emulator):
     status, _, answer = answers(raw)[0]
     assert status == "HTTP/1.1 400 Bad Request"
     assert json.loads(answer)["description"] == "Bad Request: chat not found"  # JSON was read
+
+
+def test_a_body_arriving_in_pieces_is_read_whole(emulator, chat):
+    body = json.dumps({"chat_id": chat, "text": "x" * 3000 + " end"}).encode()
+    head = (
+        f"POST /bot{TOKEN}/sendMessage HTTP/1.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+        sock.sendall(head + body[:100])
+        for start in range(100, len(body), 1000):
+            time.sleep(0.02)
+            sock.sendall(body[start : start + 1000])
+        sock.settimeout(5)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    assert json.loads(answers(raw)[0][2])["result"]["text"].endswith(" end")
+
+
+def test_a_client_gone_mid_body_ends_only_its_connection(emulator):
+    with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+        sock.sendall(
+            f"POST /bot{TOKEN}/sendMessage HTTP/1.1\r\nContent-Type: application/json\r\n"
+            'Content-Length: 5000\r\n\r\n{"chat_id": '.encode()
+        )
+    raw = exchange(emulator, f"{GET_ME} HTTP/1.1\r\nConnection: close\r\n\r\n".encode())
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
