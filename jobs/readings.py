@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from rq import get_current_job
+
 from jobs import get_app, job_context
 from tarotbot import daily, history, ledger, metrics, users
 from tarotbot.cache import ReadingCache
@@ -75,8 +77,17 @@ def run_reading(
         log.info("reading job %s ran again long after its reading; not sent twice", key)
         return {"status": "replayed", "reading_id": outcome.reading.id}
     offer = not outcome.replayed and daily.offer_once_after_reading(user)
-    send_reading(outcome, chat_id, bundle_id=key, offer_daily=offer)
+    send_reading(outcome, chat_id, bundle_id=key, offer_daily=offer, since=_queued_at())
     return {"status": "replayed" if outcome.replayed else "done", "reading_id": outcome.reading.id}
+
+
+def _queued_at() -> float | None:
+    """When this job was queued (unix time): when the person began to wait."""
+    job = get_current_job()
+    queued = job.enqueued_at if job is not None else None
+    if queued is None:
+        return None
+    return (queued if queued.tzinfo else queued.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _delivered_long_ago(reading: Reading) -> bool:
@@ -97,6 +108,7 @@ def send_reading(
     bundle_id: str,
     reopened: bool = False,
     offer_daily: bool = False,
+    since: float | None = None,
 ) -> None:
     """Picture with the summary caption, then the interpretation ending in a footer with buttons.
 
@@ -105,7 +117,8 @@ def send_reading(
     slot) per reading; so does the one-time offer of the daily card
     (``offer_daily``, after a first reading), which joins the footer with its
     buttons. A reading ``reopened`` from /history says when it was made and
-    that nothing was charged, instead of the cost and balance.
+    that nothing was charged, instead of the cost and balance. ``since``: when
+    the person began to wait for it (see :meth:`~tarotbot.telegram.sender.Sender.deliver`).
     """
     app = get_app()
     photo_key = f"photo:{bundle_id}"
@@ -145,7 +158,7 @@ def send_reading(
     items = [replies.photo(chat_id, photo_key, outcome.caption)]
     items += [replies.text(chat_id, message) for message in messages[:-1]]
     items.append(replies.text(chat_id, messages[-1], markup))
-    app.sender.deliver(bundle_id, chat_id, items, photos={photo_key: picture})
+    app.sender.deliver(bundle_id, chat_id, items, photos={photo_key: picture}, since=since)
 
 
 def reading_failed(job, connection, exc_type, exc_value, traceback) -> None:

@@ -35,10 +35,12 @@ The algorithms:
 **Paid broadcasts** (``TELEGRAM_PAID_BROADCAST=on``, off by default): Telegram
 lifts the overall limit, up to 1,000 messages per second, for a message sent
 with ``allow_paid_broadcast`` (0.1 Star each, from the bot's balance). With
-``paid_after`` set, a slot whose wait for the overall timeline would exceed
-``paid_after`` seconds is booked on a timeline of its own (1 ms apart) at the
-chat's earliest time instead, and comes back marked ``paid``: the caller
-sends that message with the flag. Per-chat limits apply either way.
+``paid_after`` set, a slot the overall timeline holds back, for a message
+that would then have waited more than ``paid_after`` seconds in all (its
+``waited`` so far, e.g. in the job queue, plus the slot's delay), is booked
+on a timeline of its own (1 ms apart) at the chat's earliest time instead,
+and comes back marked ``paid``: the caller sends that message with the flag.
+Per-chat limits apply either way.
 
 Keys are namespaced by the bot's id, the digits before the colon of its token
 (never the token itself), so two bots never share a budget.
@@ -111,10 +113,16 @@ class Limiter(Protocol):
     """What the sender needs from a limiter."""
 
     def reserve_slot(
-        self, chat_id: int, max_delay: float | None = None, paid_after: float | None = None
+        self,
+        chat_id: int,
+        max_delay: float | None = None,
+        paid_after: float | None = None,
+        waited: float = 0.0,
     ) -> Reservation:
         """Book the next slot for ``chat_id`` (nothing when it lies beyond ``max_delay``);
-        with ``paid_after``, a paid-broadcast slot instead of one that far out."""
+        with ``paid_after``, a paid-broadcast slot instead of one the overall limit holds
+        back when the message, which has ``waited`` seconds already, would wait longer
+        than that in all."""
         ...
 
     def hold(self, chat_id: int, seconds: float) -> None:
@@ -153,7 +161,8 @@ def _check_bot_id(bot_id: str | int) -> str:
 # KEYS[1]: the chat's TAT (string, unix seconds); KEYS[2]: the bot's slot timeline (zset);
 # KEYS[3]: the bot's paid-broadcast timeline (zset).
 # ARGV: chat interval, chat tolerance, global interval, max delay (negative: unbounded),
-#       history to keep, paid after (negative: no paid broadcasts), paid interval. Seconds.
+#       history to keep, paid after (negative: no paid broadcasts), paid interval, and how
+#       long the message has waited already. Seconds.
 # Returns {delay, at, booked, paid} with the numbers as strings (Lua numbers would be
 # truncated).
 _RESERVE_LUA = """
@@ -166,6 +175,7 @@ local max_delay = tonumber(ARGV[4])
 local history = tonumber(ARGV[5])
 local paid_after = tonumber(ARGV[6])
 local paid_spacing = tonumber(ARGV[7])
+local waited = tonumber(ARGV[8])
 
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local earliest = math.max(now, tat - tolerance)
@@ -189,7 +199,7 @@ end
 local timeline, gap = KEYS[2], spacing
 local at = first_free(timeline, earliest, spacing)
 local paid = 0
-if paid_after >= 0 and at - earliest > paid_after then
+if paid_after >= 0 and at > earliest and waited + (at - now) > paid_after then
   timeline, gap, paid = KEYS[3], paid_spacing, 1
   at = first_free(timeline, earliest, paid_spacing)
 end
@@ -245,7 +255,11 @@ class RedisLimiter:
         return f"{self.prefix}:paid"
 
     def reserve_slot(
-        self, chat_id: int, max_delay: float | None = None, paid_after: float | None = None
+        self,
+        chat_id: int,
+        max_delay: float | None = None,
+        paid_after: float | None = None,
+        waited: float = 0.0,
     ) -> Reservation:
         limits = self.limits
         delay, at, booked, paid = self._reserve(
@@ -258,6 +272,7 @@ class RedisLimiter:
                 repr(HISTORY_SECONDS),
                 repr(-1.0 if paid_after is None else max(0.0, float(paid_after))),
                 repr(1.0 / PAID_RATE),
+                repr(max(0.0, float(waited))),
             ],
         )
         return Reservation(
@@ -279,7 +294,11 @@ class NoLimiter:
     """
 
     def reserve_slot(
-        self, chat_id: int, max_delay: float | None = None, paid_after: float | None = None
+        self,
+        chat_id: int,
+        max_delay: float | None = None,
+        paid_after: float | None = None,
+        waited: float = 0.0,
     ) -> Reservation:
         return Reservation(delay=0.0, at=time.time(), reserved=True)
 

@@ -190,6 +190,7 @@ class _Run:
     records: dict[int, str] = field(default_factory=dict)  # read when the chat was taken
     done: Done = None  # an item Telegram answered, recorded with the next Redis call
     unpaid: bool = False  # Telegram refused a paid broadcast: the rest waits its turn
+    since: float | None = None  # unix time the person began to wait for these messages
 
 
 def _markup(markup: dict[str, Any] | None) -> str | None:
@@ -307,6 +308,7 @@ class Sender:
         max_wait: float = DEFAULT_MAX_WAIT,
         photos: dict[str, bytes] | None = None,
         at_most_once: bool = False,
+        since: float | None = None,
     ) -> DeliveryResult:
         """Send ``items`` to ``chat_id`` in order; reschedule what cannot go out soon.
 
@@ -318,7 +320,10 @@ class Sender:
         acknowledgement, a menu), better lost in a crash than sent twice: an
         item whose call a crash interrupted is not sent again, and a bundle
         that comes back after later messages went out to the chat is
-        dropped. Otherwise (readings) such an item is sent again. Returns
+        dropped. Otherwise (readings) such an item is sent again. ``since``:
+        when the person began to wait for these messages (unix time, e.g. when
+        their reading was queued); with paid broadcasts (``paid_after``) that
+        wait counts towards the delay from which a message goes paid. Returns
         what happened, including the message ids created.
         Raises only for malformed input or when Redis or ``enqueue_later``
         fail; then nothing is lost: a retry of the caller's job resumes after
@@ -339,6 +344,7 @@ class Sender:
             result,
             dict(photos or {}),
             at_most_once=at_most_once,
+            since=since,
         )
         taken = self._take_turn(run, [item.index for item in plan])
         if taken is None:  # an instant reply overtaken by later messages: pointless now
@@ -522,8 +528,9 @@ class Sender:
             paid_after = None
             if self.paid_after is not None and item.kind in CREATING_KINDS and not run.unpaid:
                 paid_after = self.paid_after
+            waited = 0.0 if run.since is None else max(0.0, time.time() - run.since)
             slot = self.limiter.reserve_slot(
-                run.chat_id, max_delay=run.max_wait, paid_after=paid_after
+                run.chat_id, max_delay=run.max_wait, paid_after=paid_after, waited=waited
             )
             paid = slot.paid
             if not slot.reserved:

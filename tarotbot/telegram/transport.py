@@ -104,6 +104,13 @@ def _connection(scheme: str, host: str, port: int | None, connect: float | None)
     return conn
 
 
+def close_connections() -> None:
+    """Close this thread's connections (the next call opens new ones)."""
+    for conn in getattr(_local, "pool", {}).values():
+        conn.close()
+    _local.pool = {}
+
+
 def _dropped(sock: socket.socket) -> bool:
     """True when an idle socket is readable: the server sent EOF (or garbage) meanwhile."""
     try:

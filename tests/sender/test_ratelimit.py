@@ -118,6 +118,20 @@ def test_paid_broadcast_only_past_its_delay(limiter_factory):
     assert all(s.delay < 0.1 for s in first if s.paid)
 
 
+def test_a_message_that_waited_in_the_queue_goes_paid_sooner(limiter_factory):
+    """The wait so far counts (a reading queued behind others): held back at all by the
+    overall limit, a message already past ``paid_after`` goes paid; one the limit does not
+    hold back goes unpaid however long it waited."""
+    limiter = limiter_factory()
+    alone = limiter.reserve_slot(5000, paid_after=1.0, waited=30.0)
+    assert not alone.paid and alone.delay == 0.0  # a free slot now: nothing to pay for
+    for n in range(5):
+        limiter.reserve_slot(5100 + n)  # the overall timeline is ~0.17 s deep
+    assert not limiter.reserve_slot(5200, paid_after=1.0, waited=0.5).paid
+    late = limiter.reserve_slot(5201, paid_after=1.0, waited=0.95)
+    assert late.paid and late.delay < 0.05
+
+
 def test_hold_after_429(limiter_factory):
     limiter = limiter_factory()
     limiter.reserve_slot(9)

@@ -54,6 +54,7 @@ def server():
     yield httpd, handler, f"http://127.0.0.1:{httpd.server_address[1]}/bot{TOKEN}"
     httpd.shutdown()
     httpd.server_close()
+    transport.close_connections()  # the next test's server may get this one's port
 
 
 def test_parameters_go_as_json_and_one_connection_serves_many_calls(server):
