@@ -99,7 +99,9 @@ def perform_reading(
     record = the_draw.to_record() | {"interpreter": interpretation.author} | sealed
     try:
         with database.atomic():
-            entry = ledger.debit_reading(user.id, cost, key=key)
+            # no savepoint: if the debit fails, so does this transaction, and the job's
+            # retry finds whatever a concurrent run of the same key stored
+            entry = ledger.debit_reading(user.id, cost, key=key, savepoint=False)
             if entry.replayed:  # this key ran before (a retry), or a concurrent run won
                 reading = _stored_for_key(user.id, key)
                 if reading is not None:

@@ -137,7 +137,10 @@ def _is_retryable(exc: peewee.OperationalError) -> bool:
 
 
 def transact(
-    body: Callable[[Work], LedgerEntry], user_id: int | None, single_write: bool = False
+    body: Callable[[Work], LedgerEntry],
+    user_id: int | None,
+    single_write: bool = False,
+    savepoint: bool = True,
 ) -> LedgerEntry:
     """Run ``body`` in a transaction (a savepoint when nested), retrying conflicts.
 
@@ -146,10 +149,17 @@ def transact(
     :func:`~tarotbot.ledger.operations._apply_new`, an idempotent account
     INSERT), so at top level it runs without BEGIN/COMMIT: each statement is
     its own transaction.
+
+    ``savepoint=False`` (with ``single_write``, nested): no savepoint (two round
+    trips) around the body. A conflict is still retried (it is found without
+    an error), but a database error (a concurrent writer's duplicate key)
+    then aborts the enclosing transaction and goes up to its caller, whose
+    retry finds the winner. For callers whose transaction holds nothing else
+    worth keeping (a reading stored with its debit).
     """
     cache = get_credit_cache()
     top = database.transaction_depth() == 0
-    bare = top and single_write and is_postgres()
+    bare = single_write and is_postgres() and (top or not savepoint)
     work = Work(cache)
     try:
         for attempt in range(MAX_ATTEMPTS):
@@ -161,6 +171,8 @@ def transact(
             except Conflict:
                 pass
             except peewee.IntegrityError as exc:
+                if bare and not top:  # the enclosing transaction is aborted: its caller retries
+                    raise
                 kind = integrity_kind(exc)
                 if kind == "foreign_key":
                     raise UnknownUser(f"no user with id {user_id}") from None
@@ -169,7 +181,7 @@ def transact(
                 # Another writer inserted the same key / payment / refund first:
                 # the retry reads the winner.
             except peewee.OperationalError as exc:
-                if not _is_retryable(exc):
+                if not _is_retryable(exc) or (bare and not top):
                     raise
             if attempt + 1 < MAX_ATTEMPTS:
                 _backoff(attempt)

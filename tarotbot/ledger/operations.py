@@ -296,15 +296,18 @@ def revoke_bonus(user_id: int, amount: int, key: str, reason: str) -> LedgerEntr
     )
 
 
-def debit_reading(user_id: int, amount: int, key: str) -> LedgerEntry:
+def debit_reading(user_id: int, amount: int, key: str, savepoint: bool = True) -> LedgerEntry:
     """Charge ``amount`` credits for a reading.
 
-    Raises :class:`InsufficientCredits` (nothing written) when the balance is short.
+    Raises :class:`InsufficientCredits` (nothing written) when the balance is
+    short. ``savepoint``: see :func:`~tarotbot.ledger.core.transact`.
     """
     _check_user(user_id)
     _check_amount(amount)
     _check_key(key)
-    return transact(lambda w: _apply_new(w, user_id, "reading", -amount, key), user_id, True)
+    return transact(
+        lambda w: _apply_new(w, user_id, "reading", -amount, key), user_id, True, savepoint
+    )
 
 
 def credit_purchase(

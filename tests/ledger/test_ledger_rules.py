@@ -354,6 +354,33 @@ def test_nested_loser_of_a_unique_race_retries_its_savepoint_only(pg, make_user)
     _assert_clean()
 
 
+def test_a_debit_without_savepoint_answers_a_race_with_the_winner(pg, make_user):
+    """``savepoint=False`` (a reading's debit): no SAVEPOINT round trips. A debit that
+    races another run of its key waits for it and then answers with the winner's debit
+    (the change is one statement: no error, the enclosing transaction lives on); charged
+    once."""
+    user = make_user()
+    ledger.grant_bonus(user, 5, key="start")
+    with count_queries() as counted, pg.atomic():
+        entry = ledger.debit_reading(user, 1, key="alone", savepoint=False)
+    assert not entry.replayed and entry.balance_after == 4
+    assert not [q for q in counted.get_queries() if "SAVEPOINT" in str(q.msg).upper()]
+
+    started = threading.Event()
+    holder = threading.Thread(
+        target=_hold_then_commit,
+        args=(pg, started, lambda: ledger.debit_reading(user, 2, key="raced")),
+    )
+    holder.start()
+    assert started.wait(10)
+    with pg.atomic():
+        raced = ledger.debit_reading(user, 2, key="raced", savepoint=False)
+        Credit.select().count()  # the transaction is still usable
+    holder.join(10)
+    assert raced.replayed and ledger.balance(user) == 2
+    _assert_clean()
+
+
 def test_nested_payment_race_returns_the_winner(pg, make_user):
     user = make_user()
     started = threading.Event()
