@@ -2,7 +2,7 @@
 
 It speaks enough of the Bot API for the unmodified pyTelegramBotAPI client
 (long polling or webhooks, messages with HTML validation, photos, inline keyboards and
-callbacks, Stars invoices, payments and refunds), keeps per-bot state, and
+callbacks, Stars invoices, payments, refunds and paid broadcasts), keeps per-bot state, and
 adds a driver that plays the users: :meth:`BotAPIEmulator.send`, ``tap``,
 ``pay``, ``block``, inspection (``chat``, ``wait_for_messages``), injected
 faults and Telegram's flood limits. Nothing reaches the real Telegram.
