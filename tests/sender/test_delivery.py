@@ -151,6 +151,50 @@ def test_storm_under_flood_limits(emulator, users, make_sender):
     assert stats["calls"]["sendMessage"] == 200  # each message sent once, none retried
 
 
+def test_paid_broadcasts_carry_the_part_of_a_burst_that_waited_too_long(
+    emulator, users, make_sender
+):
+    """120 people whose readings waited ~1 s in the queue, Telegram's limits enforced, paid
+    broadcasts on: what the overall 30/s would hold back goes paid (counted and charged
+    by the emulator, reported by the sender), the rest unpaid; no 429, nothing twice."""
+    emulator.set_limits(True)
+    emulator.set_star_balance(100, bot=BOT_ID)
+    chats = list(range(7001, 7121))
+    users(*chats)
+    emulator.reset_stats()
+    sender = make_sender(limits=Limits(), paid_after=1.0)
+    queued = time.time() - 0.9  # each reading waited 0.9 s in the queue already
+    results = [
+        sender.deliver(f"paid-{chat}", chat, [replies.text(chat, f"{chat}")], since=queued)
+        for chat in chats
+    ]
+    assert all(r.complete and r.sent == [0] for r in results)
+    paid = sum(len(r.paid) for r in results)
+    stats = emulator.get_stats()
+    assert stats["responses_429"] == 0 and stats["calls"]["sendMessage"] == 120
+    assert 60 <= paid <= 117  # the first ~30 (the burst) and those within 0.1 s went unpaid
+    assert stats["paid_broadcasts"] == paid
+    assert stats["paid_broadcast_stars"] == pytest.approx(paid / 10)
+    balance = emulator.star_balance(bot=BOT_ID)
+    assert balance["amount"] + balance.get("nanostar_amount", 0) / 1e9 == pytest.approx(
+        100 - paid / 10
+    )
+    for chat in chats:
+        assert bot_texts(emulator, chat) == [f"{chat}"]
+
+
+def test_paid_broadcasts_stay_off_by_default(emulator, users, make_sender):
+    emulator.set_limits(True)
+    chats = list(range(7201, 7241))
+    users(*chats)
+    emulator.reset_stats()
+    sender = make_sender(limits=Limits())
+    late = time.time() - 30
+    for chat in chats:
+        sender.deliver(f"free-{chat}", chat, [replies.text(chat, "x")], max_wait=3, since=late)
+    assert emulator.get_stats()["paid_broadcasts"] == 0
+
+
 CHILD = """
 import sys
 from tarotbot.config import load_settings
