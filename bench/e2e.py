@@ -5,18 +5,23 @@ Everything real but Telegram: a ``python -m tarotbot bot`` process and
 private Redis DB index, the Bot API emulator in this process. Each simulated
 user registers and picks a three-card spread (not timed), then asks a
 question; we time, on the emulator's clock, the update to the bot's first
-reply ("ack") and to the end of the reading (picture, interpretation and
-footer delivered, "reading").
+reply, a chat action or a message ("ack"), and to the end of the reading
+(picture, interpretation and footer delivered, "reading"), and count the
+messages the bot created per reading.
 
-Three runs: **paced** (limits off, ``--rate`` questions a second for
-``--seconds``: the latency target, p99 ≤ 500 ms at 50 readings/s), **burst**
-(limits off, ``--users`` at once: readings per second is the capacity) and
-**compliance** (limits on, ``--compliance-users`` at once: the emulator
-enforces Telegram's flood limits and counts every 429). Also reported: what
-the paced and burst readings leave in Redis ``--settle`` seconds after the
-last one (bytes per reading, target ≤ 1 KB), and CPU per reading by role
-(bot, workers, emulator, and this machine's PostgreSQL and Redis: run nothing
-else meanwhile). Prints a table and ends with one line of JSON.
+Four runs: **paced** (limits off, ``--rate`` questions a second for
+``--seconds``: the latency target), **burst** (limits off, ``--users`` at
+once: readings per second is the capacity), **compliance** (limits on,
+``--compliance-users`` at once: the emulator enforces Telegram's flood limits
+and counts every 429) and **paid** (as compliance, ``--paid-users`` at once,
+with ``TELEGRAM_PAID_BROADCAST=on``: what the overall limit would hold back
+over a second goes out as paid broadcasts, counted and charged in fake Stars
+by the emulator). Also reported: what the paced and burst readings leave in
+Redis ``--settle`` seconds after the last one (bytes per reading, target ≤
+1 KB), and CPU per reading by role (bot, workers, emulator, and this
+machine's PostgreSQL and Redis: run nothing else meanwhile; the CPU this
+script spends watching for the readings is not the emulator's and is left
+out). Prints a table and ends with one line of JSON.
 """
 
 from __future__ import annotations
@@ -123,7 +128,9 @@ def server_pids() -> dict[str, list[int]]:
 class Run:
     """Bot and worker processes against the emulator, with one setting of the limits."""
 
-    def __init__(self, env: dict, emu: BotAPIEmulator, args, logs: Path, limits: bool):
+    def __init__(
+        self, env: dict, emu: BotAPIEmulator, args, logs: Path, limits: bool, paid: bool = False
+    ):
         self.emu = emu
         self.state = emu.bot_state(TOKEN)
         self.logs = logs
@@ -136,8 +143,10 @@ class Run:
             "LOG_LEVEL": "WARNING",
             "WELCOME_BONUS": "100",
             "TELEGRAM_RATE_LIMITS": "on" if limits else "off",
+            "TELEGRAM_PAID_BROADCAST": "on" if paid else "off",
         }
-        self.tag = "limits-on" if limits else "limits-off"
+        self.tag = ("paid" if paid else "limits-on") if limits else "limits-off"
+        self.watching = 0.0  # CPU seconds this script spent looking for finished readings
         self.workers = [self._spawn(f"worker{i}-{self.tag}", "worker") for i in range(args.workers)]
         self.bot = self._spawn(f"bot-{self.tag}", "bot")
 
@@ -167,13 +176,13 @@ class Run:
 
     # -- measuring -------------------------------------------------------------
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds used so far, by role."""
+        """CPU seconds used so far, by role (this script's watching left out)."""
         own = resource.getrusage(resource.RUSAGE_SELF)
         servers = server_pids()
         return {
             "bot": process_cpu(self.bot.pid),
             "workers": sum(process_cpu(p.pid) for p in self.workers),
-            "emulator": own.ru_utime + own.ru_stime,
+            "emulator": own.ru_utime + own.ru_stime - self.watching,
             "postgres": sum(process_cpu(pid) for pid in servers["postgres"]),
             "redis": sum(process_cpu(pid) for pid in servers["redis"]),
         }
@@ -221,17 +230,26 @@ class Run:
             self.emu.tap(user, menu["message_id"], "s:three")
         self.wait_all(users, lambda ms: "Type your question (up to" in body(ms[-1]), 300)
 
-    def _progress(self, user: int, asked: int) -> tuple[float | None, float | None]:
-        """Emulator times of the bot's first reply and of the footer after message ``asked``."""
+    def _progress(self, user: int, asked: int, at: float) -> tuple[float | None, float | None, int]:
+        """Emulator times of the bot's first reply (a chat action or a message) and of the
+        footer after message ``asked`` (sent at ``at``), and the messages created since."""
         ack = done = None
-        for message in reversed(self.state.chats[user].messages.values()):
+        created = 0
+        chat = self.state.chats[user]
+        for message in reversed(chat.messages.values()):
             if message.message_id <= asked:
                 break
             if message.outgoing:
+                created += 1
                 ack = message.stored_at
                 if done is None and FOOTER in (message.text or ""):
                     done = message.stored_at
-        return ack, done
+        for action in reversed(chat.actions):
+            stamp = action.get("stored_at")
+            if stamp is None or stamp < at:
+                break
+            ack = stamp if ack is None else min(ack, stamp)
+        return ack, done, created
 
     def readings(self, users: list[int], rate: float | None, timeout: float = 600) -> dict:
         """Every user asks once, at ``rate`` per second (None: all at once); timings per user."""
@@ -247,21 +265,32 @@ class Run:
             asked[user] = (message.message_id, message.stored_at)
         ack: dict[int, float] = {}
         done: dict[int, float] = {}
+        messages: dict[int, int] = {}
+        pending = list(users)
         deadline = time.monotonic() + timeout
-        while len(done) < len(users) and time.monotonic() < deadline:
+        watching = time.thread_time()
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.1)
             with self.state.lock:
-                for user in users:
-                    if user in done:
-                        continue
-                    first, last = self._progress(user, asked[user][0])
+                for user in pending:
+                    first, last, created = self._progress(user, *asked[user])
                     if first is not None:
                         ack[user] = first - asked[user][1]
                     if last is not None:
                         done[user] = last - asked[user][1]
-            time.sleep(0.1)
-        if len(done) < len(users):
+                        messages[user] = created
+            pending = [user for user in pending if user not in done]
+        self.watching += time.thread_time() - watching
+        if pending:
             raise SystemExit(f"only {len(done)} of {len(users)} readings finished ({self.logs})")
+        time.sleep(0.3)  # a message after the footer would count (there should be none)
+        with self.state.lock:
+            messages = {user: self._progress(user, *asked[user])[2] for user in users}
         cpu_after = self.cpu_seconds()
+        cpu = {
+            role: round((cpu_after[role] - cpu_before[role]) / len(users) * 1000, 1)
+            for role in cpu_after
+        }
         first_asked = min(t for _, t in asked.values())
         last_asked = max(t for _, t in asked.values())
         finished = max(asked[u][1] + done[u] for u in users)
@@ -282,10 +311,9 @@ class Run:
             "reading_p50_ms": round(statistics.median(totals) * 1000),
             "reading_p99_ms": round(percentile(totals, 99) * 1000),
             "reading_max_ms": round(max(totals) * 1000),
-            "cpu_ms_per_reading": {
-                role: round((cpu_after[role] - cpu_before[role]) / len(users) * 1000, 1)
-                for role in cpu_after
-            },
+            "messages_per_reading": round(sum(messages.values()) / len(users), 2),
+            "cpu_ms_per_reading": cpu,
+            "cpu_ms_per_reading_total": round(sum(cpu.values()), 1),
             "peak_rss_mb": self.peak_rss_mb(),
         }
 
@@ -296,7 +324,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="paced run: duration")
     parser.add_argument("--users", type=int, default=300, help="burst run: users asking at once")
     parser.add_argument("--compliance-users", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument(
+        "--paid-users", type=int, default=60, help="paid run: users at once (0: no paid run)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="worker processes (one per core does best here)"
+    )
     parser.add_argument("--worker-class", choices=["fork", "simple"], default="simple")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile every bot and worker process (logs dir)"
@@ -354,21 +387,46 @@ def main() -> None:
                 results["compliance"]["429_received"] = emu.get_stats()["responses_429"]
             finally:
                 run.stop()
+            # Paid broadcasts: limits on, and what the overall limit would hold back over
+            # TELEGRAM_PAID_BROADCAST_AFTER (1 s) goes out paid, charged in fake Stars.
+            if args.paid_users:
+                many = [9_500_000 + i for i in range(args.paid_users)]
+                emu.set_star_balance(1000, bot=TOKEN)
+                run = Run(env, emu, args, logs, limits=True, paid=True)
+                try:
+                    run.prepare(many)
+                    emu.reset_stats()
+                    print(f"paid run: {len(many)} at once (limits on)…", file=sys.stderr)
+                    results["paid"] = run.readings(many, rate=None)
+                    stats = emu.get_stats()
+                    results["paid"]["429_received"] = stats["responses_429"]
+                    results["paid"]["paid_broadcasts"] = stats["paid_broadcasts"]
+                    results["paid"]["paid_broadcast_stars"] = stats["paid_broadcast_stars"]
+                finally:
+                    run.stop()
     finally:
         redis.Redis.from_url(redis_url).flushdb()
         redis.Redis.from_url(REDIS_BASE + "/0").delete(claim)
 
     print(f"\nE2E ({args.workers} {args.worker_class} workers, logs in {logs})")
-    print(f"{'run':<12}{'readings':>9}{'asked/s':>8}{'done/s':>8}{'ack p50':>9}{'ack p99':>9}"
-          f"{'read p50':>10}{'read p99':>10}   CPU ms per reading")  # fmt: skip
+    print(f"{'run':<12}{'readings':>9}{'asked/s':>8}{'done/s':>8}{'msgs':>6}{'ack p50':>9}"
+          f"{'ack p99':>9}{'read p50':>10}{'read p99':>10}   CPU ms per reading")  # fmt: skip
     for name, r in results.items():
         if name == "redis":
             continue
         cpu = " ".join(f"{role} {ms:g}" for role, ms in r["cpu_ms_per_reading"].items())
         print(
             f"{name:<12}{r['readings']:>9}{r['offered_per_s'] or '-':>8}{r['readings_per_s']:>8}"
-            f"{r['ack_p50_ms']:>9}"
-            f"{r['ack_p99_ms']:>9}{r['reading_p50_ms']:>10}{r['reading_p99_ms']:>10}   {cpu}"
+            f"{r['messages_per_reading']:>6}{r['ack_p50_ms']:>9}{r['ack_p99_ms']:>9}"
+            f"{r['reading_p50_ms']:>10}{r['reading_p99_ms']:>10}   "
+            f"{r['cpu_ms_per_reading_total']:g} ({cpu})"
+        )
+    if "paid" in results:
+        paid = results["paid"]
+        print(
+            f"paid broadcasts: {paid['paid_broadcasts']} messages, "
+            f"{paid['paid_broadcast_stars']:g} Stars; 429s: compliance "
+            f"{results['compliance']['429_received']}, paid {paid['429_received']}"
         )
     footprint = results["redis"]
     print(
