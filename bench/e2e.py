@@ -9,8 +9,9 @@ reply, a chat action or a message ("ack"), and to the end of the reading
 (picture, interpretation and footer delivered, "reading"), and count the
 messages the bot created per reading.
 
-Four runs: **paced** (limits off, ``--rate`` questions a second for
-``--seconds``: the latency target), **burst** (limits off, ``--users`` at
+Five runs: **paced** (limits off, ``--rate`` questions a second for
+``--seconds``: one person's latency), **group** (limits off, ``--group-users``
+at once: the latency of a crowd), **burst** (limits off, ``--users`` at
 once: readings per second is the capacity), **compliance** (limits on,
 ``--compliance-users`` at once: the emulator enforces Telegram's flood limits
 and counts every 429) and **paid** (as compliance, ``--paid-users`` at once,
@@ -323,6 +324,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="paced run: readings per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="paced run: duration")
     parser.add_argument("--users", type=int, default=300, help="burst run: users asking at once")
+    parser.add_argument("--group-users", type=int, default=50, help="group run: users at once")
     parser.add_argument("--compliance-users", type=int, default=20)
     parser.add_argument(
         "--paid-users", type=int, default=60, help="paid run: users at once (0: no paid run)"
@@ -347,25 +349,31 @@ def main() -> None:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("TAROT", "TELEGRAM"))}
             env.update(DATABASE_URL=db_url, REDIS_URL=redis_url, PYTHONPATH=str(ROOT), TZ="UTC")
             paced = [8_000_000 + i for i in range(round(args.rate * args.seconds))]
+            group = [8_400_000 + i for i in range(args.group_users)]
             burst = [8_500_000 + i for i in range(args.users)]
             # Capacity: our sender's limiter off, the emulator's limits off.
             run = Run(env, emu, args, logs, limits=False)
             try:
-                print(f"preparing {len(paced) + len(burst)} users…", file=sys.stderr)
-                run.prepare(paced + burst)
+                print(f"preparing {len(paced) + len(group) + len(burst)} users…", file=sys.stderr)
+                run.prepare(paced + group + burst)
                 conn = redis.Redis.from_url(redis_url)
                 sizes_before = redis_sizes(conn)
                 print(
                     f"paced run: {args.rate:g} readings/s for {args.seconds:g} s…", file=sys.stderr
                 )
                 results["paced"] = run.readings(paced, rate=args.rate)
+                if group:
+                    time.sleep(1.0)  # the paced run's last readings are out
+                    print(f"group run: {len(group)} at once…", file=sys.stderr)
+                    results["group"] = run.readings(group, rate=None)
+                    time.sleep(1.0)
                 print(f"burst run: {len(burst)} at once…", file=sys.stderr)
                 results["burst"] = run.readings(burst, rate=None)
                 wait = run.last_delivered + args.settle - time.monotonic()  # emulator clock
                 print(f"Redis footprint in {max(0, wait):.0f} s…", file=sys.stderr)
                 time.sleep(max(0.0, wait))
                 sizes_after = redis_sizes(conn)
-                delivered = len(paced) + len(burst)
+                delivered = len(paced) + len(group) + len(burst)
                 results["redis"] = {
                     "settle_s": args.settle,
                     "keys_before": len(sizes_before),
