@@ -169,7 +169,8 @@ class _HtmlParser:
 
     def _emit(self, text: str) -> None:
         self.out.append(text)
-        self.utf16 += utf16_len(text) if self.wide else len(text)
+        wide = self.wide and not text.isascii()  # isascii() reads a flag: no scan
+        self.utf16 += utf16_len(text) if wide else len(text)
 
     def _plain_tag(self, name: str, end: bool) -> bool:
         """``<b>`` or ``</b>`` without attributes or spaces: False if it needs the careful path.
