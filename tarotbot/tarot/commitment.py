@@ -3,8 +3,9 @@
 A reading's seed is ``HMAC-SHA256(server_secret, "tarotbot-seed-v1:" + nonce)``
 cut to 32 hexadecimal characters (128 bits), where the nonce is fresh for
 every reading and chosen when the spread is chosen. The bot publishes
-``SHA-256(seed)`` (the *commitment*) at once: in the question prompt and in
-the "Shuffling the deck…" acknowledgement. Once the reading is done, /verify
+``SHA-256(seed)`` (the *commitment*) at once: in the question prompt (or,
+for a question asked first, in the "Shuffling the deck…" that the spread
+menu becomes). Once the reading is done, /verify
 reveals the seed; anyone can check that its SHA-256 is the commitment they
 were shown earlier and that ``python -m tarotbot draw SPREAD --seed SEED``
 lays the same cards (:mod:`tarotbot.tarot.draw`).
