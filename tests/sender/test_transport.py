@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,7 +80,9 @@ def test_files_go_as_multipart_with_their_fields(server):
     )
     _, content_type, body = handler.seen[0]
     assert content_type.startswith("multipart/form-data; boundary=")
-    assert b'name="photo"; filename="spread.jpg"' in body and b"\xff\xd8jpeg" in body
+    # quoted or not: pyTelegramBotAPI swaps urllib3's header formatting once it sent a file
+    assert re.search(rb'name="photo"; filename="?spread\.jpg"?\r\n', body)
+    assert b"\xff\xd8jpeg" in body
     assert b'name="caption"\r\n\r\n<b>cards</b>' in body
     assert b'name="reply_markup"\r\n\r\n{"a": [1]}' in body and b'name="skip"' not in body
 
