@@ -24,6 +24,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import os
 import select
 import socket
 import ssl
@@ -38,6 +39,15 @@ from tarotbot.redaction import redact
 
 _local = threading.local()  # this thread's connections: (scheme, host, port) -> connection
 _tls = ssl.create_default_context()
+
+
+def _forget_after_fork() -> None:
+    """In a forked child (a work horse): never reuse the parent's sockets, never close them."""
+    global _local
+    _local = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 class Answer:

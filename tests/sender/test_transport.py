@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -106,3 +107,20 @@ def test_failures_are_requests_exceptions_without_the_token(server):
     assert TOKEN not in str(slow.value)
     handler.slow = 0.0
     assert transport.send("post", f"{base}/getMe").status_code == 200  # a fresh connection
+
+
+def test_a_forked_child_opens_its_own_connection(server):
+    """A work horse (fork) must not talk on its parent's kept-alive socket."""
+    _, handler, base = server
+    transport.send("post", f"{base}/getMe")
+    pid = os.fork()
+    if pid == 0:  # the child: one call, then out without running the parent's teardown
+        ok = False
+        try:
+            ok = transport.send("post", f"{base}/getMe").status_code == 200
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert transport.send("post", f"{base}/getMe").status_code == 200  # the parent's still works
+    assert len(handler.connections) == 2  # the parent's one, kept; the child's own
