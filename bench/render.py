@@ -7,8 +7,12 @@ the first pass's median, and the warm median and 95th percentile) and PNG
 size per spread, then the warm median and size of the JPEG that readings
 send to Telegram, and the warm median of that JPEG with a 48-character
 question, the date and the bot's name in its header, as a reading's photo has
-them (each question a new one). The last line is one JSON object with
-the figures, for scripts: ``{"bench": "render", "celtic_median_ms": ...}``.
+them (each question a new one). Then the CPU time of that JPEG per picture
+(``time.thread_time``, the best of three rounds of at least 100 draws, warm,
+new draws and questions each round; a few with ``-n`` below 10) in English and
+Russian, with the JPEGs' mean and largest size. The last line is one JSON
+object with the figures, for scripts: ``{"bench": "render", "celtic_median_ms":
+...}``.
 
 Run: ``python bench/render.py [-n 30]`` (or ``python -m bench.render``).
 """
@@ -30,7 +34,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from tarotbot.tarot.deck import load_deck
 from tarotbot.tarot.draw import draw
-from tarotbot.tarot.render import canvas_size, render_spread
+from tarotbot.tarot.languages import localized_deck
+from tarotbot.tarot.render import canvas_size, render_spread, warm_faces
 from tarotbot.tarot.spreads import SPREADS
 
 
@@ -98,6 +103,52 @@ def bench(runs: int) -> dict[str, dict[str, float]]:
     return results
 
 
+def _languages() -> list[str]:
+    try:
+        localized_deck("ru")
+    except Exception:  # no Russian deck: English only
+        return ["en"]
+    return ["en", "ru"]
+
+
+def cpu(runs: int, rounds: int = 3) -> dict[str, dict[str, float]]:
+    """CPU ms per JPEG with a question (the best of ``rounds`` rounds of ``runs`` draws,
+    warm, new draws and questions each round) and its mean and largest size, per spread
+    and language."""
+    deck = load_deck()
+    asked = 8000001
+    results: dict[str, dict[str, float]] = {}
+    languages = _languages()
+    warm_faces(list(SPREADS), languages)
+    for name in SPREADS:
+        for language in languages:
+            best, sizes = float("inf"), []
+            for round_ in range(rounds + 1):  # the first round (not counted) warms the rest
+                seeds = [
+                    hashlib.sha256(f"cpu:{name}:{language}:{round_}:{i}".encode()).hexdigest()
+                    for i in range(runs)
+                ]  # new draws each round, as a worker has them
+                draws = [draw(name, seed[:32], 0.3, deck=deck) for seed in seeds]
+                header = {"date": WHEN, "brand": "TarotBot", "language": language}
+                started = time.thread_time()
+                sizes = []
+                for result in draws:
+                    question = QUESTION.format(asked)
+                    asked += 1
+                    picture = render_spread(
+                        result, image_format="jpeg", question=question, **header
+                    )
+                    sizes.append(len(picture))
+                if round_:
+                    best = min(best, (time.thread_time() - started) * 1000 / len(draws))
+            results[f"{name}_{language}"] = {
+                "cpu_ms": round(best, 2),
+                "kb": round(statistics.mean(sizes) / 1024, 1),
+                "max_kb": round(max(sizes) / 1024, 1),
+            }
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--runs", type=int, default=int(os.environ.get("BENCH_RUNS", 30)))
@@ -123,6 +174,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['median_ms']:>10.1f} {r['p95_ms']:>8.1f} {r['png_kb']:>8.1f} {r['max_png_kb']:>8.1f}"
             f" {r['jpeg_median_ms']:>8.2f} {r['jpeg_kb']:>8.1f} {r['jpeg_question_median_ms']:>9.2f}"
         )
+    cpu_runs = max(100, args.runs) if args.runs >= 10 else args.runs  # (below 10: a smoke run)
+    per_picture = cpu(cpu_runs)
+    print()
+    print(f"CPU per JPEG with a question: best of 3 rounds of {cpu_runs} draws (thread time)")
+    head = f"{'spread':<18} {'language':>8} {'CPU ms':>8} {'JPEG KB':>8} {'max KB':>8}"
+    print(head)
+    print("-" * len(head))
+    for key, r in per_picture.items():
+        name, _, language = key.rpartition("_")
+        print(f"{name:<18} {language:>8} {r['cpu_ms']:>8.2f} {r['kb']:>8.1f} {r['max_kb']:>8.1f}")
     summary: dict[str, object] = {"bench": "render", "runs": args.runs}
     for name, r in results.items():
         summary[f"{name}_median_ms"] = r["median_ms"]
@@ -132,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         summary[f"{name}_jpeg_median_ms"] = r["jpeg_median_ms"]
         summary[f"{name}_jpeg_question_median_ms"] = r["jpeg_question_median_ms"]
     summary["max_png_kb"] = max(r["max_png_kb"] for r in results.values())
+    for key, r in per_picture.items():
+        summary[f"{key}_jpeg_question_cpu_ms"] = r["cpu_ms"]
+    summary["max_jpeg_kb"] = max(r["max_kb"] for r in per_picture.values())
     print(json.dumps(summary))
     return 0
 

@@ -23,24 +23,34 @@ Speed: a picture is put together from parts cached per process
 blending but at its rounded corners (:class:`_Tile`), each spread's stage
 (sky, shadows, legend) and header (title and date line, per day), the number
 badges and REVERSED notes (:class:`_Sprite`), and the question's glyphs
-(:func:`_set_line`). A reading copies and draws only the rows it changes,
-and as a JPEG encodes only those: the JPEG has a restart marker after each
-16-px row, so the cached parts' rows are coded once and reused as they are
-(:func:`_jpeg_rows`). The picture is the same, pixel for pixel (PNG) and
-byte for byte (JPEG), as everything drawn on one canvas (the tests check
-it). A warm three-card JPEG with a question takes about 2.5 ms, a Celtic
-Cross about 4; a PNG mostly its encoding (Pillow's, at zlib level 1).
+(:func:`_set_line`). As a JPEG it is joined from 16x16 blocks coded apart
+(the JPEG has a restart marker after every block, :mod:`._jpeg`): the
+stage's and header's blocks are coded once, so are the blocks inside each
+face (:func:`_face_codes`) and those around a card at each place of a spread,
+with its rounded corners, number and note (:func:`_edge_codes`). A reading
+draws and encodes only the blocks of its question, and of what overlaps (the
+Celtic Cross's crossing card and the card it crosses) (:func:`_spliced`).
+For that, cards lie on the grid of blocks where the layout allows, moved at
+most 8 px (:func:`_snap`). The picture is the same, pixel for pixel (PNG) and
+byte for byte (JPEG), as everything drawn on one canvas and encoded at once
+(the tests check it); if the encoder ever codes blocks otherwise, the picture
+is encoded whole (logged once). A warm three-card JPEG with a question takes
+about 1 ms (more than half of it the question's), a Celtic Cross about 3; a
+PNG mostly its encoding (Pillow's, at zlib level 1).
 Photos for Telegram are JPEG (``image_format="jpeg"``): Telegram turns every
 photo into a JPEG of its own, so a lossless upload buys nothing the person
 sees, and a JPEG takes a tenth of the time. The caches are safe from several
 threads: a part is made at most a few times over, and never changed once
 made.
 
-Memory: a face is 0.1-0.6 MB, a stage 2-5 MB; the caches are bounded (160
-upright faces, 64 reversed or turned, 5 blanks, 18 stages, 32 headers), and
-card widths come in four sizes (:data:`CARD_WIDTHS`) shared by all spreads.
-A worker warmed for one-card and three-card readings (:func:`warm_faces`)
-holds about 60-65 MB of them per language.
+Memory: a face is 0.1-0.6 MB, a stage 2-5 MB, a face's coded blocks 5-19 KB,
+a card's coded edges 4-11 KB; the caches are bounded (160 upright faces, 64
+reversed or turned, 5 blanks, 18 stages, 32 headers, :data:`FACE_CODES`
+faces' blocks, :data:`EDGE_CODES` cards' edges), and card widths come in four
+sizes (:data:`CARD_WIDTHS`) shared by all spreads. A worker warmed for
+one-card and three-card readings (:func:`warm_faces`) holds about 70 MB of
+them per language, the coded blocks about 9 MB of that, and the reversed
+faces it turned on the way (at most 64, up to 37 MB, as readings fill them).
 
 Language: the picture is drawn in the reading's language (:func:`render_spread`'s
 ``language``): the spread's and cards' names come from the localized draw, the
@@ -57,20 +67,24 @@ markup, and whatever it holds, the picture keeps its size.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import io
+import itertools
+import logging
 import math
 import random
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from tarotbot.tarot.deck import Card
+from tarotbot.tarot import _jpeg
+from tarotbot.tarot.deck import Card, Deck
 from tarotbot.tarot.draw import Draw, DrawnCard
 from tarotbot.tarot.languages import (
     DEFAULT_LANGUAGE,
@@ -81,6 +95,8 @@ from tarotbot.tarot.languages import (
 )
 from tarotbot.tarot.phrasing import load_phrasing
 from tarotbot.tarot.spreads import CARD_ASPECT, Position, Spread, get_spread
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -1132,14 +1148,19 @@ def warm_faces(spread_names: Iterable[str], languages: Iterable[str] = (DEFAULT_
 
     A worker calls this before taking jobs so its first readings do not each
     pay a few milliseconds per new face (and forked work horses inherit the
-    faces). Each spread's stage (sky, shadows, legend) is made and encoded
-    too, and its number badges and REVERSED notes drawn. Bounded by the
-    caches: at most 160 upright faces stay (:func:`_tile`).
+    faces). Each spread's stage (sky, shadows, legend) is made and coded too,
+    its number badges and REVERSED notes drawn, and every face, upright and
+    reversed, coded in the blocks where the spread lays it (:func:`_face_codes`:
+    one place on the grid for the one-card and three-card spreads), and its
+    edges at each place (:func:`_edge_codes`). Bounded by the caches: at most
+    160 upright faces stay (:func:`_tile`), :data:`FACE_CODES` faces' codes and
+    :data:`EDGE_CODES` cards' edges (warmed only as far as they hold).
     """
     languages = tuple(languages)
     spreads = [get_spread(name) for name in spread_names]
     widths = sorted({_layout(spread).card_w for spread in spreads})
     count = 0
+    places: dict[tuple[str, int, bool, int, int], None] = {}  # in order, once each
     for language in languages:
         deck = localized_deck(language)
         for width in widths:
@@ -1148,16 +1169,64 @@ def warm_faces(spread_names: Iterable[str], languages: Iterable[str] = (DEFAULT_
                 count += 1
         _warm_setting(language)
         for spread in spreads:
-            _stage_jpeg(localized_spread(spread.name, language), language)
+            _stage_coded(localized_spread(spread.name, language), language)
             for reversed in (False, True):  # the marks, on a draw of the deck's first cards
                 cards = tuple(
                     DrawnCard(p, c, reversed) for p, c in zip(spread.positions, deck, strict=False)
                 )
-                sample = Draw(spread, "0" * 32, True, 0.5, cards)
-                layout = _layout(spread)
-                for laid in _lay(localize(sample, language), layout, language):
+                sample = localize(Draw(spread, "0" * 32, True, 0.5, cards), language)
+                for laid in _lay(sample, _layout(sample.spread), language):
                     for mark in laid.marks:
                         mark.sprite()
+                    place = (language, laid.card_w, laid.turned, laid.x % MCU, laid.y % MCU)
+                    places[place] = None
+    room = FACE_CODES
+    for language, width, turned, x, y in places:
+        deck = localized_deck(language)
+        if room < 2 * len(deck):
+            break
+        room -= 2 * len(deck)
+        for reversed in (False, True):
+            for card in deck:
+                _face_codes(card, reversed, width, language, turned, x, y)
+    room = EDGE_CODES
+    for language in languages:
+        deck = localized_deck(language)
+        for spread in spreads:
+            room -= _warm_edges(spread, deck, language, room)
+    return count
+
+
+def _warm_edges(spread: Spread, deck: Deck, language: str, room: int) -> int:
+    """Every card's edges coded at each of ``spread``'s places, upright and reversed, where
+    nothing else draws on them (:func:`_edge_codes`), if ``room`` holds them; how many.
+
+    Card by card (laid at every place at once), so that each face is turned once."""
+
+    def lay(card: Card, reversed: bool) -> tuple[Spread, list[_Laid]]:
+        cards = tuple(DrawnCard(p, card, reversed) for p in spread.positions)
+        drawn = localize(Draw(spread, "0" * 32, True, 0.5, cards), language)
+        return drawn.spread, _lay(drawn, _layout(drawn.spread), language)
+
+    alone: dict[bool, list[int]] = {}
+    for reversed in (False, True):  # which places' edges only their card draws on
+        localized, laid = lay(deck.cards[0], reversed)
+        parts = _Parts.of((localized, "", "", "", False, language), [], laid)
+        owned, marks = _owned(parts), iter(parts.marks)
+        alone[reversed] = []
+        for i, (card, around) in enumerate(parts.cards):
+            own = [box for _, box in itertools.islice(marks, len(card.marks))]
+            if _alone(i, _card_blocks(card, around, own)[2], owned):
+                alone[reversed].append(i)
+    count = len(deck) * (len(alone[False]) + len(alone[True]))
+    if count > room:
+        return 0
+    for card in deck.cards:
+        for reversed in (False, True):
+            localized, laid = lay(card, reversed)
+            for i in alone[reversed]:
+                c = laid[i]
+                _edge_codes(localized, language, c.face, c.x, c.y, c.marks)
     return count
 
 
@@ -1311,6 +1380,9 @@ class Layout:
     legend_rows: int
     legend_cols: int
     legend_col_w: int
+    #: How far each card is moved onto the 16-px grid of JPEG blocks (:func:`_snap`),
+    #: by its slot (x, y, rotated): the same in every language.
+    moves: tuple[tuple[tuple[float, float, bool], tuple[int, int]], ...] = ()
 
 
 def _legend_items(spread: Spread) -> list[str]:
@@ -1351,7 +1423,109 @@ def _layout(spread: Spread) -> Layout:
         card_w = max([w for w in CARD_WIDTHS if w <= card_w] or [card_w])
         legend_rows, cols, col_w = _legend_grid(spread, canvas(card_w, legend_rows)[0])
     width, height = canvas(card_w, legend_rows)
-    return Layout(card_w, width, height, legend_rows, cols, col_w)
+    layout = Layout(card_w, width, height, legend_rows, cols, col_w)
+    return dataclasses.replace(layout, moves=_snap(spread, layout))
+
+
+#: How far :func:`_snap` may move a card, px.
+SNAP_MOST = 8
+
+
+def _snap(
+    spread: Spread, layout: Layout
+) -> tuple[tuple[tuple[float, float, bool], tuple[int, int]], ...]:
+    """How far to move each card so that the most corners lie on the 16-px grid of JPEG
+    blocks: a card there is coded once for all the places such a card goes, and a card
+    off it once for each place it has in its blocks (:func:`_face_codes`).
+
+    The layout stays as designed: across, then down, all cards shift
+    together, then each column's (row's) position may go to the nearest grid
+    line; no card moves more than :data:`SNAP_MOST` px or into the header, the
+    gaps between the cards of a row (column) that were even stay even, and no
+    distance between neighbouring columns (rows) of cards changes by more than
+    :data:`SNAP_MOST` px. Among equals, the least move. (The crossing card moves
+    with the card it crosses, then onto the grid: :func:`_crossing`.)
+    """
+    left, top, min_x, min_y = _origin(spread, layout)
+    laid = [p for p in spread.positions if not p.rotated]
+    corner = [_designed(p, layout, left, top, min_x, min_y) for p in laid]
+    x0s, y0s = [x for x, _ in corner], [y for _, y in corner]
+    ys = _snap_axis(y0s, x0s, top, [True] * len(laid))  # down, then across, then down again:
+    xs = _snap_axis(x0s, y0s, None, [y % MCU == 0 for y in ys])  # cards on the grid both ways
+    ys = _snap_axis(y0s, x0s, top, [x % MCU == 0 for x in xs])
+    moves = {p: (x - x0, y - y0) for p, (x0, y0), x, y in zip(laid, corner, xs, ys, strict=True)}
+    for i, p in enumerate(spread.positions):  # a crossing card moves with the card it crosses
+        crossed = _crossed(spread, i) if p.rotated else None
+        if crossed is not None:
+            moves[p] = moves.get(spread.positions[crossed], (0, 0))
+    return tuple(((p.x, p.y, p.rotated), moves.get(p, (0, 0))) for p in spread.positions)
+
+
+def _snap_axis(
+    values: list[int], lines: list[int], least: float | None, counted: list[bool]
+) -> list[int]:
+    """The cards' corners along one axis (``values``) moved onto the grid as :func:`_snap`
+    says; ``lines``: their other coordinate (cards sharing it share a row or column);
+    ``least``: the smallest allowed; ``counted``: the cards whose other coordinate is on
+    the grid (the most of them on it this way too first)."""
+    distinct = sorted(set(values))
+    rows: dict[int, list[int]] = {}
+    for value, line in zip(values, lines, strict=True):
+        rows.setdefault(line, []).append(value)
+    sequences = [sorted(set(row)) for row in rows.values() if len(set(row)) > 1]
+    best, chosen = None, values
+    for shift in range(-SNAP_MOST, SNAP_MOST + 1):
+        options = []
+        for v in distinct:
+            grid = round((v + shift) / MCU) * MCU
+            options.append([v + shift] + ([grid] if abs(grid - v) <= SNAP_MOST else []))
+        for choice in itertools.product(*options):
+            new = dict(zip(distinct, choice, strict=True))
+            if least is not None and min(choice) < least:
+                continue
+            if not all(_still_even(seq, [new[v] for v in seq]) for seq in sequences):
+                continue
+            # neighbouring columns of different rows: a pixel more (their rounding)
+            if any(
+                abs((b - a) - (d - c)) > SNAP_MOST + 1
+                for (a, b), (c, d) in zip(
+                    itertools.pairwise(choice), itertools.pairwise(distinct), strict=True
+                )
+            ):
+                continue
+            on_grid = [new[v] % MCU == 0 for v in values]
+            both = sum(1 for on, other in zip(on_grid, counted, strict=True) if on and other)
+            moved = [abs(new[v] - v) for v in values]
+            key = (-both, -sum(on_grid), max(moved), sum(moved))
+            if best is None or key < best:
+                best, chosen = key, [new[v] for v in values]
+    if best is None or best[1] == 0:
+        return values  # nothing goes onto the grid: nothing moves
+    return chosen
+
+
+def _still_even(before: list[int], after: list[int]) -> bool:
+    """Whether a row's corners moved from ``before`` to ``after`` keep its spacing: in
+    order, even gaps (to a pixel) still even, and no gap changed by more than
+    :data:`SNAP_MOST` px."""
+    gaps = [b - a for a, b in itertools.pairwise(before)]
+    new = [b - a for a, b in itertools.pairwise(after)]
+    if any(g <= 0 or abs(g - o) > SNAP_MOST for g, o in zip(new, gaps, strict=True)):
+        return False
+    return all(
+        abs(new[i] - new[j]) <= 1
+        for i in range(len(gaps))
+        for j in range(i)
+        if abs(gaps[i] - gaps[j]) <= 1
+    )
+
+
+def _designed(
+    position: Position, layout: Layout, left: float, top: float, min_x: float, min_y: float
+) -> tuple[int, int]:
+    """The canvas pixel of ``position``'s top left corner as the spread designs it."""
+    bx0, by0, _, _ = position.box()
+    return round(left + (bx0 - min_x) * layout.card_w), round(top + (by0 - min_y) * layout.card_w)
 
 
 def canvas_size(spread: Spread) -> tuple[int, int]:
@@ -1405,9 +1579,41 @@ def _origin(spread: Spread, layout: Layout) -> tuple[float, float, float, float]
 def _corner(
     position: Position, layout: Layout, left: float, top: float, min_x: float, min_y: float
 ) -> tuple[int, int]:
-    """The canvas pixel of ``position``'s top left corner, as the spread lays it."""
-    bx0, by0, _, _ = position.box()
-    return round(left + (bx0 - min_x) * layout.card_w), round(top + (by0 - min_y) * layout.card_w)
+    """The canvas pixel of ``position``'s top left corner, as the spread lays it.
+
+    Moved onto the grid of JPEG blocks as far as the layout allows (:func:`_snap`).
+    """
+    x, y = _designed(position, layout, left, top, min_x, min_y)
+    slot = (position.x, position.y, position.rotated)
+    for at, (dx, dy) in layout.moves:
+        if at == slot:
+            return x + dx, y + dy
+    return x, y
+
+
+def _legend_top(spread: Spread, layout: Layout) -> float:
+    """Where the legend starts: 30 px under the lowest card (as moved onto the grid)."""
+    left, top, min_x, min_y = _origin(spread, layout)
+    bottom = max(p.box()[3] for p in spread.positions)
+    moved = max(
+        _corner(p, layout, left, top, min_x, min_y)[1]
+        - _designed(p, layout, left, top, min_x, min_y)[1]
+        for p in spread.positions
+        if p.box()[3] == bottom
+    )
+    return top + (bottom - min_y) * layout.card_w + 30 + moved
+
+
+def _crossing(x: int, y: int, width: int, down: bool) -> tuple[int, int]:
+    """The crossing card's corner: from (x, y), where it would lie dead on the card it
+    crosses, moved :data:`CROSSING_SHIFT` card widths down (or up) off its name, then
+    onto the nearest corner of the grid of JPEG blocks that moves it no less far."""
+    y += round(CROSSING_SHIFT * width) * (1 if down else -1)
+    gx = round(x / MCU) * MCU
+    gy = (y + MCU - 1) // MCU * MCU if down else y // MCU * MCU
+    if abs(gy - y) > SNAP_MOST:
+        gy = round(y / MCU) * MCU
+    return gx, gy
 
 
 def _crossed(spread: Spread, index: int) -> int | None:
@@ -1495,8 +1701,22 @@ def _set_line(
 
     ``False`` (nothing drawn) for a line it cannot set exactly so.
     """
-    if not _SETTABLE.issuperset(text):
+    got = _line_coverage(xy, text, face)
+    if got is None:
         return False
+    coverage, x0, y0 = got
+    if coverage is not None:
+        pen.bitmap((x0, y0), coverage, fill=fill)
+    return True
+
+
+def _line_coverage(
+    xy: tuple[float, float], text: str, face
+) -> tuple[Image.Image | None, int, int] | None:
+    """What :func:`_set_line` draws: the line's coverage (``None`` if blank) and where its
+    top left goes; ``None`` for a line it cannot set exactly as Pillow draws it."""
+    if not _SETTABLE.issuperset(text):
+        return None
     units: list[str] = []  # characters, and ligatures (the longest first, as the font has them)
     at = 0
     while at < len(text):
@@ -1508,7 +1728,7 @@ def _set_line(
         pens.append(total)  # the unit's advance: with the kerning of the pair it starts
         total += _length64(face, unit + after) - _length64(face, after)
     if total != round(face.getlength(text) * 64):  # (kerning across scripts: none)
-        return False
+        return None
     x, y = xy
     left = int(x) - _pixel(total // 2)
     shift = _c_round(math.modf(x)[0] * 64)
@@ -1518,16 +1738,16 @@ def _set_line(
         glyph, dx, dy = _coverage(face, unit)
         if glyph is not None:
             placed.append((glyph, left + _pixel(shift + at) + dx, baseline + dy))
-    if placed:
-        x0 = min(gx for _, gx, _ in placed)
-        y0 = min(gy for _, _, gy in placed)
-        x1 = max(gx + glyph.width for glyph, gx, _ in placed)
-        y1 = max(gy + glyph.height for glyph, _, gy in placed)
-        coverage = Image.new("L", (x1 - x0, y1 - y0))
-        for glyph, gx, gy in placed:  # combined as Pillow combines overlapping glyphs
-            coverage.paste(255, (gx - x0, gy - y0), glyph)
-        pen.bitmap((x0, y0), coverage, fill=fill)
-    return True
+    if not placed:
+        return None, 0, 0
+    x0 = min(gx for _, gx, _ in placed)
+    y0 = min(gy for _, _, gy in placed)
+    x1 = max(gx + glyph.width for glyph, gx, _ in placed)
+    y1 = max(gy + glyph.height for glyph, _, gy in placed)
+    coverage = Image.new("L", (x1 - x0, y1 - y0))
+    for glyph, gx, gy in placed:  # combined as Pillow combines overlapping glyphs
+        coverage.paste(255, (gx - x0, gy - y0), glyph)
+    return coverage, x0, y0
 
 
 # --------------------------------------------------------------------------- composing
@@ -1535,15 +1755,24 @@ def _set_line(
 # A picture is put together from three parts. The stage (sky, the cards'
 # shadows, the legend) is the same for every reading of a spread in a
 # language; the header (the stage's top rows with the title and the date
-# line) the same for every reading of a day; both are cached. Only the band
-# of rows a reading changes (its question, faces, numbers and notes) is
-# copied and drawn each time, and for a JPEG only that band is encoded: the
-# JPEG has a restart marker after each row of blocks, so each row's code
-# stands alone and the cached parts' rows are reused as they are. The bytes
-# are those of the whole picture encoded at once (see the tests).
+# line) the same for every reading of a day; both are cached. A reading draws
+# its own parts (question, faces, numbers and notes) over them.
+#
+# As a JPEG, a picture is coded in blocks of 16x16 px (MCUs) with a restart
+# marker after each, so every block's code stands alone (:mod:`._jpeg`). The
+# stage's and the header's blocks are coded once (cached), and so are the
+# blocks a face covers edge to edge where it is laid (its place in the blocks:
+# most cards lie on the grid, :func:`_snap`), and the blocks around a card at
+# a spread's place: its edges with their rounded corners, its number and note
+# over the stage, where nothing else of a reading draws. A reading draws and
+# encodes only its question's blocks and those where parts overlap (the
+# crossing card): rectangles drawn straight from the stage, header and parts,
+# packed into one small picture and encoded together. Then all the blocks'
+# codes are joined in order. The bytes are those of the whole picture encoded
+# at once (see the tests).
 
-#: JPEG codes a 4:2:0 picture in rows of 16 px.
-MCU = 16
+#: JPEG codes a 4:2:0 picture in blocks (MCUs) of 16 x 16 px.
+MCU = _jpeg.MCU
 #: Rows above this are the header's: nothing of the cards reaches them (a
 #: card's shadow starts 12 px above it).
 HEAD_ROWS = (PAD + HEADER_H - 12) // MCU * MCU
@@ -1563,8 +1792,7 @@ def _stage(spread: Spread, language: str) -> Image.Image:
             x0, y0 = _corner(position, layout, left, top, min_x, min_y)
             canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), _shadow(w, round(w * CARD_ASPECT)))
     # legend
-    bottom = max(p.box()[3] for p in spread.positions)
-    legend_top = top + (bottom - min_y) * w + 30
+    legend_top = _legend_top(spread, layout)
     grid_w = layout.legend_cols * layout.legend_col_w
     lx = max(PAD, (layout.width - grid_w) / 2)
     face = font(LEGEND_FONT)
@@ -1623,16 +1851,15 @@ def _place(band: Image.Image, tile: _Tile, x: int, y: int) -> None:
     """The face pasted at (x, y) over what is there: as a paste through its alpha, only faster.
 
     Only its edges with the rounded corners are blended; the rest is copied.
+    A part that falls outside ``band`` is left out (Pillow clips the others).
     """
     if tile.across:
-        band.paste(tile.middle, (x, y + tile.first))
-        edges = ((tile.head, x, y), (tile.tail, x, y + tile.end))
+        parts = ((tile.head, x, y), (tile.middle, x, y + tile.first), (tile.tail, x, y + tile.end))
     else:
-        band.paste(tile.middle, (x + tile.first, y))
-        edges = ((tile.head, x, y), (tile.tail, x + tile.end, y))
-    for part, px, py in edges:
-        if part.width and part.height:
-            band.paste(part, (px, py), part)
+        parts = ((tile.head, x, y), (tile.middle, x + tile.first, y), (tile.tail, x + tile.end, y))
+    for part, px, py in parts:
+        if px < band.width and py < band.height and px + part.width > 0 and py + part.height > 0:
+            band.paste(part, (px, py), None if part is tile.middle else part)
 
 
 @functools.lru_cache(maxsize=8)
@@ -1670,12 +1897,20 @@ def _shadow_strips(
     return tuple(strips)
 
 
-def _cast_shadow(band: Image.Image, laid: _Laid, y: int) -> None:
-    """The crossing card's shadow on ``band``, where its face will not cover it."""
+def _cast_shadow(band: Image.Image, laid: _Laid, x: int, y: int) -> None:
+    """The crossing card's shadow on ``band`` (the card at (x, y) on it), where its face
+    will not cover it."""
     tile = laid.tile
     size = (tile.width, tile.height)
     for strip, dx, dy in _shadow_strips(laid.card_w, size, tile.first, tile.end, tile.across):
-        band.paste((0, 0, 0), (laid.x - 12 + dx, y - 12 + dy), strip)
+        band.paste((0, 0, 0), (x - 12 + dx, y - 12 + dy), strip)
+
+
+Box = tuple[int, int, int, int]  # (left, top, right, bottom), px or blocks
+
+
+def _meets(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 @dataclass(frozen=True)
@@ -1686,7 +1921,7 @@ class _Sprite:
     mask: Image.Image
     left: int  # the sprite's top left, from the even pixel at or before its centre
     top: int
-    rows: tuple[int, int]  # its drawn rows, from its top
+    box: Box  # what it draws, from its top left
 
 
 @functools.lru_cache(maxsize=256)
@@ -1698,10 +1933,7 @@ def _sprite(kind: str, text: str, size: float, fx: float, fy: float) -> _Sprite 
     Drawn ``fx``, ``fy`` past an even pixel, it is the same, pixel for pixel, wherever it
     goes by whole even pixels (ImageDraw's rounding is the same there).
     """
-    if kind == "badge":
-        half_w = half_h = size + 3
-    else:
-        half_w, half_h = font(size).getlength(text) / 2 + size * 0.6 + 3, size * 0.75 + 3
+    half_w, half_h = _mark_half(kind, text, size)
     mx, my = 2 * math.ceil(half_w / 2), 2 * math.ceil(half_h / 2)
 
     def paint(background: Colour) -> Image.Image:
@@ -1719,8 +1951,14 @@ def _sprite(kind: str, text: str, size: float, fx: float, fy: float) -> _Sprite 
     if any(most.histogram()[1:255]) or ImageChops.difference(most, least).getbbox():
         return None  # some pixel is part drawing, part background
     mask = most.point(lambda v: 255 - v)
-    box = mask.getbbox() or (0, 0, 0, 0)
-    return _Sprite(paint((0, 0, 0)), mask, -mx, -my, (box[1], box[3]))
+    return _Sprite(paint((0, 0, 0)), mask, -mx, -my, mask.getbbox() or (0, 0, 0, 0))
+
+
+def _mark_half(kind: str, text: str, size: float) -> tuple[float, float]:
+    """Half the width and height a badge or note may draw on, with a margin."""
+    if kind == "badge":
+        return size + 3, size + 3
+    return font(size).getlength(text) / 2 + size * 0.6 + 3, size * 0.75 + 3
 
 
 @dataclass(frozen=True)
@@ -1736,25 +1974,32 @@ class _Mark:
     def sprite(self) -> _Sprite | None:
         return _sprite(self.kind, self.text, self.size, self.cx % 2, self.cy % 2)
 
-    def rows(self) -> tuple[float, float]:
-        """The picture's rows it covers (at most)."""
+    def box(self) -> Box:
+        """The picture's pixels it draws on (at most)."""
         sprite = self.sprite()
         if sprite is not None:
+            left = round(self.cx - self.cx % 2) + sprite.left
             top = round(self.cy - self.cy % 2) + sprite.top
-            return top + sprite.rows[0], top + sprite.rows[1]
-        half = self.size + 3 if self.kind == "badge" else self.size * 0.75 + 3
-        return self.cy - half, self.cy + half
+            x0, y0, x1, y1 = sprite.box
+            return left + x0, top + y0, left + x1, top + y1
+        half_w, half_h = _mark_half(self.kind, self.text, self.size)
+        return (
+            math.floor(self.cx - half_w),
+            math.floor(self.cy - half_h),
+            math.ceil(self.cx + half_w),
+            math.ceil(self.cy + half_h),
+        )
 
-    def draw(self, band: Image.Image, pen: ImageDraw.ImageDraw, y: int) -> None:
-        """On ``band``, whose first row is the picture's row ``y``."""
+    def draw(self, band: Image.Image, pen: ImageDraw.ImageDraw, x: int, y: int) -> None:
+        """On ``band``, whose top left is the picture's pixel (x, y) (even numbers)."""
         sprite = self.sprite()
         if sprite is None:
             if self.kind == "badge":
-                _badge(pen, self.cx, self.cy - y, int(self.text), self.size)
+                _badge(pen, self.cx - x, self.cy - y, int(self.text), self.size)
             else:
-                _pill(pen, self.cx, self.cy - y, self.text, int(self.size))
+                _pill(pen, self.cx - x, self.cy - y, self.text, int(self.size))
             return
-        left = round(self.cx - self.cx % 2) + sprite.left
+        left = round(self.cx - self.cx % 2) + sprite.left - x
         top = round(self.cy - self.cy % 2) + sprite.top - y
         band.paste(sprite.image, (left, top), sprite.mask)
 
@@ -1769,6 +2014,20 @@ class _Laid:
     card_w: int
     turned: bool  # the crossing card, whose shadow is cast as it is laid
     marks: tuple[_Mark, ...]
+    face: tuple[Card, bool, int, str, bool]  # what :func:`_tile` made ``tile`` of
+
+    @property
+    def box(self) -> Box:
+        """The picture's pixels it draws on: its face, and its shadow if it casts one."""
+        box = (self.x, self.y, self.x + self.tile.width, self.y + self.tile.height)
+        if self.turned:
+            sw, sh = _turned_shadow(self.card_w).size
+            box = _union(box, (self.x - 12, self.y - 12, self.x - 12 + sw, self.y - 12 + sh))
+        return box
+
+
+def _union(a: Box, b: Box) -> Box:
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
 def _lay(draw: Draw, layout: Layout, language: str) -> list[_Laid]:
@@ -1790,16 +2049,38 @@ def _lay(draw: Draw, layout: Layout, language: str) -> list[_Laid]:
             crossed = _crossed(spread, i)
             if crossed is not None:
                 down = draw.cards[crossed].reversed
-                y0 += round(CROSSING_SHIFT * w) * (1 if down else -1)
+                x0, y0 = _crossing(x0, y0, w, down)
                 note_at_top = down
-        tile = _tile(dc.card, dc.reversed, w, language, dc.position.rotated)
+        face = (dc.card, dc.reversed, w, language, dc.position.rotated)
+        tile = _tile(*face)
         marks = [_Mark("badge", str(i + 1), r, x0 + r * 0.55, y0 + r * 0.55)]
         if dc.reversed:
             note = _label(language, "reversed")
             cy = y0 if note_at_top else y0 + tile.height
             marks.append(_Mark("pill", note, pill, (x0 + x0 + tile.width) / 2, cy))
-        laid.append(_Laid(tile, x0, y0, w, dc.position.rotated, tuple(marks)))
+        laid.append(_Laid(tile, x0, y0, w, dc.position.rotated, tuple(marks), face))
     return laid
+
+
+@dataclass(frozen=True)
+class _Ink:
+    """A line of the question as it is drawn: its glyphs' coverage put at (x, y), or
+    (``coverage`` ``None``) ``text`` drawn by Pillow centred on ``xy``."""
+
+    coverage: Image.Image | None
+    x: int
+    y: int
+    text: str
+    xy: tuple[float, float]
+    box: Box  # the picture's pixels it draws on (at most)
+
+    def draw(self, pen: ImageDraw.ImageDraw, x: int, y: int) -> None:
+        """With ``pen``, whose image's top left is the picture's pixel (x, y) (even numbers)."""
+        if self.coverage is not None:
+            pen.bitmap((self.x - x, self.y - y), self.coverage, fill=QUESTION_INK)
+        else:
+            xy = (self.xy[0] - x, self.xy[1] - y)
+            pen.text(xy, self.text, font=font(QUESTION_FONT), fill=QUESTION_INK, anchor="mm")
 
 
 def _question_rows(lines: list[str]) -> list[float]:
@@ -1809,100 +2090,329 @@ def _question_rows(lines: list[str]) -> list[float]:
     ]
 
 
-def _changed_rows(height: int, lines: list[str], laid: list[_Laid]) -> tuple[int, int]:
-    """The rows a reading draws on, widened to whole JPEG block rows: (first, end)."""
-    spans = [(y - QUESTION_FONT - 2, y + QUESTION_FONT + 2) for y in _question_rows(lines)]
-    for card in laid:
-        if card.turned:  # its shadow is cast as it is laid
-            spans.append((card.y - 12, card.y - 12 + _turned_shadow(card.card_w).height))
-        spans.append((card.y, card.y + card.tile.height))
-        spans.extend(mark.rows() for mark in card.marks)
-    if not spans:
-        return 0, 0
-    first = max(0, math.floor(min(s[0] for s in spans)) // MCU * MCU)
-    end = min(height, -(-math.ceil(max(s[1] for s in spans)) // MCU) * MCU)
-    return first, end
+def _ink(lines: list[str], layout: Layout) -> list[_Ink]:
+    """The question's lines as they are drawn (set from cached glyphs where they can be)."""
+    face = font(QUESTION_FONT)
+    inks = []
+    for line, y in zip(lines, _question_rows(lines), strict=True):
+        xy = (layout.width / 2, y)
+        got = _line_coverage(xy, line, face)
+        if got is None:  # drawn by Pillow: within the rows a line has, between the margins
+            reach = QUESTION_FONT + 2
+            box = (MCU, math.floor(y - reach), layout.width // MCU * MCU, math.ceil(y + reach))
+            inks.append(_Ink(None, 0, 0, line, xy, box))
+        elif got[0] is not None:
+            coverage, x, top = got
+            box = (x, top, x + coverage.width, top + coverage.height)
+            inks.append(_Ink(coverage, x, top, line, xy, box))
+    return inks
 
 
-def _compose(
-    header: tuple[Spread, str, str, str, bool, str],
-    lines: list[str],
-    laid: list[_Laid],
-    first: int,
-    end: int,
-) -> Image.Image:
-    """Rows ``first`` to ``end`` of the picture: stage and header, then the reading's parts."""
-    spread, language = header[0], header[-1]
-    layout = _layout(spread)
-    band = _stage(spread, language).crop((0, first, layout.width, end))
-    if first < HEAD_ROWS:
-        band.paste(_header(*header), (0, -first))
-    pen = ImageDraw.Draw(band)
-    if lines:
-        face = font(QUESTION_FONT)
-        for line, y in zip(lines, _question_rows(lines), strict=True):
-            xy = (layout.width / 2, y - first)
-            if not _set_line(pen, xy, line, face, QUESTION_INK):
-                pen.text(xy, line, font=face, fill=QUESTION_INK, anchor="mm")
-    for card in laid:
-        if card.turned:
-            _cast_shadow(band, card, card.y - first)
-        _place(band, card.tile, card.x, card.y - first)
-    for card in laid:
-        for mark in card.marks:
-            mark.draw(band, pen, first)
+@dataclass(frozen=True)
+class _Parts:
+    """What a reading draws over the stage and header, each with the pixels it draws on."""
+
+    header: tuple[Spread, str, str, str, bool, str]  # :func:`_header`'s arguments
+    inks: tuple[_Ink, ...]
+    cards: tuple[tuple[_Laid, Box], ...]
+    marks: tuple[tuple[_Mark, Box], ...]
+
+    @classmethod
+    def of(
+        cls, header: tuple[Spread, str, str, str, bool, str], inks: list[_Ink], laid: list[_Laid]
+    ) -> _Parts:
+        cards = tuple((card, card.box) for card in laid)
+        marks = tuple((mark, mark.box()) for card in laid for mark in card.marks)
+        return cls(header, tuple(inks), cards, marks)
+
+
+def _compose(parts: _Parts, box: Box) -> Image.Image:
+    """The pixels ``box`` of the picture: stage and header, then the reading's parts.
+
+    ``box``'s left and top are even (whole blocks, or the picture's corner),
+    so what is drawn is what drawing the whole picture draws there.
+    """
+    spread, language = parts.header[0], parts.header[-1]
+    x0, y0 = box[0], box[1]
+    band = _stage(spread, language).crop(box)
+    if y0 < HEAD_ROWS:
+        band.paste(_header(*parts.header), (-x0, -y0))
+    pen = None
+    for ink in parts.inks:
+        if _meets(ink.box, box):
+            pen = pen or ImageDraw.Draw(band)
+            ink.draw(pen, x0, y0)
+    for card, around in parts.cards:
+        if _meets(around, box):
+            if card.turned:
+                _cast_shadow(band, card, card.x - x0, card.y - y0)
+            _place(band, card.tile, card.x - x0, card.y - y0)
+    for mark, around in parts.marks:
+        if _meets(around, box):
+            pen = pen or ImageDraw.Draw(band)
+            mark.draw(band, pen, x0, y0)
     return band
 
 
-_RST = tuple(bytes((0xFF, 0xD0 + i)) for i in range(8))
-_EOI = b"\xff\xd9"
+# --------------------------------------------------------------------------- JPEG blocks
 
 
-def _jpeg_rows(data: bytes) -> tuple[bytes, list[bytes]]:
-    """A JPEG from :func:`encode_jpeg` as its headers (up to its scan) and each block row's code."""
-    at = 2  # after the start of image
-    while True:
-        if data[at] != 0xFF:
-            raise ValueError("not a JPEG segment")
-        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
-        at += 2 + length
-        if marker == 0xDA:  # start of scan: the coded rows follow
-            break
-    if not data.endswith(_EOI):
-        raise ValueError("no end of image")
-    return data[:at], re.split(rb"\xff[\xd0-\xd7]", data[at:-2])
+@dataclass(frozen=True)
+class _FaceCodes:
+    """The codes of a face's opaque blocks where it is laid: ``rows`` rows of ``columns``
+    blocks from ``first_row`` and ``first_column`` on, counted from the block of its top
+    left corner (kept in one string: :func:`._jpeg.packed_codes`)."""
+
+    first_row: int
+    first_column: int
+    rows: int
+    columns: int
+    codes: bytes
 
 
-def _joined(head: bytes, rows: Iterable[bytes]) -> bytes:
-    """A JPEG from its headers and its block rows' codes (restart markers between)."""
-    parts = [head]
-    for i, row in enumerate(rows):
-        if i:
-            parts.append(_RST[(i - 1) % 8])
-        parts.append(row)
-    parts.append(_EOI)
-    return b"".join(parts)
+#: How many faces' codes are kept (:func:`_face_codes`): 5-19 KB each (155-300 px
+#: cards), at most about 15 MB. Every card upright and reversed is 156 of them per
+#: card width, place in the blocks and language; the everyday spreads (one card and
+#: three, on the grid) need 156 per language.
+FACE_CODES = 1024
 
 
-def _coded_rows(image: Image.Image) -> tuple[bytes, list[bytes]]:
-    """``image`` as a JPEG's headers and its block rows' codes, one per 16 px row."""
-    head, rows = _jpeg_rows(encode_jpeg(image))
-    if len(rows) != -(-image.height // MCU):  # no restart marker after each row
-        raise RuntimeError(f"{len(rows)} coded rows for {image.height} px: not one per row")
-    return head, rows
+@functools.lru_cache(maxsize=FACE_CODES)
+def _face_codes(
+    card: Card, reversed: bool, width: int, language: str, turned: bool, x: int, y: int
+) -> _FaceCodes:
+    """The blocks the face covers, laid (x, y) px (0-15) past the corner of a block:
+    those it covers edge to edge (its corners' rows or columns left out), coded.
+
+    Raises :class:`._jpeg.Mismatch` if the encoder does not code them apart.
+    """
+    if reversed or turned:  # turned afresh: coded once, it need not stay (as :func:`_tile`)
+        tile = _turned_tile.__wrapped__(card, reversed, width, language, turned)
+    else:
+        tile = _upright_tile(card, width, language)
+    if tile.across:
+        rows, columns = (y + tile.first, y + tile.end), (x, x + tile.width)
+    else:
+        rows, columns = (y, y + tile.height), (x + tile.first, x + tile.end)
+    r0, r1 = -(-rows[0] // MCU), rows[1] // MCU
+    c0, c1 = -(-columns[0] // MCU), columns[1] // MCU
+    if r1 <= r0 or c1 <= c0:
+        return _FaceCodes(0, 0, 0, 0, b"")
+    inside = Image.new("RGB", ((c1 - c0) * MCU, (r1 - r0) * MCU))
+    _place(inside, tile, x - c0 * MCU, y - r0 * MCU)
+    codes = _jpeg.coded(inside, JPEG_QUALITY).codes
+    return _FaceCodes(r0, c0, r1 - r0, c1 - c0, _jpeg.packed_codes(codes))
 
 
 @functools.lru_cache(maxsize=18)
-def _stage_jpeg(spread: Spread, language: str) -> tuple[bytes, tuple[bytes, ...]]:
-    head, rows = _coded_rows(_stage(spread, language))
-    return head, tuple(rows)
+def _stage_coded(spread: Spread, language: str) -> _jpeg.Coded:
+    return _jpeg.coded(_stage(spread, language), JPEG_QUALITY)
 
 
 @functools.lru_cache(maxsize=32)
-def _header_jpeg(
+def _header_codes(
     spread: Spread, heading: str, date: str, brand: str, room: bool, language: str
 ) -> tuple[bytes, ...]:
-    return tuple(_coded_rows(_header(spread, heading, date, brand, room, language))[1])
+    return _jpeg.coded(_header(spread, heading, date, brand, room, language), JPEG_QUALITY).codes
+
+
+def _blocks(box: Box) -> Box:
+    """The blocks ``box`` (px) touches."""
+    return box[0] // MCU, box[1] // MCU, -(-box[2] // MCU), -(-box[3] // MCU)
+
+
+def _card_blocks(
+    card: _Laid, around: Box, marks: list[Box]
+) -> tuple[Box | None, _FaceCodes | None, list[Box]]:
+    """A card's blocks: those coded in its face's codes (a box, and the codes), and the
+    others it (``around``: the pixels it draws on) or its ``marks`` draw on: boxes to
+    draw and encode."""
+    whole = _blocks(around)
+    for mark in marks:
+        whole = _union(whole, _blocks(mark))
+    codes = _face_codes(*card.face, card.x % MCU, card.y % MCU)
+    if not codes.rows:
+        return None, None, [whole]
+    c0 = card.x // MCU + codes.first_column
+    r0 = card.y // MCU + codes.first_row
+    c1, r1 = c0 + codes.columns, r0 + codes.rows
+    middle = (card.y + card.tile.height / 2) / MCU
+    for mark in marks:  # the marks are drawn over the face: its rows under them go
+        m = _blocks(mark)
+        if _meets(m, (c0, r0, c1, r1)):
+            if (m[1] + m[3]) / 2 < middle:
+                r0 = max(r0, m[3])
+            else:
+                r1 = min(r1, m[1])
+    if r1 <= r0:
+        return None, None, [whole]
+    side = _blocks(around)  # beside the face's coded rows: the card's edges, and marks there
+    for mark in marks:
+        m = _blocks(mark)
+        if m[1] < r1 and r0 < m[3]:
+            side = _union(side, m)
+    drawn = [
+        (whole[0], whole[1], whole[2], r0),  # above
+        (whole[0], r1, whole[2], whole[3]),  # below
+        (side[0], r0, c0, r1),  # left
+        (c1, r0, side[2], r1),  # right
+    ]
+    return (c0, r0, c1, r1), codes, [b for b in drawn if b[2] > b[0] and b[3] > b[1]]
+
+
+def _put(codes: list[bytes], columns: int, box: Box, fresh: Sequence[bytes], at: int, across: int):
+    """Into ``codes`` (the picture's, ``columns`` a row), for the blocks ``box``, the
+    codes from ``fresh`` (``across`` a row) starting at its ``at``."""
+    c0, r0, c1, r1 = box
+    to, k = r0 * columns + c0, c1 - c0
+    for _ in range(r1 - r0):
+        codes[to : to + k] = fresh[at : at + k]
+        to += columns
+        at += across
+
+
+def _encoded(parts: _Parts, boxes: list[Box]) -> list[tuple[bytes, ...]]:
+    """The codes of the blocks ``boxes`` of the picture, each box's row by row: drawn and
+    encoded together (packed into one picture)."""
+    if not boxes:
+        return []
+    pack_w, pack_h, pieces = _jpeg.packed(tuple((b[2] - b[0], b[3] - b[1]) for b in boxes))
+    pack = Image.new("RGB", (pack_w * MCU, pack_h * MCU))
+    made: dict[int, Image.Image] = {}
+    for i, top, rows, px, py in pieces:
+        box = boxes[i]
+        if i not in made:
+            made[i] = _compose(parts, (box[0] * MCU, box[1] * MCU, box[2] * MCU, box[3] * MCU))
+        image = made[i]
+        if top or rows < box[3] - box[1]:
+            image = image.crop((0, top * MCU, image.width, (top + rows) * MCU))
+        pack.paste(image, (px * MCU, py * MCU))
+    fresh = _jpeg.coded(pack, JPEG_QUALITY).codes
+    codes: list[list[bytes]] = [[] for _ in boxes]
+    for i, _top, rows, px, py in sorted(pieces, key=lambda piece: (piece[0], piece[1])):
+        k = boxes[i][2] - boxes[i][0]
+        for r in range(rows):
+            at = (py + r) * pack_w + px
+            codes[i] += fresh[at : at + k]
+    return [tuple(c) for c in codes]
+
+
+#: How many cards' edges are kept coded (:func:`_edge_codes`): 4-11 KB each, at most
+#: about 14 MB. A card's edges are coded per spread, place, card and way up: the
+#: one-card and three-card spreads have 624 such per language.
+EDGE_CODES = 1280
+
+
+@functools.lru_cache(maxsize=EDGE_CODES)
+def _edge_codes(
+    spread: Spread,
+    language: str,
+    face: tuple[Card, bool, int, str, bool],
+    x: int,
+    y: int,
+    marks: tuple[_Mark, ...],
+) -> tuple[tuple[Box, bytes], ...]:
+    """The blocks a card laid at (x, y) with its ``marks`` draws on beside its face's coded
+    blocks (:func:`_card_blocks`), coded (each box's kept in one string:
+    :func:`._jpeg.packed_codes`), where nothing else of a reading draws: over the stage
+    of ``spread`` (never the header's rows)."""
+    tile = _tile(*face)
+    card = _Laid(tile, x, y, face[2], face[4], marks, face)
+    alone = _Parts((spread, "", "", "", False, language), (), ((card, card.box),), ())
+    alone = dataclasses.replace(alone, marks=tuple((mark, mark.box()) for mark in marks))
+    _, _, boxes = _card_blocks(card, card.box, [box for _, box in alone.marks])
+    if any(box[1] * MCU < HEAD_ROWS for box in boxes):
+        raise ValueError("a card's edges reach the header's rows")
+    return tuple(
+        (box, _jpeg.packed_codes(codes))
+        for box, codes in zip(boxes, _encoded(alone, boxes), strict=True)
+    )
+
+
+def _owned(parts: _Parts) -> list[tuple[Box, int]]:
+    """The blocks each part draws on, and whose it is: a card's (its index), or the
+    question's (-1)."""
+    owned = [(_blocks(around), i) for i, (_, around) in enumerate(parts.cards)]
+    owners = [i for i, (card, _) in enumerate(parts.cards) for _ in card.marks]
+    owned += [(_blocks(box), i) for (_, box), i in zip(parts.marks, owners, strict=True)]
+    owned += [(_blocks(ink.box), -1) for ink in parts.inks]
+    return owned
+
+
+def _alone(index: int, edges: list[Box], owned: list[tuple[Box, int]]) -> bool:
+    """Whether nothing but card ``index`` draws on the blocks ``edges`` (nor the header):
+    their codes are then its own (:func:`_edge_codes`)."""
+    if not edges:
+        return False
+    whole = edges[0]
+    for box in edges[1:]:
+        whole = _union(whole, box)
+    if whole[1] * MCU < HEAD_ROWS:
+        return False
+    return not any(owner != index and _meets(box, whole) for box, owner in owned)
+
+
+def _spliced(parts: _Parts, layout: Layout) -> bytes:
+    """The picture as a JPEG, byte for byte :func:`encode_jpeg` of it, from coded blocks.
+
+    Raises :class:`._jpeg.Mismatch` if the encoder does not code blocks apart,
+    :class:`ValueError` if blocks to encode reach the picture's edges.
+    """
+    spread, language = parts.header[0], parts.header[-1]
+    stage = _stage_coded(spread, language)
+    columns = stage.columns
+    codes = list(stage.codes)
+    heading = _header_codes(*parts.header)
+    codes[: len(heading)] = heading
+    owned = _owned(parts)
+    drawn: list[Box] = []
+    marks = iter(parts.marks)
+    for i, (card, around) in enumerate(parts.cards):  # in the order laid: the last shows
+        own = [box for _, box in itertools.islice(marks, len(card.marks))]
+        inside, face, others = _card_blocks(card, around, own)
+        if inside is not None and face is not None:
+            c0, r0, _, _ = inside
+            row = r0 - card.y // MCU - face.first_row
+            first = c0 - card.x // MCU - face.first_column
+            _put(
+                codes,
+                columns,
+                inside,
+                _jpeg.unpacked(face.codes),
+                row * face.columns + first,
+                face.columns,
+            )
+        if not _alone(i, others, owned):
+            drawn += others  # drawn on by more than the card: drawn and encoded afresh
+            continue
+        for box, kept in _edge_codes(spread, language, card.face, card.x, card.y, card.marks):
+            _put(codes, columns, box, _jpeg.unpacked(kept), 0, box[2] - box[0])
+    asked = None
+    if parts.inks:
+        around = parts.inks[0].box
+        for ink in parts.inks[1:]:
+            around = _union(around, ink.box)
+        asked = _blocks(around)
+    # the blocks drawn afresh: inside the picture's whole blocks (its edges are coded apart)
+    full = (0, 0, layout.width // MCU, layout.height // MCU)
+    for box in [*drawn, asked] if asked else drawn:
+        if box[0] < full[0] or box[1] < full[1] or box[2] > full[2] or box[3] > full[3]:
+            raise ValueError(f"blocks {box} reach past the picture's whole blocks")
+    if asked:  # the question: on its own (it is much wider than the rest)
+        pixels = (asked[0] * MCU, asked[1] * MCU, asked[2] * MCU, asked[3] * MCU)
+        fresh = _jpeg.coded(_compose(parts, pixels), JPEG_QUALITY).codes
+        _put(codes, columns, asked, fresh, 0, asked[2] - asked[0])
+    for box, fresh in zip(drawn, _encoded(parts, drawn), strict=True):
+        _put(codes, columns, box, fresh, 0, box[2] - box[0])
+    return _jpeg.joined(stage.head, codes)
+
+
+#: How many JPEGs had to be encoded whole because their blocks did not line up
+#: (the first one logged).
+_encoded_whole = 0
+#: Whether the encoder codes blocks apart as :mod:`._jpeg` expects (once it did not,
+#: every picture is encoded whole).
+_spliceable = True
 
 
 def render_spread(
@@ -1938,17 +2448,22 @@ def render_spread(
     lines = []
     if asked:
         lines = _quoted(asked, font(QUESTION_FONT), layout.width - 2 * PAD - 40, language)
-    laid = _lay(draw, layout, language)
+    parts = _Parts.of(header, _ink(lines, layout), _lay(draw, layout, language))
+    whole = (0, 0, layout.width, layout.height)
     if image_format == "png":
-        return encode_png(_compose(header, lines, laid, 0, layout.height))
-    first, end = _changed_rows(layout.height, lines, laid)
-    head, stage_rows = _stage_jpeg(spread, language)
-    header_rows = _header_jpeg(*header)
-    rows = header_rows + stage_rows[len(header_rows) :]
-    if end > first:
-        band = _coded_rows(_compose(header, lines, laid, first, end))[1]
-        rows = rows[: first // MCU] + tuple(band) + rows[first // MCU + len(band) :]
-    return _joined(head, rows)
+        return encode_png(_compose(parts, whole))
+    global _encoded_whole, _spliceable
+    if _spliceable:
+        try:
+            return _spliced(parts, layout)
+        except Exception as error:  # never a reading lost to it: the picture encoded whole
+            _spliceable = not isinstance(error, _jpeg.Mismatch)  # (the encoder's doing)
+            _encoded_whole += 1
+            if _encoded_whole == 1:
+                log.exception("spread pictures: JPEG blocks do not line up; encoding them whole")
+    else:
+        _encoded_whole += 1
+    return encode_jpeg(_compose(parts, whole))
 
 
 def _cache_clear() -> None:
@@ -1961,8 +2476,10 @@ def _cache_clear() -> None:
         _blank,
         _stage,
         _header,
-        _stage_jpeg,
-        _header_jpeg,
+        _stage_coded,
+        _header_codes,
+        _face_codes,
+        _edge_codes,
         _sprite,
         _shadow_strips,
         _length,
@@ -1976,13 +2493,10 @@ def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
     """``image`` as baseline JPEG bytes (libjpeg-turbo through Pillow).
 
     Standard Huffman tables (no ``optimize``), not progressive, 4:2:0, and a
-    restart marker after each row of 16 px blocks, so that rows can be coded
-    apart and joined (:func:`render_spread`): about 100 bytes more per picture.
+    restart marker after each 16x16 block (MCU), so that blocks can be coded
+    apart and joined (:func:`render_spread`): 4-8% larger than without.
     """
-    out = io.BytesIO()
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    rgb.save(out, "JPEG", quality=quality, subsampling="4:2:0", restart_marker_rows=1)
-    return out.getvalue()
+    return _jpeg.encode(image, quality)
 
 
 def encode_png(image: Image.Image, level: int = 1) -> bytes:

@@ -1,25 +1,33 @@
-"""The cached, banded picture is the picture drawn the plain way, pixel for pixel.
+"""The cached, spliced picture is the picture drawn the plain way, pixel for pixel.
 
 :func:`_reference` draws a picture as the renderer did before its caches:
 one canvas, the sky, title and legend drawn on it, each face pasted through
 its alpha, the badges, notes and question drawn in place. The renderer pastes
-cached stages, headers, face tiles and sprites into a band of rows, sets the
-question from cached glyphs, and for a JPEG encodes only that band: the tests
-check both come out the same (PNG pixels, JPEG bytes), from any thread.
+cached stages, headers, face tiles and sprites into the rectangles a reading
+changes, sets the question from cached glyphs, and for a JPEG joins the
+cached codes of the stage's, header's and faces' 16x16 blocks with those of
+the few blocks it encodes afresh: the tests check both come out the same
+(PNG pixels, JPEG bytes), from any thread, and that the JPEG is the whole
+picture encoded the plain way whenever its blocks do not line up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
+import itertools
+import logging
 import math
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image, ImageDraw
 
-from tarotbot.tarot import render
-from tarotbot.tarot.draw import draw
+from tarotbot.tarot import _jpeg, render
+from tarotbot.tarot.deck import load_deck
+from tarotbot.tarot.draw import Draw, DrawnCard, draw
 from tarotbot.tarot.errors import DeckError
 from tarotbot.tarot.languages import localize, localized_deck, plural_category
 from tarotbot.tarot.render import card_face, render_spread
@@ -87,8 +95,7 @@ def _reference(result, title=None, question=None, date=None, brand=None, languag
             x0, y0 = render._corner(position, layout, left, top, min_x, min_y)
             shadow = render._shadow(w, round(w * CARD_ASPECT))
             canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), shadow)
-    bottom = max(p.box()[3] for p in spread.positions)
-    legend_top = top + (bottom - min_y) * w + 30
+    legend_top = render._legend_top(spread, layout)
     lx = max(render.PAD, (layout.width - layout.legend_cols * layout.legend_col_w) / 2)
     face = render.font(render.LEGEND_FONT)
     for index, item in enumerate(render._legend_items(spread)):
@@ -115,7 +122,7 @@ def _reference(result, title=None, question=None, date=None, brand=None, languag
             crossed = render._crossed(spread, i)
             if crossed is not None:
                 down = result.cards[crossed].reversed
-                y0 += round(render.CROSSING_SHIFT * w) * (1 if down else -1)
+                x0, y0 = render._crossing(x0, y0, w, down)
                 note_at_top = down
             canvas.paste((0, 0, 0), (x0 - 12, y0 - 12), render._turned_shadow(w))
             face = face.rotate(90, expand=True)
@@ -141,11 +148,16 @@ def _plain_jpeg(image: Image.Image) -> bytes:
 
 
 def _check(result, **header):
-    """PNG pixels and JPEG bytes as :func:`_reference`'s; the JPEG decodes as a plain one."""
+    """PNG pixels and JPEG bytes as :func:`_reference`'s; the JPEG decodes as a plain one.
+
+    The JPEG is put together from blocks coded apart (never the whole picture
+    encoded as a way out: that would give the same bytes)."""
     expected = _reference(result, **header)
     png = render_spread(result, **header)
     assert _decoded(png) == expected.tobytes()
+    whole = render._encoded_whole
     jpeg = render_spread(result, image_format="jpeg", **header)
+    assert render._encoded_whole == whole, "the JPEG was encoded whole"
     assert jpeg == render.encode_jpeg(expected)
     # restart markers change no pixel: it decodes as the JPEG without them
     assert _decoded(jpeg) == _decoded(_plain_jpeg(expected))
@@ -178,10 +190,13 @@ def test_the_crossing_card_and_its_shadow(deck, first_reversed, crossing_reverse
     _check(result, question=QUESTIONS[2], date="30 Nov 2026", brand="@Bot", title="Anna’s")
 
 
+@pytest.mark.parametrize("language", _languages())
 @pytest.mark.parametrize("probability", [0.0, 1.0], ids=["upright", "reversed"])
-def test_all_upright_and_all_reversed(deck, probability):
-    for name in ("single", "three", "yearly_path"):
-        _check(draw(name, "ab" * 16, probability, deck=deck), question=QUESTIONS[3])
+def test_all_upright_and_all_reversed(deck, probability, language):
+    for name in sorted(SPREADS):
+        result = draw(name, "ab" * 16, probability, deck=deck)
+        _check(result, question=QUESTIONS[3], language=language)
+        _check(result, date="30 Nov 2026", brand="TarotBot", language=language)
 
 
 def _whole(tile: render._Tile) -> Image.Image:
@@ -218,7 +233,7 @@ def test_a_mark_that_would_blend_is_drawn_in_place(deck, monkeypatch):
     def bare_note(pen, cx, cy, text, size):  # no pill under the letters
         pen.text((cx, cy), text, font=render.font(size), fill=render.GOLD, anchor="mm")
 
-    render._sprite.cache_clear()
+    render._cache_clear()  # (the cached edges hold the notes as drawn before)
     monkeypatch.setattr(render, "_pill", bare_note)
     try:
         assert render._Mark("pill", "REVERSED", 18, 10.0, 10.0).sprite() is None
@@ -226,17 +241,186 @@ def test_a_mark_that_would_blend_is_drawn_in_place(deck, monkeypatch):
         _check(draw("three", "ab" * 16, 1.0, deck=deck), question=QUESTIONS[1])
     finally:
         monkeypatch.undo()
-        render._sprite.cache_clear()
+        render._cache_clear()
 
 
-def test_jpeg_rows_split_and_join_back(deck):
+def _split(data: bytes) -> tuple[bytes, list[bytes], list[bytes]]:
+    """A JPEG's headers, its blocks' codes and the markers between them."""
+    at = data.index(b"\xff\xda")
+    at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    scan = data[at:]
+    return (
+        data[:at],
+        re.split(rb"\xff[\xd0-\xd7]", scan[:-2]),
+        re.findall(rb"\xff[\xd0-\xd7]", scan),
+    )
+
+
+def test_jpeg_blocks_split_and_join_back(deck):
     result = draw("celtic", "5eed" * 8, 0.5, deck=deck)
     data = render_spread(result, image_format="jpeg", question="Why?")
-    head, rows = render._jpeg_rows(data)
-    assert len(rows) == math.ceil(render.canvas_size(result.spread)[1] / render.MCU)
-    assert render._joined(head, rows) == data
-    assert b"\xff\xdd" in head  # the restart interval is set
+    head, codes, markers = _split(data)
+    width, height = render.canvas_size(result.spread)
+    assert len(codes) == math.ceil(width / 16) * math.ceil(height / 16)
+    assert markers == [bytes((0xFF, 0xD0 + i % 8)) for i in range(len(codes) - 1)]  # in turn
+    assert _jpeg.joined(head, codes) == data and data.endswith(b"\xff\xd9")
+    assert b"\xff\xdd\x00\x04\x00\x01" in head  # a restart marker after every block
     assert b"\xff\xc0" in head and b"\xff\xc2" not in head  # baseline, not progressive
+
+
+def _segments(head: bytes) -> dict[int, list[bytes]]:
+    found: dict[int, list[bytes]] = {}
+    at = 2
+    while at < len(head):
+        marker, length = head[at + 1], int.from_bytes(head[at + 2 : at + 4], "big")
+        found.setdefault(marker, []).append(head[at + 4 : at + 2 + length])
+        at += 2 + length
+    return found
+
+
+#: The numbers of codes of each length (1-16 bits) in the tables of the JPEG standard,
+#: Annex K.3 (libjpeg's std_huff_tables): DC luminance, AC luminance, DC and AC chroma.
+STANDARD_BITS = {
+    0x00: (0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0),
+    0x10: (0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7D),
+    0x01: (0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0),
+    0x11: (0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77),
+}
+
+
+def test_every_block_is_coded_with_the_standard_tables(deck):
+    """What libjpeg-turbo does without ``optimize``: the standard Huffman tables, whatever
+    the picture, so that blocks coded apart can be joined; the same quantisation too."""
+    calm = Image.new("RGB", (64, 48), (20, 16, 36))
+    busy = Image.effect_noise((160, 96), 90).convert("RGB")
+    face = card_face(deck.cards[5], False, 155).convert("RGB")
+    heads = [_split(render.encode_jpeg(image))[0] for image in (calm, busy, face)]
+    tables = [(_segments(h)[0xDB], _segments(h)[0xC4]) for h in heads]
+    assert tables[0] == tables[1] == tables[2]
+    huffman = {table[0]: table[1:17] for table in tables[0][1]}
+    assert huffman == {key: bytes(bits) for key, bits in STANDARD_BITS.items()}
+    for table in tables[0][1]:
+        assert len(table) == 17 + sum(table[1:17]) == 17 + (12 if table[0] < 0x10 else 162)
+    optimized = io.BytesIO()
+    busy.save(optimized, "JPEG", quality=render.JPEG_QUALITY, optimize=True)
+    assert _segments(_split(optimized.getvalue())[0])[0xC4] != tables[1][1]  # (what it avoids)
+
+
+def test_blocks_coded_apart_are_the_blocks_of_the_whole(deck):
+    """Any rectangle of whole blocks, encoded alone, codes each block as the whole does."""
+    import random
+
+    picture = Image.open(io.BytesIO(render_spread(draw("three", "ab" * 16, 0.5, deck=deck))))
+    picture = picture.convert("RGB")
+    noise = Image.effect_noise(picture.size, 60).convert("RGB")
+    picture = Image.blend(picture, noise, 0.3)
+    whole = _jpeg.coded(picture, render.JPEG_QUALITY)
+    rng = random.Random(7)
+    for _ in range(40):
+        c0, r0 = rng.randrange(picture.width // 16), rng.randrange(picture.height // 16)
+        c1 = rng.randrange(c0 + 1, picture.width // 16 + 1)
+        r1 = rng.randrange(r0 + 1, min(r0 + 4, picture.height // 16) + 1)
+        alone = _jpeg.coded(picture.crop((c0 * 16, r0 * 16, c1 * 16, r1 * 16)), 90).codes
+        k = c1 - c0
+        for r in range(r0, r1):
+            row = whole.codes[r * whole.columns + c0 : r * whole.columns + c1]
+            assert alone[(r - r0) * k : (r - r0 + 1) * k] == row
+
+
+def test_packed_rectangles_fit_apart():
+    import random
+
+    rng = random.Random(3)
+    cases = [((20, 4), (20, 2), (1, 30), (20, 4), (20, 3), (1, 30)), ((11, 17),) * 9, ((5, 1),)]
+    cases += [tuple((rng.randint(1, 25), rng.randint(1, 30)) for _ in range(12)) for _ in range(20)]
+    for sizes in cases:
+        columns, rows, pieces = _jpeg.packed(sizes)
+        taken = set()
+        for i in range(len(sizes)):
+            mine = sorted((top, n) for j, top, n, _, _ in pieces if j == i)
+            assert [top for top, _ in mine] == list(
+                itertools.accumulate([0] + [n for _, n in mine[:-1]])
+            )
+            assert sum(n for _, n in mine) == sizes[i][1]  # cut across, whole
+        for i, _top, n, x, y in pieces:
+            blocks = {(x + dx, y + dy) for dx in range(sizes[i][0]) for dy in range(n)}
+            assert not blocks & taken and all(a < columns and b < rows for a, b in blocks)
+            taken |= blocks
+        assert len(taken) <= columns * rows < 1.5 * len(taken) + 40
+
+
+@pytest.fixture
+def whole_jpegs(monkeypatch, caplog):
+    """Fresh caches and count of JPEGs encoded whole; the log of the first."""
+    render._cache_clear()
+    monkeypatch.setattr(render, "_encoded_whole", 0)
+    monkeypatch.setattr(render, "_spliceable", True)
+    monkeypatch.setattr(_jpeg, "_reference", [])
+    yield caplog
+    monkeypatch.undo()
+    render._cache_clear()
+
+
+def _whole_way(result, **header) -> bytes:
+    """What a reading sends when its blocks do not line up: the whole picture encoded."""
+    return render.encode_jpeg(_reference(result, **header))
+
+
+def test_an_encoder_without_a_marker_per_block_gets_the_whole_picture(
+    deck, whole_jpegs, monkeypatch
+):
+    """Were the encoder to put fewer restart markers, no block could be joined: each
+    reading's picture is encoded whole (as before, byte for byte), the first one logged."""
+
+    def row_markers(image, quality):
+        out = io.BytesIO()
+        image.convert("RGB").save(out, "JPEG", quality=quality, restart_marker_rows=1)
+        return out.getvalue()
+
+    whole_jpegs.set_level(logging.ERROR, logger="tarotbot.tarot.render")
+    monkeypatch.setattr(_jpeg, "encode", row_markers)
+    tried, spliced = [], render._spliced
+
+    def trying(*args):
+        tried.append(args)
+        return spliced(*args)
+
+    monkeypatch.setattr(render, "_spliced", trying)
+    for seed in ("ab", "cd"):
+        result = draw("three", seed * 16, 0.5, deck=deck)
+        header = {"question": "Why?", "date": "1 Dec 2026", "brand": "Bot"}
+        jpeg = render_spread(result, image_format="jpeg", **header)
+        assert jpeg == _whole_way(result, **header)
+    assert render._encoded_whole == 2
+    assert len(tried) == 1  # no more tries once the encoder did not code blocks apart
+    logged = [r for r in whole_jpegs.records if "do not line up" in r.getMessage()]
+    assert len(logged) == 1 and "not one per MCU" in str(logged[0].exc_info[1])
+
+
+def test_other_tables_get_the_whole_picture(deck, whole_jpegs, monkeypatch):
+    monkeypatch.setattr(_jpeg, "_reference", [b"other tables"])
+    result = draw("single", "ab" * 16, 0.5, deck=deck)
+    assert render_spread(result, image_format="jpeg") == _whole_way(result)
+    assert render._encoded_whole == 1
+
+
+def test_blocks_at_the_pictures_edge_get_the_whole_picture(deck, whole_jpegs, monkeypatch):
+    """The blocks at the right and bottom edges, which the picture does not fill, are padded
+    by the encoder in its own way: never coded apart (here a question said to reach them)."""
+    ink = render._ink
+
+    def wide(lines, layout):
+        return [
+            dataclasses.replace(line, box=(0, line.box[1], layout.width, line.box[3]))
+            for line in ink(lines, layout)
+        ]
+
+    monkeypatch.setattr(render, "_ink", wide)
+    result = draw("celtic", "ab" * 16, 0.5, deck=deck)
+    assert render.canvas_size(result.spread)[0] % 16  # (an edge it does not fill)
+    jpeg = render_spread(result, image_format="jpeg", question="Why?")
+    assert jpeg == _whole_way(result, question="Why?")
+    assert render._encoded_whole == 1 and render._spliceable  # (this picture's doing only)
 
 
 def test_several_threads_render_at_once(deck):
@@ -261,7 +445,10 @@ def test_several_threads_render_at_once(deck):
 def test_warm_faces_warms_what_a_reading_needs(deck):
     render._cache_clear()
     assert render.warm_faces(["single", "three"]) == len(deck)  # both lay cards 300 px wide
-    warm = (render._upright_tile, render._stage, render._stage_jpeg, render._sprite)
+    assert render._face_codes.cache_info().currsize == 2 * len(deck)  # one place, both ways
+    assert render._edge_codes.cache_info().currsize == 8 * len(deck)  # four places, both ways
+    warm = (render._upright_tile, render._stage, render._stage_coded, render._sprite)
+    warm += (render._face_codes, render._edge_codes)
     before = [cached.cache_info() for cached in warm]
     for name in ("three", "single"):
         for i in range(4):
@@ -269,7 +456,7 @@ def test_warm_faces_warms_what_a_reading_needs(deck):
             render_spread(result, image_format="jpeg", question="Why?", date="1 Dec 2026")
     after = [cached.cache_info() for cached in warm]
     assert [info.misses for info in after] == [info.misses for info in before]
-    assert after[0].hits > before[0].hits
+    assert after[0].hits > before[0].hits and after[-1].hits >= before[-1].hits + 16
 
 
 # --------------------------------------------------------------------------- setting a line
@@ -366,17 +553,72 @@ def test_set_line_declines_what_it_cannot_set():
     assert got == expected
 
 
-def test_a_jpeg_without_a_marker_per_row_is_refused(deck, monkeypatch):
-    """Were the encoder to drop the restart markers, the rows could not be joined: an error."""
+# --------------------------------------------------------------------------- the grid
 
-    def unmarked(image, quality=render.JPEG_QUALITY):
-        return _plain_jpeg(image.convert("RGB"))
 
-    monkeypatch.setattr(render, "encode_jpeg", unmarked)
-    render._stage_jpeg.cache_clear()
-    try:
-        with pytest.raises(RuntimeError, match="not one per row"):
-            render_spread(draw("single", "ab" * 16, deck=deck), image_format="jpeg")
-    finally:
-        monkeypatch.undo()
-        render._stage_jpeg.cache_clear()
+def _corners(name: str, down: bool = False) -> list[tuple[int, int, int, int, bool]]:
+    """The cards of ``name`` as laid, (x, y, width, height, on its side), the crossing card
+    moved down (off a reversed card) when ``down``."""
+    spread = SPREADS[name]
+    cards = tuple(
+        DrawnCard(p, card, down and not p.rotated)
+        for p, card in zip(spread.positions, load_deck().cards, strict=False)
+    )
+    layout = render._layout(spread)
+    laid = render._lay(Draw(spread, "0" * 32, True, 0.5, cards), layout, "en")
+    return [(c.x, c.y, c.tile.width, c.tile.height, c.turned) for c in laid]
+
+
+@pytest.mark.parametrize("name", sorted(SPREADS))
+def test_cards_move_onto_the_grid_as_designed(name):
+    """At most 8 px each; gaps in a row or column still even; nothing overlaps that did not."""
+    spread = SPREADS[name]
+    layout = render._layout(spread)
+    left, top, min_x, min_y = render._origin(spread, layout)
+    for p in spread.positions:
+        x, y = render._corner(p, layout, left, top, min_x, min_y)
+        x0, y0 = render._designed(p, layout, left, top, min_x, min_y)
+        assert abs(x - x0) <= 8 and abs(y - y0) <= 8 and y >= render.PAD + render.HEADER_H
+    upright = [p for p in spread.positions if not p.rotated]
+    corner = {p: render._corner(p, layout, left, top, min_x, min_y) for p in upright}
+    designed = {p: render._designed(p, layout, left, top, min_x, min_y) for p in upright}
+    for axis in (0, 1):
+        lines: dict[int, list] = {}
+        for p in upright:
+            lines.setdefault(designed[p][1 - axis], []).append(p)
+        for line in lines.values():
+            line.sort(key=lambda p: designed[p][axis])
+            before = [designed[b][axis] - designed[a][axis] for a, b in itertools.pairwise(line)]
+            after = [corner[b][axis] - corner[a][axis] for a, b in itertools.pairwise(line)]
+            for i, j in itertools.combinations(range(len(before)), 2):
+                if abs(before[i] - before[j]) <= 1:
+                    assert abs(after[i] - after[j]) <= 1, (name, axis, before, after)
+            assert all(abs(a - b) <= 8 for a, b in zip(after, before, strict=True))
+    w, h = layout.card_w, round(layout.card_w * CARD_ASPECT)
+    for a, b in itertools.combinations(upright, 2):
+        (ax, ay), (bx, by) = corner[a], corner[b]
+        assert ax + w <= bx or bx + w <= ax or ay + h <= by or by + h <= ay
+    for x, y, cw, ch, _ in _corners(name) + _corners(name, down=True):
+        assert x >= render.PAD - 8 and x + cw <= layout.width - render.PAD + 8
+        assert y + ch + 29 <= render._legend_top(spread, layout)  # (to a pixel: rounding)
+
+
+#: How many cards each spread lays on the grid (the crossing card too).
+ON_GRID = {
+    "single": 1,
+    "three": 3,
+    "career": 6,
+    "week_ahead": 7,
+    "monthly_guidance": 5,
+    "life_path": 7,
+    "relationship": 4,
+    "celtic": 6,
+    "yearly_path": 4,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPREADS))
+def test_most_cards_lie_on_the_grid(name):
+    for down in (False, True):
+        laid = _corners(name, down)
+        assert sum(1 for x, y, *_ in laid if x % 16 == 0 and y % 16 == 0) == ON_GRID[name]
