@@ -55,7 +55,15 @@ def run_reading(
         metrics.count_reading(spread, "unknown-user")
         return {"status": "unknown-user"}
     try:
-        outcome = perform_reading(user, spread, question, key, app.settings, nonce=nonce)
+        outcome = perform_reading(
+            user,
+            spread,
+            question,
+            key,
+            app.settings,
+            nonce=nonce,
+            offer_daily=daily.may_offer(user),
+        )
     except InsufficientCredits as short:
         metrics.count_reading(spread, "insufficient-credits")
         the_spread = get_spread(spread)
@@ -76,8 +84,9 @@ def run_reading(
     if outcome.replayed and _delivered_long_ago(outcome.reading):
         log.info("reading job %s ran again long after its reading; not sent twice", key)
         return {"status": "replayed", "reading_id": outcome.reading.id}
-    offer = not outcome.replayed and daily.offer_once_after_reading(user)
-    send_reading(outcome, chat_id, bundle_id=key, offer_daily=offer, since=_queued_at())
+    send_reading(
+        outcome, chat_id, bundle_id=key, offer_daily=outcome.offer_daily, since=_queued_at()
+    )
     return {"status": "replayed" if outcome.replayed else "done", "reading_id": outcome.reading.id}
 
 

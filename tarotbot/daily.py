@@ -95,15 +95,10 @@ def update_settings(
     return user
 
 
-def offer_once_after_reading(user: User) -> bool:
-    """True exactly once per person, after a reading: offer the daily card now.
-
-    Read from the person's row first, so the readings after the first cost no
-    statement.
-    """
-    if user.daily_enabled or user.daily_offered or not allowed_for(user):
-        return False
-    return offer_once(user.id)
+def may_offer(user: User) -> bool:
+    """Whether ``user``'s row says the daily card is still to be offered (once, after a
+    first reading); :func:`offer_once` then decides, once, with the reading stored."""
+    return not user.daily_enabled and not user.daily_offered and allowed_for(user)
 
 
 def offer_once(user_id: int) -> bool:

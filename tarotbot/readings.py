@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tarotbot import ledger
+from tarotbot import daily, ledger
 from tarotbot.config import Settings, seed_secret_bytes
 from tarotbot.db import database
 from tarotbot.exceptions import DuplicatePayment
@@ -38,6 +38,7 @@ class ReadingOutcome:
     cost: int
     balance: int
     replayed: bool  # True when this key had already produced the reading
+    offer_daily: bool = False  # the daily card is offered with this reading (once per person)
 
 
 def _stored_for_key(user_id: int, key: str) -> Reading | None:
@@ -71,8 +72,13 @@ def perform_reading(
     key: str,
     settings: Settings,
     nonce: str | None = None,
+    offer_daily: bool = False,
 ) -> ReadingOutcome:
     """Charge ``user`` for a reading of ``spread_name`` and store it; once per ``key``.
+
+    ``offer_daily``: the person may still be offered the daily card; whether
+    this reading offers it is settled in the same transaction (once per
+    person: :func:`tarotbot.daily.offer_once`), saving a commit of its own.
 
     The price is the spread's cost at the person's subscription tier now
     (:func:`tarotbot.tiers.spread_price`). ``nonce``: the reading's commitment
@@ -114,6 +120,7 @@ def perform_reading(
                 interpretation=interpretation.html,
                 transaction=entry.transaction_id,
             )
+            offered = offer_daily and daily.offer_once(user.id)
     except DuplicatePayment:
         # this key was charged before at another price (the tier changed since): the
         # reading of that charge is the answer
@@ -129,6 +136,7 @@ def perform_reading(
         cost=cost,
         balance=entry.balance_after,
         replayed=False,
+        offer_daily=offered,
     )
 
 

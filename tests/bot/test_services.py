@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from jobs import maintenance
-from tarotbot import ledger, users
+from tarotbot import daily, ledger, users
 from tarotbot.config import load_settings
 from tarotbot.exceptions import DuplicatePayment, UnknownUser
 from tarotbot.models import Reading, Transaction, User, utcnow
@@ -60,6 +60,21 @@ def test_a_retried_reading_after_a_tier_change_is_the_same_reading_charged_once(
     assert again.draw.cards == first.draw.cards
     assert ledger.balance(ada.id) == 10 - get_spread("celtic").cost
     assert Transaction.select().where(Transaction.user == ada.id).count() == 2  # bonus, debit
+
+
+def test_the_daily_card_is_offered_with_the_first_stored_reading_only(pg):
+    """The offer is settled in the reading's own transaction: once per person, never with
+    a replayed reading, never to someone who has the daily card already."""
+    settings = load_settings({})
+    ada = users.register(55, None, "Ada", bonus=10).user
+    first = perform_reading(ada, "three", "Where to?", "reading-21", settings, offer_daily=True)
+    again = perform_reading(ada, "three", "Where to?", "reading-21", settings, offer_daily=True)
+    second = perform_reading(ada, "three", "And now?", "reading-22", settings, offer_daily=True)
+    assert first.offer_daily and not again.offer_daily and not second.offer_daily
+    assert User.get_by_id(ada.id).daily_offered
+    bo = users.register(56, None, "Bo", bonus=10).user
+    User.update(daily_enabled=True).where(User.id == bo.id).execute()
+    assert not daily.may_offer(users.by_telegram_id(56))
 
 
 def test_by_telegram_id_reads_the_whole_row(pg):
