@@ -567,7 +567,7 @@ class TarotBot(AccountChat, AdminChat):
         if self.on_admin_command(name, message, update_id):
             return
         if name == "start":
-            self.reply(update_id, chat_id, replies.action(chat_id))
+            self.app.sender.act(chat_id)
             self.app.enqueue(
                 QUEUE_PAYMENTS,
                 "jobs.credits.register_user",
@@ -860,7 +860,7 @@ class TarotBot(AccountChat, AdminChat):
 
     def on_open_button(self, press: _Press, session: Session | None) -> None:
         key = update_key("open", press.user_id, press.update_id)
-        self.reply(press.update_id, press.chat_id, replies.action(press.chat_id, "upload_photo"))
+        self.app.sender.act(press.chat_id, "upload_photo")
         self.app.enqueue(
             QUEUE_READINGS,
             "jobs.readings.open_reading",
@@ -873,7 +873,7 @@ class TarotBot(AccountChat, AdminChat):
 
     def on_card_button(self, press: _Press, session: Session | None) -> None:
         key = update_key("card", press.user_id, press.update_id)
-        self.reply(press.update_id, press.chat_id, replies.action(press.chat_id, "typing"))
+        self.app.sender.act(press.chat_id, "typing")
         self.app.enqueue(
             QUEUE_READINGS,
             "jobs.readings.show_card",
@@ -1008,7 +1008,7 @@ class TarotBot(AccountChat, AdminChat):
         arg = press.callback.arg
         if arg in ("cancel", "resume"):
             key = update_key("renewal", press.user_id, press.update_id)
-            self.reply(press.update_id, press.chat_id, replies.action(press.chat_id))
+            self.app.sender.act(press.chat_id)
             self.app.enqueue(
                 QUEUE_PAYMENTS,
                 "jobs.subscriptions.set_renewal",
