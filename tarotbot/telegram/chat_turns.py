@@ -161,7 +161,9 @@ class Claim:
     skipped: list[str]  # overdue bundles of dead senders skipped on the way
     busy: bool  # another bundle is being sent to the chat right now
     returning: bool  # this bundle was skipped earlier and has come back after later ones
-    records: dict[int, str] = field(default_factory=dict)  # when ok: item index -> record
+    # when ok, the bundle's delivery records: item index -> message id, "0" for a call
+    # that creates no message, "failed" (refused for good) or "inflight" (cut short)
+    records: dict[int, str] = field(default_factory=dict)
 
 
 #: An item Telegram has answered, to be recorded with the next call: (index, record).

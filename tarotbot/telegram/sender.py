@@ -267,19 +267,6 @@ class Sender:
                 planned.append(replace(piece, index=len(planned)))
         return planned
 
-    def recorded(self, bundle_id: str, indexes: Iterable[int]) -> dict[int, str]:
-        """Records of the items of ``bundle_id`` already delivered: index -> message id.
-
-        The value is ``"0"`` for calls that create no message, ``"failed"``
-        for items Telegram refused for good and ``"inflight"`` for an item
-        whose call was under way when its sender stopped.
-        """
-        indexes = list(indexes)
-        if not indexes:
-            return {}
-        values = self.redis.hmget(sent_key(bundle_id), [str(i) for i in indexes])
-        return {i: v.decode() for i, v in zip(indexes, values, strict=True) if v is not None}
-
     # -- delivery -------------------------------------------------------------
 
     def act(self, chat_id: int, action: str = "typing") -> bool:
